@@ -1,0 +1,36 @@
+# intsim developer targets. Every benchmark prints its figures beside a
+# baseline measured in the same run and writes a table to benchmarks/results/.
+PY ?= python
+QUICK ?= 0
+
+.PHONY: install test test-nojit bench-kernels bench-step reproduce-hapt sweep-acc ablate embedded clean
+
+install:
+	$(PY) -m pip install -e ".[test]"
+
+test:
+	$(PY) -m pytest -q
+
+# The kernel and engine tests again with Numba's JIT off: the kernels then run
+# as plain Python, which checks them against the same references.
+test-nojit:
+	NUMBA_DISABLE_JIT=1 $(PY) -m pytest -q -m "not slow" tests/test_hadamard.py tests/test_quant.py tests/test_intmm.py
+
+bench-kernels:
+	$(PY) benchmarks/bench_kernels.py
+
+bench-step:
+	$(PY) benchmarks/bench_step.py
+
+reproduce-hapt:
+	QUICK=$(QUICK) $(PY) benchmarks/reproduce_hapt.py
+
+sweep-acc:
+	QUICK=$(QUICK) $(PY) benchmarks/sweep_acc.py
+
+ablate:
+	QUICK=$(QUICK) $(PY) benchmarks/ablate.py
+
+clean:
+	rm -rf build dist *.egg-info .pytest_cache
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,74 @@
+"""Shared helpers for the benchmark scripts: timing, machine facts, tables.
+
+Every benchmark prints each figure beside a baseline measured in the same
+run (as a ratio) and writes a markdown table to benchmarks/results/ that
+names the command reproducing it.
+"""
+import os
+import platform
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+
+import numpy as np
+
+RESULTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+
+
+def best_time(fn, *, repeat=5, number=1, warmup=1):
+    """Best wall time (seconds) of ``number`` calls of ``fn`` over ``repeat`` runs."""
+    for _ in range(warmup):
+        fn()
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        for _ in range(number):
+            fn()
+        best = min(best, (time.perf_counter() - t0) / number)
+    return best
+
+
+def machine_line():
+    """One line describing the machine, Python, NumPy and BLAS threads."""
+    try:
+        import numba
+        nb = numba.__version__
+    except ImportError:  # pragma: no cover
+        nb = "absent"
+    return (f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+            f"NumPy {np.__version__}, Numba {nb}, "
+            f"{datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}")
+
+
+def write_table(name, title, header, rows, command, notes=()):
+    """Write ``benchmarks/results/<name>.md`` atomically and return its path.
+
+    header: list of column names; rows: list of lists (already formatted).
+    """
+    os.makedirs(RESULTS_DIR, exist_ok=True)
+    lines = [f"# {title}", "", f"Command: `{command}`", "", f"Machine: {machine_line()}", ""]
+    lines.append("| " + " | ".join(header) + " |")
+    lines.append("|" + "---|" * len(header))
+    for r in rows:
+        lines.append("| " + " | ".join(str(c) for c in r) + " |")
+    if notes:
+        lines.append("")
+        lines.extend(notes)
+    text = "\n".join(lines) + "\n"
+    path = os.path.join(RESULTS_DIR, name + ".md")
+    fd, tmp = tempfile.mkstemp(dir=RESULTS_DIR, suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+    return path
+
+
+def print_table(header, rows, file=sys.stdout):
+    """Print rows as an aligned plain-text table."""
+    cols = [header] + [[str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cols) for i in range(len(header))]
+    for j, r in enumerate(cols):
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths)), file=file)
+        if j == 0:
+            print("  ".join("-" * w for w in widths), file=file)

@@ -1,0 +1,1 @@
+"""Class-incremental learning methods on the intsim engine."""
