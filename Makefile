@@ -34,3 +34,9 @@ ablate:
 clean:
 	rm -rf build dist *.egg-info .pytest_cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+
+# Rebuild the HAPT-561 features shipped inside the package from the raw data
+# (same bytes from the same input).
+HAPT_RAW ?= ../shared/data/hapt
+embedded:
+	$(PY) -m intsim.cli data build-hapt $(HAPT_RAW) intsim/data/hapt561.npz

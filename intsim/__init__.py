@@ -5,3 +5,6 @@ Public namespaces: ``intsim`` (number formats, kernels, engine, CLI),
 learning methods).
 """
 __version__ = "0.1.0"
+
+from intsim.arith import FP, HDQT, LUQ  # noqa: E402
+from intsim import nn, optim  # noqa: E402,F401

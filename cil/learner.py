@@ -1,0 +1,288 @@
+"""Base class-incremental learner: the lifecycle shared by every method.
+
+Per task t the driver calls, in order::
+
+    learner.incremental_train(task, progress)   # grow classifier, train
+    learner.after_task(task)                    # memory, class means, freeze old model
+    learner.eval_task(task)                     # CNN (and NME) accuracy on seen classes
+
+Sub-classes override ``_loss`` (and BiC more). The old model is a frozen
+``copy.deepcopy`` of the model, so it runs through the same arithmetic
+(FP, HDQT or LUQ) as the new one, in eval mode. A fresh SGD (and LR
+schedule) is made for every task, so a checkpoint between tasks needs no
+optimizer state.
+
+``progress`` (optional) is duck-typed like ``intsim.progress.Progress``:
+start_epoch(task, num_tasks, epoch, epochs, num_batches, stage),
+batch(loss, correct, count), end_epoch(). ``on_epoch`` (optional attribute,
+a callable) receives a dict per finished epoch: task, stage, epoch (1-based),
+epochs, loss (mean over samples), acc (training accuracy, fraction), lr.
+"""
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+
+from intsim.nn import cross_entropy, kd_loss
+from intsim.optim import SGD, MultiStepLR
+
+from . import metrics
+from .memory import ExemplarMemory, class_mean, nme_predict
+
+
+def _rng_state(rng: np.random.Generator) -> dict:
+    return copy.deepcopy(rng.bit_generator.state)
+
+
+def _set_rng_state(rng: np.random.Generator, state: dict) -> None:
+    rng.bit_generator.state = copy.deepcopy(state)
+
+
+class Learner:
+    """Plain fine-tuning with the common lifecycle (CE on all seen logits).
+
+    model: an intsim model (forward/backward/features/add_classes/...);
+    config: CILConfig; rng: np.random.Generator used for batch order,
+    augmentation, new classifier rows and (BiC) the validation split.
+    """
+
+    def __init__(self, model, config, rng: np.random.Generator):
+        if not isinstance(rng, np.random.Generator):
+            raise ValueError("Learner: rng must be a numpy Generator")
+        self.model = model
+        self.config = config
+        self.rng = rng
+        self.old_model = None
+        self.known_classes = 0   # classes learned before the current task
+        self.total_classes = 0   # classes seen including the current task
+        self.cur_task = -1
+        self.memory = ExemplarMemory(config.memory) if config.uses_memory else None
+        self.class_means = None  # (C, D) float64, when config.nme
+        self.num_tasks = 0       # for progress display only
+        self.on_epoch = None
+
+    # ------------------------------------------------------------ lifecycle
+    def incremental_train(self, task, progress=None) -> None:
+        """Grow the classifier to task.seen outputs and train on the task."""
+        self._begin_task(task)
+        X, y = self._train_data(task)
+        self._fit(X, y, self._train_params(), self._loss, progress, stage="train")
+
+    def after_task(self, task) -> None:
+        """Update the exemplar memory and class means; freeze the old model."""
+        if self.memory is not None:
+            self._build_memory(task)
+        self.old_model = self._freeze_copy()
+
+    def eval_task(self, task) -> dict:
+        """Accuracy on task.X_test / task.y_test (all classes seen so far).
+
+        Returns {"task", "seen", "n_old", "cnn": {...}, "nme": {...} or None};
+        each of cnn/nme holds acc (percent), per_class (list, percent, nan
+        for classes without test samples) and confusion (metrics.old_new_confusion).
+        """
+        n_old = int(task.seen - len(task.classes))
+        self.model.eval()
+        logits = self._predict_logits(task.X_test)
+        out = {"task": int(task.t), "seen": int(task.seen), "n_old": n_old,
+               "cnn": self._scores(np.argmax(logits, axis=1), task.y_test, task.seen, n_old),
+               "nme": None}
+        if self.config.nme and self.class_means is not None:
+            feats = self._features(task.X_test, self.config.test_batch_size)
+            out["nme"] = self._scores(nme_predict(feats, self.class_means), task.y_test,
+                                      task.seen, n_old)
+        return out
+
+    # ------------------------------------------------------------ hooks
+    def _begin_task(self, task) -> None:
+        if task.seen <= self.total_classes:
+            raise ValueError(f"task {task.t} sees {task.seen} classes, not more than the "
+                             f"{self.total_classes} already learned")
+        self.cur_task = int(task.t)
+        self.known_classes = self.total_classes
+        self.total_classes = int(task.seen)
+        grow = self.total_classes - self.model.num_classes
+        if grow > 0:
+            self.model.add_classes(grow, self.rng)
+
+    def _train_data(self, task):
+        """(X, y) to train on: the task's data, plus exemplars for memory methods."""
+        X, y = task.X_train, np.asarray(task.y_train, dtype=np.int64)
+        if self.memory is not None and len(self.memory):
+            mX, my = self.memory.data()
+            X = np.concatenate([X, mX.astype(X.dtype, copy=False)])
+            y = np.concatenate([y, my])
+        return X, y
+
+    def _train_params(self) -> list:
+        return self.model.parameters()
+
+    def _forward(self, xb) -> np.ndarray:
+        return self.model.forward(xb)
+
+    def _backward(self, grad) -> None:
+        self.model.backward(grad)
+
+    def _loss(self, xb, yb, logits):
+        """(loss, dL/dlogits) of one batch; fine-tuning: CE on all logits."""
+        return cross_entropy(logits, yb)
+
+    def _old_logits(self, xb) -> np.ndarray:
+        """Logits of the frozen old model (eval mode, same arithmetic)."""
+        return self.old_model.forward(xb)
+
+    def _kd(self, logits, xb):
+        """KD on the old-class logits: (loss, grad padded to logits' shape)."""
+        k = self.known_classes
+        loss, g = kd_loss(logits[:, :k], self._old_logits(xb), T=self.config.T)
+        grad = np.zeros_like(logits)
+        grad[:, :k] = g
+        return loss, grad
+
+    # ------------------------------------------------------------ training
+    def _fit(self, X, y, params, loss_fn, progress, stage="train", backward=None,
+             train_mode=True) -> None:
+        """Epoch loop with a fresh SGD + MultiStepLR over ``params``."""
+        cfg = self.config
+        backward = self._backward if backward is None else backward
+        if X is None or len(X) == 0:
+            raise ValueError(f"task {self.cur_task}: no training data for stage {stage!r}")
+        opt = SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+        sched = MultiStepLR(opt, list(cfg.effective_milestones), gamma=cfg.gamma)
+        nb = -(-len(X) // cfg.batch_size)
+        from intsim.data import iterate_batches
+        aug = None
+        if cfg.augment:
+            from intsim.data import augment_cifar as aug
+        for epoch in range(cfg.epochs):
+            self.model.train(train_mode)
+            if progress is not None:
+                progress.start_epoch(task=self.cur_task, num_tasks=self.num_tasks, epoch=epoch,
+                                     epochs=cfg.epochs, num_batches=nb, stage=stage)
+            loss_sum, correct, seen = 0.0, 0, 0
+            lr = opt.lr
+            for xb, yb in iterate_batches(X, y, cfg.batch_size, rng=self.rng, shuffle=True):
+                if aug is not None:
+                    xb = aug(xb, self.rng)
+                logits = self._forward(xb)
+                loss, grad = loss_fn(xb, yb, logits)
+                opt.zero_grad()
+                backward(grad)
+                opt.step()
+                c = int(np.sum(np.argmax(logits, axis=1) == yb))
+                loss_sum += float(loss) * len(yb)
+                correct += c
+                seen += len(yb)
+                if progress is not None:
+                    progress.batch(loss, c, len(yb))
+            sched.step()
+            if progress is not None:
+                progress.end_epoch()
+            if self.on_epoch is not None:
+                self.on_epoch({"task": self.cur_task, "stage": stage, "epoch": epoch + 1,
+                               "epochs": cfg.epochs, "loss": loss_sum / seen,
+                               "acc": correct / seen, "lr": lr})
+
+    # ------------------------------------------------------------ memory
+    def _build_memory(self, task) -> None:
+        """Reduce old classes to m = memory // seen, herd m for each new class,
+        recompute all class means with the current model (PyCIL order)."""
+        mem = self.memory
+        m = mem.per_class(self.total_classes)
+        mem.reduce(m)
+        self.model.eval()
+        fb = self.config.feature_batch_size
+        y = np.asarray(task.y_train)
+        for c in np.asarray(task.classes, dtype=np.int64):
+            Xc = task.X_train[y == c]
+            if len(Xc) == 0:
+                raise ValueError(f"task {task.t}: class {c} has no training samples")
+            mem.add_class(int(c), Xc, self._features(Xc, fb), m)
+        if self.config.nme:
+            self.class_means = np.stack([
+                class_mean(self._features(mem.exemplars[c], fb)) for c in range(self.total_classes)])
+
+    # ------------------------------------------------------------ inference
+    def _features(self, X, batch_size) -> np.ndarray:
+        """Backbone features (N, D) in eval mode, in batches of batch_size (no shuffle)."""
+        self.model.eval()
+        return np.concatenate([np.asarray(self.model.features(X[i:i + batch_size]))
+                               for i in range(0, len(X), batch_size)])
+
+    def _predict_logits(self, X) -> np.ndarray:
+        """Logits (N, C) in eval mode, in test batches (no shuffle)."""
+        self.model.eval()
+        bs = self.config.test_batch_size
+        return np.concatenate([np.asarray(self._forward(X[i:i + bs]))
+                               for i in range(0, len(X), bs)])
+
+    @staticmethod
+    def _scores(pred, y, seen, n_old) -> dict:
+        return {"acc": metrics.accuracy(pred, y),
+                "per_class": metrics.per_class_accuracy(pred, y, seen).tolist(),
+                "confusion": metrics.old_new_confusion(pred, y, n_old)}
+
+    def _freeze_copy(self):
+        old = copy.deepcopy(self.model)
+        old.eval()
+        for p in old.parameters():
+            p.grad = None
+        return old
+
+    # ------------------------------------------------------------ checkpoints
+    def state_dict(self) -> dict:
+        """Everything needed to continue with the next task bit for bit.
+
+        Nested dict of numpy arrays, ints, floats, strings and None (the
+        Generator states are plain dicts); no optimizer (fresh per task).
+        """
+        d = {"method": self.config.method, "cur_task": self.cur_task,
+             "known_classes": self.known_classes, "total_classes": self.total_classes,
+             "rng": _rng_state(self.rng),
+             "model": {"num_classes": int(self.model.num_classes),
+                       "params": self.model.state_dict(), "rng": self.model.rng_state()},
+             "old_model": None,
+             "memory": None if self.memory is None else self.memory.state_dict(),
+             "class_means": None if self.class_means is None else self.class_means.copy()}
+        if self.old_model is not None:
+            d["old_model"] = {"num_classes": int(self.old_model.num_classes),
+                              "params": self.old_model.state_dict(),
+                              "rng": self.old_model.rng_state()}
+        return d
+
+    def load_state_dict(self, d: dict) -> None:
+        """Restore a state_dict() into this learner (model grown as needed)."""
+        if d.get("method") != self.config.method:
+            raise ValueError(f"checkpoint is for method {d.get('method')!r}, "
+                             f"not {self.config.method!r}")
+        self.cur_task = int(d["cur_task"])
+        self.known_classes = int(d["known_classes"])
+        self.total_classes = int(d["total_classes"])
+        _set_rng_state(self.rng, d["rng"])
+        self._load_model(self.model, d["model"])
+        if d.get("old_model") is not None:
+            self.old_model = copy.deepcopy(self.model)
+            self._load_model(self.old_model, d["old_model"])
+            self.old_model.eval()
+        else:
+            self.old_model = None
+        if self.memory is not None:
+            if d.get("memory") is None:
+                raise ValueError("checkpoint has no exemplar memory")
+            self.memory.load_state_dict(d["memory"])
+        cm = d.get("class_means")
+        self.class_means = None if cm is None else np.asarray(cm, dtype=np.float64)
+
+    @staticmethod
+    def _load_model(model, d) -> None:
+        n = int(d["num_classes"])
+        if model.num_classes > n:
+            raise ValueError(f"checkpoint model has {n} classes, fewer than the model's "
+                             f"{model.num_classes}")
+        if model.num_classes < n:
+            # rows are overwritten by load_state_dict; the draw is irrelevant
+            model.add_classes(n - model.num_classes, np.random.default_rng(0))
+        model.load_state_dict(d["params"])
+        model.set_rng_state(d["rng"])
+

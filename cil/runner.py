@@ -1,0 +1,112 @@
+"""Drive a class-incremental run over all tasks of a stream.
+
+``run_cil`` is a plain function used by the CLI and the benchmarks. After
+every task it hands ``on_task_end`` a checkpoint dict; passing that dict
+back as ``state`` (with the same stream, factory, config and seed) continues
+the run and reproduces exactly the results of an uninterrupted run.
+"""
+from __future__ import annotations
+
+import copy
+import time
+
+import numpy as np
+
+from . import metrics
+from .bic import BiC
+from .finetune import FineTune
+from .icarl import ICaRL
+from .lwf import LwF
+
+LEARNERS = {"finetune": FineTune, "lwf": LwF, "icarl": ICaRL, "bic": BiC}
+
+
+def make_learner(model, config, rng):
+    """The Learner subclass for config.method."""
+    try:
+        cls = LEARNERS[config.method]
+    except KeyError:
+        raise ValueError(f"unknown CIL method {config.method!r}") from None
+    return cls(model, config, rng)
+
+
+def summarize_tasks(tasks: list, key: str = "cnn"):
+    """metrics.summarize over the per-task eval dicts (None if key absent)."""
+    if not tasks or tasks[0].get(key) is None:
+        return None
+    return metrics.summarize([t[key]["acc"] for t in tasks],
+                             [t[key]["per_class"] for t in tasks])
+
+
+def _audit_dict(model) -> dict:
+    out = {}
+    for layer, passes in model.audit().items():
+        out[layer] = {p: (a.as_dict() if hasattr(a, "as_dict") else dict(a))
+                      for p, a in passes.items()}
+    return out
+
+
+def run_cil(stream, model_factory, config, rng, on_task_end=None, on_epoch=None,
+            start_task=0, state=None, progress=None) -> dict:
+    """Train and evaluate ``config.method`` over every task of ``stream``.
+
+    stream: intsim.data.TaskStream (num_tasks, task(t), class_order).
+    model_factory: callable(rng: Generator) -> model with no (or fewer)
+        classifier outputs than the first task; it fixes the arithmetic (FP,
+        HDQT, LUQ). The learner grows the classifier each task.
+    config: CILConfig. rng: np.random.Generator; two children are spawned
+        from it, one for the model's initialisation and quantizer streams,
+        one for the learner (batch order, augmentation, new classifier rows,
+        BiC split), so the seed fixes every draw.
+    on_task_end: callable(t, results, checkpoint) after each task; checkpoint
+        = {"next_task": t+1, "learner": learner.state_dict(), "results": results}.
+    on_epoch: callable(info dict) after each epoch (see Learner).
+    progress: optional intsim.progress.Progress-like object (per batch bars).
+    start_task, state: resume from a checkpoint given by on_task_end
+        (start_task must be 0 or equal to state["next_task"]).
+
+    Returns results: {"method", "config", "class_order", "num_tasks",
+    "tasks": [per-task eval dict + "seconds", "audit", ("bias" for BiC)],
+    "cnn": summary, "nme": summary or None}, summaries as metrics.summarize
+    (accuracies in percent).
+    """
+    if not isinstance(rng, np.random.Generator):
+        raise ValueError("run_cil: rng must be a numpy Generator")
+    model_rng, learner_rng = rng.spawn(2)
+    model = model_factory(model_rng)
+    learner = make_learner(model, config, learner_rng)
+    learner.num_tasks = int(stream.num_tasks)
+    learner.on_epoch = on_epoch
+    results = {"method": config.method, "config": config.to_dict(),
+               "class_order": [int(c) for c in np.asarray(stream.class_order)],
+               "num_tasks": int(stream.num_tasks), "tasks": [], "cnn": None, "nme": None}
+    first = int(start_task)
+    if state is not None:
+        nxt = int(state["next_task"])
+        if first not in (0, nxt):
+            raise ValueError(f"run_cil: start_task {first} does not match the checkpoint's "
+                             f"next task {nxt}")
+        first = nxt
+        learner.load_state_dict(state["learner"])
+        results = copy.deepcopy(state["results"])
+    elif first != 0:
+        raise ValueError("run_cil: start_task > 0 needs a checkpoint state")
+    for t in range(first, stream.num_tasks):
+        t0 = time.perf_counter()
+        task = stream.task(t)
+        model.reset_audit()
+        learner.incremental_train(task, progress=progress)
+        learner.after_task(task)
+        ev = learner.eval_task(task)
+        ev["audit"] = _audit_dict(model)
+        if isinstance(learner, BiC):
+            ev["bias"] = [list(ab) for ab in learner.bias.values()]
+            ev["val_size"] = int(learner.val_size)
+        ev["seconds"] = time.perf_counter() - t0
+        results["tasks"].append(ev)
+        results["cnn"] = summarize_tasks(results["tasks"], "cnn")
+        results["nme"] = summarize_tasks(results["tasks"], "nme")
+        if on_task_end is not None:
+            on_task_end(t, results, {"next_task": t + 1, "learner": learner.state_dict(),
+                                     "results": copy.deepcopy(results)})
+    return results

@@ -1,0 +1,217 @@
+"""Kernels behind intsim.intmm (private): tiled BLAS matmul + fused tile reduction,
+and the saturating-accumulator kernel.
+
+Operands arrive already cast to the exact compute dtype chosen by
+intmm.matmul_acc; each entry point returns (out, n_saturated, max_abs_tile_sum).
+"""
+import numpy as np
+from numba import njit, prange
+
+_WIDE, _CLAMP, _WRAP = 0, 1, 2
+_MODE_CODE = {"wide": _WIDE, "clamp": _CLAMP, "wrap": _WRAP}
+# P block (tiles x rows x N) kept around this many elements so it stays in L2
+_BLOCK_ELEMS = 1 << 18
+
+
+@njit(parallel=True, cache=True, fastmath=True)
+def _reduce_tiles(P, out, L, half, mode, want):
+    """out[b, i, j] += sum_t f(P[b, t, i, j]); f = identity / clip to +-L / wrap mod 2*half.
+
+    P: (B, nT, M, N) float32/float64 exact tile sums; out: (B, M, N). Returns
+    (count |P| > L, max |P|) when ``want`` (else zeros). fastmath only reorders
+    sums and min/max of exact integers, which cannot change the result.
+    """
+    B, nT, M, N = P.shape
+    nsat = np.zeros(B * M, np.int64)
+    mx = np.zeros(B * M, np.float64)
+    m2 = 2.0 * half
+    inv = 1.0 / m2
+    for r in prange(B * M):
+        b = r // M
+        i = r - b * M
+        cnt = 0
+        big = 0.0
+        for t in range(nT):
+            for j in range(N):
+                v = P[b, t, i, j]
+                if want:
+                    av = abs(v)
+                    cnt += 1 if av > L else 0
+                    big = max(big, av)
+                if mode == 1:
+                    v = min(max(v, -L), L)
+                elif mode == 2:
+                    v = v - m2 * np.floor((v + half) * inv)
+                out[b, i, j] += v
+        nsat[r] = cnt
+        mx[r] = big
+    return nsat.sum(), mx.max()
+
+
+def _full_and_rem(a, b, T):
+    """Batched matmuls giving the exact tile sums: (full (..., nF, M, N) or None, rem or None)."""
+    K = a.shape[-1]
+    N = b.shape[-1]
+    nF = K // T
+    full = rem = None
+    if nF:
+        at = np.moveaxis(a[..., :nF * T].reshape(a.shape[:-1] + (nF, T)), -2, -3)
+        bt = b[..., :nF * T, :].reshape(b.shape[:-2] + (nF, T, N))
+        full = np.matmul(at, bt)
+    if K - nF * T:
+        rem = np.matmul(a[..., nF * T:], b[..., nF * T:, :])[..., None, :, :]
+    return full, rem
+
+
+def tiled_matmul(a, b, batch, T, L, mode, odt, want_audit, acc_bits):
+    """wide/clamp/wrap: a (..., M, K), b (..., K, N) -> (out (batch..., M, N) odt, nsat, max_abs)."""
+    code = _MODE_CODE[mode]
+    half = (1 << (acc_bits - 1)) if acc_bits is not None else 1
+    if code != _WIDE and acc_bits is None:
+        code = _WIDE
+    Lv = float(L if acc_bits is not None else np.inf)
+    M, K = a.shape[-2:]
+    N = b.shape[-1]
+    nT = -(-K // T)
+    nsat = 0
+    mx = 0.0
+    if a.dtype == np.int64:
+        return _tiled_int64(a, b, batch, T, L, code, odt, want_audit, acc_bits)
+    if b.ndim == 2:
+        # flatten a's batch into rows and walk row blocks that keep P in cache
+        a2 = a.reshape(-1, K)
+        R = a2.shape[0]
+        out = np.zeros((1, R, N), odt)
+        rb = max(8, _BLOCK_ELEMS // max(1, nT * N))
+        for r0 in range(0, R, rb):
+            r1 = min(R, r0 + rb)
+            for P in _full_and_rem(a2[r0:r1], b, T):
+                if P is not None:
+                    s, m = _reduce_tiles(P[None], out[:, r0:r1], Lv, half, code, want_audit)
+                    nsat += s
+                    mx = max(mx, m)
+        return out.reshape(batch + (M, N)), nsat, mx
+    out = np.zeros(batch + (M, N), odt)
+    o3 = out.reshape(-1, M, N)
+    for P in _full_and_rem(a, b, T):
+        if P is not None:
+            P4 = np.broadcast_to(P, batch + P.shape[-3:]).reshape((-1,) + P.shape[-3:])
+            s, m = _reduce_tiles(P4, o3, Lv, half, code, want_audit)
+            nsat += s
+            mx = max(mx, m)
+    return out, nsat, mx
+
+
+def _tiled_int64(a, b, batch, T, L, code, odt, want_audit, acc_bits):
+    """Rare path (operands too large for float64 to be exact): plain int64 NumPy."""
+    out = np.zeros(batch + (a.shape[-2], b.shape[-1]), np.int64)
+    nsat = 0
+    mx = 0
+    for P in _full_and_rem(a, b, T):
+        if P is None:
+            continue
+        if want_audit:
+            absP = np.abs(P)
+            mx = max(mx, int(absP.max()))
+            if acc_bits is not None:
+                nsat += int(np.count_nonzero(absP > L))
+        if code == _CLAMP:
+            P = np.clip(P, -L, L)
+        elif code == _WRAP:
+            half = 1 << (acc_bits - 1)
+            P = ((P + half) & (2 * half - 1)) - half
+        out = out + P.sum(axis=-3)
+    return out.astype(odt), nsat, mx
+
+
+@njit(parallel=True, cache=True)
+def _saturate_kernel(a, b, T, L, want, out):
+    """Saturating accumulator. a: (Ba, M, K) integer values (any real dtype);
+    b: (Bb, K, N) int16/int32/int64 lanes, Bb in {1, Ba}; out: (Ba, M, N) (any dtype).
+
+    Per row, tile and column: acc = 0; for k in tile: acc = clip(acc + a*b, -L, L).
+    Returns (tiles in which any addition left [-L, L], max |exact tile sum|) if want.
+    """
+    Ba, M, K = a.shape
+    Bb = b.shape[0]
+    N = b.shape[2]
+    nsat = np.zeros(Ba * M, np.int64)
+    mx = np.zeros(Ba * M, np.int64)
+    tp = b.dtype.type
+    Ll = tp(L)
+    nLl = tp(-L)
+    for r in prange(Ba * M):
+        ba = r // M
+        i = r - ba * M
+        bb = ba if Bb > 1 else 0
+        ai = np.empty(K, b.dtype)
+        for k in range(K):
+            ai[k] = a[ba, i, k]
+        acc = np.zeros(N, b.dtype)
+        tot = np.zeros(N, np.int64)
+        flag = np.zeros(N, np.int32)
+        ex = np.zeros(N, np.int64)
+        cnt = 0
+        big = 0
+        for t0 in range(0, K, T):
+            t1 = min(K, t0 + T)
+            acc[:] = 0
+            if want:
+                flag[:] = 0
+                ex[:] = 0
+            for k in range(t0, t1):
+                av = ai[k]
+                if av == 0:
+                    continue
+                if want:
+                    for j in range(N):
+                        p = av * b[bb, k, j]
+                        s = acc[j] + p
+                        c = min(max(s, -Ll), Ll)
+                        flag[j] |= c != s
+                        acc[j] = c
+                        ex[j] += p
+                else:
+                    # casting back to the lane type lets LLVM keep narrow vector lanes
+                    for j in range(N):
+                        s = tp(acc[j] + av * b[bb, k, j])
+                        acc[j] = min(max(s, nLl), Ll)
+            for j in range(N):
+                tot[j] += acc[j]
+            if want:
+                for j in range(N):
+                    cnt += flag[j]
+                    big = max(big, abs(ex[j]))
+        for j in range(N):
+            out[ba, i, j] = tot[j]
+        nsat[r] = cnt
+        mx[r] = big
+    return nsat.sum(), mx.max()
+
+
+def saturate_matmul(a, b, batch, T, L, odt, want_audit, pmax):
+    """Saturating accumulator: a (..., M, K), b (..., K, N) -> (out, nsat, max_abs).
+
+    pmax: bound on |a_ik * b_kj|; int16 / int32 lanes are used when L + pmax < 2^15 / 2^31.
+    """
+    M, K = a.shape[-2:]
+    N = b.shape[-1]
+    if L + pmax < 2.0 ** 15:
+        lane = np.int16
+    elif L + pmax < 2.0 ** 31:
+        lane = np.int32
+    else:
+        lane = np.int64
+    if b.ndim == 2:
+        a3 = a.reshape(1, -1, K)
+        b3 = b.astype(lane).reshape(1, K, N)
+    else:
+        a3 = np.broadcast_to(a, batch + (M, K)).reshape(-1, M, K)
+        bshape = b.shape[:-2]
+        if int(np.prod(bshape, dtype=np.int64)) == 1:
+            b3 = b.astype(lane).reshape(1, K, N)
+        else:
+            b3 = np.broadcast_to(b, batch + (K, N)).astype(lane).reshape(-1, K, N)
+    out = np.empty(a3.shape[:2] + (N,), odt)
+    nsat, mx = _saturate_kernel(a3, b3, T, L, want_audit, out)
+    return out.reshape(batch + (M, N)), nsat, mx

@@ -1,0 +1,157 @@
+"""The overflow audit table: per layer and pass, how the accumulator fared.
+
+Input is what ``model.audit()`` returns, ``{layer: {pass: Audit-like}}``
+(pass in forward / backward_input / backward_weight), or the plain-dict form
+stored in results.json. An Audit-like object has ``tiles`` (number of
+accumulator tiles computed), ``saturated`` (tiles whose partial sum left the
+accumulator range), ``max_abs`` (largest |partial sum| seen, in integer
+units) and optionally ``levels_used`` (fraction of quantizer levels that
+occurred, 0..1). Every function here works on the plain-dict form that
+:func:`audit_to_dict` produces.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterable, Mapping
+
+PASSES = ("forward", "backward_input", "backward_weight")
+PASS_SHORT = {"forward": "fwd", "backward_input": "bwd-in", "backward_weight": "bwd-w"}
+_FIELDS = ("tiles", "saturated", "max_abs", "levels_used")
+
+
+def _get(obj: Any, name: str):
+    if isinstance(obj, Mapping):
+        return obj.get(name)
+    return getattr(obj, name, None)
+
+
+def _entry(obj: Any) -> dict:
+    """One Audit-like object -> {"tiles", "saturated", "max_abs", "levels_used"}."""
+    if not isinstance(obj, Mapping) and hasattr(obj, "as_dict"):
+        d = dict(obj.as_dict())
+        for k in _FIELDS:           # attributes not in as_dict (e.g. levels)
+            if k not in d and getattr(obj, k, None) is not None:
+                d[k] = getattr(obj, k)
+        obj = d
+    lv = _get(obj, "levels_used")
+    if lv is None:
+        lv = _get(obj, "levels")
+    mx = _get(obj, "max_abs")
+    return {"tiles": int(_get(obj, "tiles") or 0),
+            "saturated": int(_get(obj, "saturated") or 0),
+            "max_abs": float(mx) if mx is not None else 0.0,
+            "levels_used": float(lv) if lv is not None else None}
+
+
+def audit_to_dict(audit: Mapping[str, Mapping[str, Any]] | None) -> dict:
+    """``model.audit()`` (or its dict form) -> plain JSON-able nested dict."""
+    out: dict = {}
+    for layer, passes in (audit or {}).items():
+        out[str(layer)] = {str(p): _entry(a) for p, a in passes.items()}
+    return out
+
+
+def merge_audits(audits: Iterable[Mapping]) -> dict:
+    """Sum several plain audits (e.g. all tasks): tiles/saturated add, max_abs max,
+    levels_used is the tile-weighted mean."""
+    out: dict = {}
+    for aud in audits:
+        for layer, passes in audit_to_dict(aud).items():
+            lo = out.setdefault(layer, {})
+            for p, e in passes.items():
+                cur = lo.get(p)
+                if cur is None:
+                    lo[p] = dict(e)
+                    continue
+                t0, t1 = cur["tiles"], e["tiles"]
+                if cur["levels_used"] is None or e["levels_used"] is None:
+                    lv = cur["levels_used"] if e["levels_used"] is None else e["levels_used"]
+                else:
+                    lv = ((cur["levels_used"] * t0 + e["levels_used"] * t1) / (t0 + t1)
+                          if t0 + t1 else max(cur["levels_used"], e["levels_used"]))
+                lo[p] = {"tiles": t0 + t1, "saturated": cur["saturated"] + e["saturated"],
+                         "max_abs": max(cur["max_abs"], e["max_abs"]), "levels_used": lv}
+    return out
+
+
+def acc_range(acc_bits: int | None) -> int | None:
+    """Largest magnitude a signed ``acc_bits`` accumulator holds (None: unlimited)."""
+    return None if acc_bits is None else 2 ** (acc_bits - 1) - 1
+
+
+def audit_rows(audit: Mapping, acc_bits: int | None, threshold: float = 1.0) -> list[dict]:
+    """Flat rows: layer, pass, tiles, saturated, sat_pct, max_abs, range,
+    max_over_range, levels_used, flagged (sat_pct > threshold %)."""
+    rng = acc_range(acc_bits)
+    rows = []
+    for layer, passes in audit_to_dict(audit).items():
+        order = [p for p in PASSES if p in passes] + [p for p in passes if p not in PASSES]
+        for p in order:
+            e = passes[p]
+            pct = 100.0 * e["saturated"] / e["tiles"] if e["tiles"] else 0.0
+            rows.append({"layer": layer, "pass": p, "tiles": e["tiles"],
+                         "saturated": e["saturated"], "sat_pct": pct,
+                         "max_abs": e["max_abs"], "range": rng,
+                         "max_over_range": (e["max_abs"] / rng) if rng else None,
+                         "levels_used": e["levels_used"],
+                         "flagged": pct > threshold})
+    return rows
+
+
+def _fmt_int(n: int) -> str:
+    return f"{n:,}".replace(",", "_") if n >= 10 ** 7 else str(n)
+
+
+def format_audit(audit: Mapping, acc_bits: int | None, threshold: float = 1.0,
+                 title: str | None = None) -> str:
+    """The audit as a text table; flagged layers marked ``<<`` and counted below."""
+    rows = audit_rows(audit, acc_bits, threshold)
+    head = ["layer", "pass", "tiles", "saturated", "sat %", "max|psum|", "/range",
+            "levels", ""]
+    body = []
+    for r in rows:
+        body.append([
+            r["layer"], PASS_SHORT.get(r["pass"], r["pass"]), _fmt_int(r["tiles"]),
+            _fmt_int(r["saturated"]), f"{r['sat_pct']:.2f}", f"{r['max_abs']:.0f}",
+            "-" if r["max_over_range"] is None else f"{r['max_over_range']:.2f}",
+            "-" if r["levels_used"] is None else f"{100 * r['levels_used']:.0f}%",
+            "<<" if r["flagged"] else ""])
+    widths = [max(len(str(x)) for x in col) for col in zip(head, *body)] if body else [len(h) for h in head]
+    right = {2, 3, 4, 5, 6, 7}
+
+    def line(cells):
+        return "  ".join((str(c).rjust(w) if i in right else str(c).ljust(w))
+                         for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+
+    rng = acc_range(acc_bits)
+    out = []
+    if title:
+        out.append(title)
+    out.append(f"accumulator: {'unlimited' if rng is None else f'{acc_bits} bits, range +-{rng}'}"
+               f"; flag threshold {threshold:g}% saturated tiles")
+    if not rows:
+        out.append("(no quantized matmuls recorded)")
+        return "\n".join(out)
+    out.append(line(head))
+    out.append(line(["-" * w for w in widths]))
+    out.extend(line(b) for b in body)
+    flagged = sorted({r["layer"] for r in rows if r["flagged"]})
+    out.append(f"{len(flagged)} layer(s) flagged" + (f": {', '.join(flagged)}" if flagged else ""))
+    return "\n".join(out)
+
+
+def saturation_matrix(task_audits: list[Mapping], passes=PASSES):
+    """(row labels "layer/pass", matrix [row, task] of saturation %) for heatmaps.
+
+    Missing entries are NaN-free zeros; rows are in first-seen order."""
+    labels: list[str] = []
+    cells: dict[tuple[str, int], float] = {}
+    for t, aud in enumerate(task_audits):
+        for r in audit_rows(aud or {}, None, threshold=float("inf")):
+            if r["pass"] not in passes:
+                continue
+            lab = f"{r['layer']}/{PASS_SHORT.get(r['pass'], r['pass'])}"
+            if lab not in labels:
+                labels.append(lab)
+            cells[(lab, t)] = r["sat_pct"]
+    mat = [[cells.get((lab, t), 0.0) for t in range(len(task_audits))] for lab in labels]
+    return labels, mat

@@ -1,0 +1,214 @@
+"""Shared helpers for the dataset loaders: file sources, errors, text tables.
+
+A *source* is a dataset root that is either a folder or a zip archive (the
+official downloads are zips). Members are addressed by their path relative to
+the root with "/" separators; inside a zip the root may sit below one or more
+leading folders (e.g. "HAPT Data Set/"), which ``Source.locate`` finds.
+
+Every failure names the file (``folder/file`` or ``archive.zip:member``) and
+what is wrong: ``FileNotFoundError`` for a missing file, ``DataFileError`` (a
+``ValueError``) for truncated or corrupt content.
+"""
+from __future__ import annotations
+
+import glob
+import io
+import os
+import zipfile
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = ["DataFileError", "Source", "open_source", "parse_table", "Dataset"]
+
+
+class DataFileError(ValueError):
+    """A data file exists but is truncated, corrupt or not in the expected format."""
+
+
+@dataclass
+class Dataset:
+    """One train/test split of a dataset.
+
+    X_train, X_test: float32 features (N, F), or images (N, C, H, W) as uint8 or
+    normalised float32. y_train, y_test: int64 ORIGINAL label ids (N,).
+    users_train/users_test: int64 subject ids (N,) for HAR, else None.
+    feature_names: list of F names (HAR) or None. class_names: {id: name}.
+    info: free-form provenance (options used, subjects per split, ...).
+    """
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+    users_train: np.ndarray | None = None
+    users_test: np.ndarray | None = None
+    feature_names: list | None = None
+    name: str = ""
+    class_names: dict = field(default_factory=dict)
+    info: dict = field(default_factory=dict)
+
+    @property
+    def classes(self) -> np.ndarray:
+        """Sorted original label ids present in train or test (int64)."""
+        return np.unique(np.concatenate([self.y_train, self.y_test])).astype(np.int64)
+
+
+class Source:
+    """Read-only access to a dataset folder or zip archive.
+
+    path: folder or .zip file. Raises FileNotFoundError when it does not exist
+    and DataFileError when a zip is corrupt.
+    """
+
+    def __init__(self, path):
+        self.path = os.fspath(path)
+        if not os.path.exists(self.path):
+            raise FileNotFoundError(f"{self.path}: no such file or folder")
+        self.is_zip = os.path.isfile(self.path)
+        self._zip = None
+        self._names: list[str] = []
+        if self.is_zip:
+            try:
+                self._zip = zipfile.ZipFile(self.path)
+                self._names = [n for n in self._zip.namelist() if not n.endswith("/")]
+            except (zipfile.BadZipFile, OSError, EOFError) as e:
+                raise DataFileError(f"{self.path}: not a readable zip archive ({e})") from None
+
+    def close(self):
+        if self._zip is not None:
+            self._zip.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def where(self, rel: str) -> str:
+        """Human-readable location of member rel (for error messages)."""
+        return f"{self.path}:{rel}" if self.is_zip else os.path.join(self.path, rel)
+
+    def names(self) -> list[str]:
+        """All file members, relative paths with '/' separators (sorted)."""
+        if self.is_zip:
+            return sorted(self._names)
+        out = []
+        for d, _, files in os.walk(self.path):
+            for f in files:
+                rel = os.path.relpath(os.path.join(d, f), self.path)
+                out.append(rel.replace(os.sep, "/"))
+        return sorted(out)
+
+    def locate(self, suffix: str, max_lead: int = 2) -> str | None:
+        """Member path equal to suffix, or suffix below at most max_lead leading
+        folders (shortest first, then alphabetical); None when absent."""
+        if self.is_zip:
+            cands = self._names
+        else:
+            cands = []
+            for lead in range(max_lead + 1):
+                pat = os.path.join(glob.escape(self.path), *(["*"] * lead), *suffix.split("/"))
+                cands += [os.path.relpath(p, self.path).replace(os.sep, "/")
+                          for p in glob.glob(pat) if os.path.isfile(p)]
+        hits = [n for n in cands if n == suffix or (
+            n.endswith("/" + suffix) and n[:-len(suffix) - 1].count("/") < max_lead)]
+        return min(hits, key=lambda n: (len(n), n)) if hits else None
+
+    def exists(self, rel: str) -> bool:
+        if self.is_zip:
+            return rel in self._names
+        return os.path.isfile(os.path.join(self.path, rel))
+
+    def read_bytes(self, rel: str) -> bytes:
+        """Whole content of member rel; FileNotFoundError / DataFileError naming it."""
+        if self.is_zip:
+            if rel not in self._names:
+                raise FileNotFoundError(f"{self.where(rel)}: missing from the archive")
+            try:
+                return self._zip.read(rel)
+            except Exception as e:  # BadZipFile (CRC), zlib.error, EOFError, OSError
+                raise DataFileError(f"{self.where(rel)}: corrupt archive member ({e})") from None
+        p = os.path.join(self.path, rel)
+        if not os.path.isfile(p):
+            raise FileNotFoundError(f"{p}: no such file")
+        with open(p, "rb") as f:
+            return f.read()
+
+
+def open_source(path) -> Source:
+    """Source for a folder or zip path (see Source)."""
+    return Source(path)
+
+
+def parse_table(data: bytes, where: str, ncols: int | None = None, *, delimiter=None,
+                dtype=np.float64, min_rows: int = 1) -> np.ndarray:
+    """Parse a whitespace- (or delimiter-) separated numeric text table.
+
+    Returns a (rows, cols) array of dtype. Raises DataFileError naming `where`
+    when the text is empty, has a non-numeric token, rows of differing width,
+    or a width different from ncols. "NaN"/"nan" tokens parse as NaN.
+    """
+    if not data.strip():
+        raise DataFileError(f"{where}: file is empty")
+    try:
+        arr = np.loadtxt(io.BytesIO(data), dtype=dtype, delimiter=delimiter, ndmin=2)
+    except ValueError as e:
+        raise DataFileError(f"{where}: not a numeric table ({e})") from None
+    if arr.shape[0] < min_rows:
+        raise DataFileError(f"{where}: {arr.shape[0]} rows, expected at least {min_rows}")
+    if ncols is not None and arr.shape[1] != ncols:
+        raise DataFileError(f"{where}: {arr.shape[1]} columns per row, expected {ncols}")
+    return arr
+
+
+def subject_split(users, train_frac: float = 0.8, *, mode: str = "sorted", seed: int = 0,
+                  train_users=None) -> tuple[np.ndarray, np.ndarray]:
+    """Split subject ids into (train_ids, test_ids), both sorted int64 arrays.
+
+    n_train = ceil(train_frac * n_subjects) (the paper rounds up). mode "sorted":
+    the smallest ids train; mode "seeded": a np.random.default_rng(seed)
+    permutation of the sorted ids, first n_train train. train_users overrides
+    both (every other subject tests).
+    """
+    ids = np.unique(np.asarray(users, dtype=np.int64))
+    if train_users is not None:
+        tr = np.unique(np.asarray(train_users, dtype=np.int64))
+        missing = np.setdiff1d(tr, ids)
+        if missing.size:
+            raise ValueError(f"train_users {missing.tolist()} not among subjects {ids.tolist()}")
+        return tr, np.setdiff1d(ids, tr)
+    if not 0.0 < train_frac <= 1.0:
+        raise ValueError(f"train_frac must be in (0, 1], got {train_frac}")
+    n_tr = int(np.ceil(round(train_frac * ids.size, 9)))
+    if mode == "sorted":
+        order = ids
+    elif mode == "seeded":
+        order = np.random.default_rng(seed).permutation(ids)
+    else:
+        raise ValueError(f"split mode must be 'sorted' or 'seeded', got {mode!r}")
+    return np.sort(order[:n_tr]), np.sort(order[n_tr:])
+
+
+def minmax_scale(X_train: np.ndarray, X_test: np.ndarray, lo: float = -1.0, hi: float = 1.0):
+    """Min-max scale each feature to [lo, hi], fit on X_train only.
+
+    Constant training features map to the middle of the range (0 for [-1, 1]).
+    Test values outside the training range are NOT clipped. Returns float32 copies.
+    """
+    mn = X_train.min(axis=0) if len(X_train) else np.zeros(X_train.shape[1])
+    mx = X_train.max(axis=0) if len(X_train) else np.ones(X_train.shape[1])
+    rng_ = (mx - mn).astype(np.float64)
+    safe = np.where(rng_ > 0, rng_, 1.0)
+
+    def f(X):
+        z = (X.astype(np.float64) - mn) / safe
+        z = np.where(rng_ > 0, z, 0.5)
+        return (lo + (hi - lo) * z).astype(np.float32)
+    return f(X_train), f(X_test)
+
+
+def check_finite(X: np.ndarray, where: str):
+    """DataFileError naming `where` when X holds NaN or inf."""
+    if not np.isfinite(X).all():
+        bad = int((~np.isfinite(X)).sum())
+        raise DataFileError(f"{where}: {bad} non-finite values")

@@ -1,0 +1,137 @@
+"""``load_dataset``: the registry of datasets, HAR subject splits and scaling.
+
+HAR protocol (hdqt.md section 9), all exposed as options:
+  - removals: HAPT drops users 7, 28 and class 8; PAMAP2 drops users 3, 4, 9
+    and class 24; DSADS keeps everything (options drop_users, drop_classes;
+    keep_classes keeps only the listed classes, e.g. HAPT basic_only=True
+    keeps activities 1..6 for a UCI-HAR-style check);
+  - split by subject: n_train = ceil(train_frac * n_subjects), train_frac 0.8;
+    split="sorted" (default) gives the n_train smallest user ids to training,
+    split="seeded" a np.random.default_rng(split_seed) permutation of the ids;
+    train_users=[...] sets the training subjects explicitly. For HAPT the
+    default trains on users 1-6, 8-24 and tests on 25, 26, 27, 29, 30;
+  - each feature is min-max scaled to [-1, 1] with the training subjects'
+    min/max (scale=False keeps raw values); test values are not clipped.
+Images: cifar100/cifar10 give normalised float32 NCHW by default (hdqt.md
+sec 11 mean/std; normalize=False keeps uint8); mnist/fashion-mnist give float32
+in [0, 1] (normalize=False keeps uint8).
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from .common import Dataset, minmax_scale, subject_split
+
+__all__ = ["DATASETS", "HAR_DEFAULTS", "load_dataset", "har_dataset"]
+
+DATASETS = ("hapt", "dsads", "pamap2", "cifar100", "cifar10", "mnist", "fashion-mnist")
+HAR_DEFAULTS = {"hapt": {"drop_users": (7, 28), "drop_classes": (8,)},
+                "dsads": {"drop_users": (), "drop_classes": ()},
+                "pamap2": {"drop_users": (3, 4, 9), "drop_classes": (24,)}}
+
+
+def har_dataset(name: str, feats: dict, *, drop_users=None, drop_classes=None,
+                keep_classes=None, train_frac: float = 0.8, split: str = "sorted",
+                split_seed: int = 0, train_users=None, scale: bool = True) -> Dataset:
+    """Apply removals, the subject split and scaling to unscaled HAR features.
+
+    feats: dict with X (N, F), y (N,), users (N,), feature_names, class_names.
+    drop_users / drop_classes default to HAR_DEFAULTS[name].
+    """
+    dflt = HAR_DEFAULTS.get(name, {"drop_users": (), "drop_classes": ()})
+    drop_users = dflt["drop_users"] if drop_users is None else drop_users
+    drop_classes = dflt["drop_classes"] if drop_classes is None else drop_classes
+    X, y, u = np.asarray(feats["X"]), np.asarray(feats["y"], np.int64), np.asarray(feats["users"], np.int64)
+    keep = ~np.isin(u, np.asarray(drop_users, np.int64)) & ~np.isin(y, np.asarray(drop_classes, np.int64))
+    if keep_classes is not None:
+        keep &= np.isin(y, np.asarray(keep_classes, np.int64))
+    X, y, u = X[keep], y[keep], u[keep]
+    if not y.size:
+        raise ValueError(f"{name}: no samples left after the removals")
+    tr_ids, te_ids = subject_split(u, train_frac, mode=split, seed=split_seed,
+                                   train_users=train_users)
+    tr = np.isin(u, tr_ids)
+    Xtr, Xte = X[tr], X[~tr]
+    if scale:
+        Xtr, Xte = minmax_scale(Xtr, Xte)
+    else:
+        Xtr, Xte = Xtr.astype(np.float32), Xte.astype(np.float32)
+    classes = np.unique(y)
+    names = {int(c): feats["class_names"].get(int(c), str(c)) for c in classes}
+    info = {"train_users": tr_ids.tolist(), "test_users": te_ids.tolist(),
+            "drop_users": list(drop_users), "drop_classes": list(drop_classes),
+            "scaled": bool(scale), "split": split if train_users is None else "explicit",
+            "origin": feats.get("origin", "")}
+    return Dataset(X_train=Xtr, y_train=y[tr], X_test=Xte, y_test=y[~tr],
+                   users_train=u[tr], users_test=u[~tr],
+                   feature_names=list(feats["feature_names"]), name=name,
+                   class_names=names, info=info)
+
+
+def _hapt_features(path, source="auto"):
+    from .embedded import read_hapt_npz
+    from .hapt import read_hapt
+    if path is None:
+        return read_hapt_npz()
+    if os.fspath(path).endswith(".npz"):
+        return read_hapt_npz(path)
+    return read_hapt(path, source=source)
+
+
+def load_dataset(name: str, path=None, **opts) -> Dataset:
+    """Load a dataset by name (see DATASETS) from path (folder / archive).
+
+    hapt: path None -> the shipped hapt561.npz; a .npz from `intsim data
+    build-hapt`; or a raw/official HAPT folder or zip (option source =
+    "auto" | "raw" | "561"). Extra HAPT option basic_only=True keeps
+    activities 1..6. HAR options: see har_dataset. pamap2 options window, step.
+    Images: normalize (bool). Unknown options raise TypeError.
+    """
+    name = name.lower()
+    if name == "hapt":
+        source = opts.pop("source", "auto")
+        if opts.pop("basic_only", False):
+            opts.setdefault("keep_classes", (1, 2, 3, 4, 5, 6))
+        return har_dataset("hapt", _hapt_features(path, source), **opts)
+    if name in ("dsads", "pamap2"):
+        if path is None:
+            raise ValueError(f"{name}: no embedded copy; pass path= to the official download")
+        if name == "dsads":
+            from .dsads import read_dsads
+            feats = read_dsads(path)
+        else:
+            from .pamap2 import read_pamap2
+            wo = {k: opts.pop(k) for k in ("window", "step") if k in opts}
+            feats = read_pamap2(path, **wo)
+        feats["origin"] = os.fspath(path)
+        return har_dataset(name, feats, **opts)
+    if name in ("cifar100", "cifar10"):
+        from .cifar import CIFAR10_MEAN, CIFAR10_STD, CIFAR100_MEAN, CIFAR100_STD, \
+            normalize_images, read_cifar
+        normalize = opts.pop("normalize", True)
+        if opts:
+            raise TypeError(f"unknown options for {name}: {sorted(opts)}")
+        if path is None:
+            raise ValueError(f"{name}: pass path= to the python-version tar.gz or folder")
+        d = read_cifar(path, name)
+        ms = (CIFAR100_MEAN, CIFAR100_STD) if name == "cifar100" else (CIFAR10_MEAN, CIFAR10_STD)
+        f = (lambda x: normalize_images(x, *ms)) if normalize else (lambda x: x)
+        return Dataset(X_train=f(d["X_train"]), y_train=d["y_train"], X_test=f(d["X_test"]),
+                       y_test=d["y_test"], name=name, class_names=d["class_names"],
+                       info={"origin": os.fspath(path), "normalized": bool(normalize)})
+    if name in ("mnist", "fashion-mnist"):
+        from .idx import FASHION_CLASSES, MNIST_CLASSES, read_mnist_like
+        normalize = opts.pop("normalize", True)
+        if opts:
+            raise TypeError(f"unknown options for {name}: {sorted(opts)}")
+        if path is None:
+            raise ValueError(f"{name}: pass path= to the folder with the IDX files")
+        d = read_mnist_like(path)
+        f = (lambda x: x.astype(np.float32) / np.float32(255)) if normalize else (lambda x: x)
+        return Dataset(X_train=f(d["X_train"]), y_train=d["y_train"], X_test=f(d["X_test"]),
+                       y_test=d["y_test"], name=name,
+                       class_names=dict(MNIST_CLASSES if name == "mnist" else FASHION_CLASSES),
+                       info={"origin": os.fspath(path), "normalized": bool(normalize)})
+    raise ValueError(f"unknown dataset {name!r}; choose from {', '.join(DATASETS)}")

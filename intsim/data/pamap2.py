@@ -1,0 +1,106 @@
+"""PAMAP2 (UCI "PAMAP2 Physical Activity Monitoring") raw reader: 243 features per window.
+
+Official layout: Protocol/subject101.dat .. subject109.dat, 54 space-separated
+columns at 100 Hz: timestamp, activityID (0 = transient, dropped), heart rate,
+then 3 IMUs (hand, chest, ankle) x 17: temperature, acc +-16 g (3),
+acc +-6 g (3), gyro (3), magnetometer (3), orientation (4, invalid).
+Channels used: per IMU acc16, gyro, mag = 27 channels; features = stats9 (243).
+
+Choices (the description leaves them open):
+  - subjects are numbered 1..9 (subject10X -> X), so the paper's removals read
+    "users 3, 4, 9";
+  - missing values (NaN) of a used channel are filled by linear interpolation
+    over the file's rows (nearest valid value at the edges), before windowing;
+    a used channel that is NaN throughout a file is an error;
+  - windows: 512 samples (5.12 s) with step 256, inside one contiguous run of
+    rows with the same non-zero activity (a window never straddles labels);
+    both are options of read_pamap2;
+  - only Protocol/ is read (Optional/ holds other activities); files are read in
+    subject order, windows in time order.
+"""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from .common import DataFileError, Source, parse_table
+from .stats9 import stats9, stats9_names
+
+__all__ = ["PAMAP2_ACTIVITIES", "PAMAP2_CHANNELS", "PAMAP2_COLUMNS", "read_pamap2"]
+
+PAMAP2_ACTIVITIES = {
+    1: "lying", 2: "sitting", 3: "standing", 4: "walking", 5: "running", 6: "cycling",
+    7: "Nordic walking", 9: "watching TV", 10: "computer work", 11: "car driving",
+    12: "ascending stairs", 13: "descending stairs", 16: "vacuum cleaning", 17: "ironing",
+    18: "folding laundry", 19: "house cleaning", 20: "playing soccer", 24: "rope jumping"}
+_IMUS = (("hand", 3), ("chest", 20), ("ankle", 37))
+PAMAP2_COLUMNS = [o + k for _, o in _IMUS for k in (1, 2, 3, 7, 8, 9, 10, 11, 12)]
+PAMAP2_CHANNELS = [f"{imu}_{s}{a}" for imu, _ in _IMUS for s in ("acc16", "gyro", "mag")
+                   for a in "xyz"]
+_PAT = re.compile(r"(?:^|/)Protocol/subject1(\d\d)\.dat$")
+NCOLS = 54
+
+
+def _fill_nan(x: np.ndarray, where: str) -> np.ndarray:
+    """Linear interpolation of NaNs along rows, per column (loop over columns)."""
+    x = x.copy()
+    t = np.arange(x.shape[0])
+    for j in range(x.shape[1]):
+        bad = np.isnan(x[:, j])
+        if bad.all():
+            raise DataFileError(f"{where}: channel {PAMAP2_CHANNELS[j]} is NaN in every row")
+        if bad.any():
+            x[bad, j] = np.interp(t[bad], t[~bad], x[~bad, j])
+    return x
+
+
+def _runs(act: np.ndarray, size: int, step: int):
+    """(starts, labels) of windows inside runs of equal non-zero activity."""
+    edges = np.flatnonzero(np.diff(act)) + 1
+    b = np.concatenate([[0], edges])
+    e = np.concatenate([edges, [act.size]])
+    starts, labels = [], []
+    for s0, e0 in zip(b, e):  # loop over runs (few hundred per file), not samples
+        if act[s0] == 0 or e0 - s0 < size:
+            continue
+        s = s0 + step * np.arange((e0 - s0 - size) // step + 1)
+        starts.append(s)
+        labels.append(np.full(s.size, act[s0], dtype=np.int64))
+    if not starts:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    return np.concatenate(starts), np.concatenate(labels)
+
+
+def read_pamap2(path, window: int = 512, step: int = 256) -> dict:
+    """Read Protocol/subject1XX.dat files. Returns dict X (float64 (N, 243),
+    unscaled), y (activity ids), users (1..9), feature_names, class_names."""
+    if window < 2 or step < 1:
+        raise ValueError(f"bad window/step {window}/{step}")
+    Xs, ys, us = [], [], []
+    with Source(path) as src:
+        hits = sorted((int(m.group(1)), n) for n in src.names() if (m := _PAT.search(n)))
+        if not hits:
+            raise FileNotFoundError(f"{path}: no PAMAP2 Protocol/subject1XX.dat files")
+        for subj, n in hits:
+            where = src.where(n)
+            arr = parse_table(src.read_bytes(n), where, NCOLS)
+            act = arr[:, 1]
+            if not (np.isfinite(act).all() and np.array_equal(act, np.round(act))):
+                raise DataFileError(f"{where}: activity column holds non-integers")
+            act = act.astype(np.int64)
+            unknown = set(np.unique(act).tolist()) - set(PAMAP2_ACTIVITIES) - {0}
+            if unknown:
+                raise DataFileError(f"{where}: unknown activity ids {sorted(unknown)}")
+            starts, lab = _runs(act, window, step)
+            if not starts.size:
+                continue
+            sig = _fill_nan(arr[:, PAMAP2_COLUMNS], where)
+            Xs.append(stats9(sig[starts[:, None] + np.arange(window)]))
+            ys.append(lab)
+            us.append(np.full(lab.size, subj, dtype=np.int64))
+    if not Xs:
+        raise DataFileError(f"{path}: no labelled run holds a full {window}-sample window")
+    return {"X": np.concatenate(Xs), "y": np.concatenate(ys), "users": np.concatenate(us),
+            "feature_names": stats9_names(PAMAP2_CHANNELS),
+            "class_names": dict(PAMAP2_ACTIVITIES)}

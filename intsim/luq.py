@@ -1,0 +1,86 @@
+"""LUQ baseline quantizers (hdqt.md sec 7; Chmiel et al., ICLR 2023).
+
+- sawb_quantize: uniform fake-quantization with the SAWB clip
+  clip = 12.1 sqrt(mean(x^2)) - 12.2 mean(|x|), s = 2 clip / (Qp - Qn),
+  q = round(clip(x / s, Qn, Qp)) (half to even); signed [-(2^(b-1)-1), 2^(b-1)-1],
+  unsigned [0, 2^b - 1].
+- log_quantize: the 4-bit logarithmic unbiased gradient quantizer: alpha =
+  max|g| / 2^(2^(bits-1)-2); |g| < alpha -> +-alpha with probability |g|/alpha
+  else 0; otherwise stochastic rounding between the neighbouring powers of two
+  alpha 2^e, alpha 2^(e+1) (unbiased).
+"""
+import numpy as np
+
+
+def _finite(x, what):
+    if not np.isfinite(x).all():
+        raise ValueError(f"{what}: input contains NaN or inf")
+
+
+def sawb_quantize(x, bits, signed=None):
+    """x: float array -> (q float32 integer values, scale float).
+
+    signed=None: signed iff x has a negative entry. A zero/degenerate clip
+    (e.g. all-zero x, or SAWB's clip <= 0 for a near-constant tensor) falls
+    back to the max|x| scale; all zeros give q = 0, scale 0.
+    """
+    x = np.asarray(x)
+    xf = x.astype(np.float64, copy=False) if x.dtype != np.float32 else x
+    if xf.size == 0:
+        return np.zeros(x.shape, np.float32), 0.0
+    a = np.abs(xf)
+    mean_sq = float(np.mean(np.square(a, dtype=np.float64)))
+    mean_abs = float(np.mean(a, dtype=np.float64))
+    if not (np.isfinite(mean_sq) and np.isfinite(mean_abs)):
+        raise ValueError("sawb_quantize: input contains NaN or inf")
+    if signed is None:
+        signed = bool(xf.min() < 0)
+    if signed:
+        qn, qp = -(2 ** (bits - 1) - 1), 2 ** (bits - 1) - 1
+    else:
+        qn, qp = 0, 2 ** bits - 1
+    clip = 12.1 * np.sqrt(mean_sq) - 12.2 * mean_abs
+    amax = float(a.max())
+    if not clip > 0 or clip > amax:
+        clip = amax
+    if clip == 0:
+        return np.zeros(x.shape, np.float32), 0.0
+    s = 2.0 * clip / (qp - qn)
+    y = xf / xf.dtype.type(s)
+    np.clip(y, qn, qp, out=y)
+    np.rint(y, out=y)
+    return y.astype(np.float32, copy=False), float(s)
+
+
+def log_quantize(g, bits, rng):
+    """Logarithmic unbiased quantization of a gradient tensor.
+
+    g: float array; bits: total bits (sign + bits-1 exponent bits, so
+    2^(bits-1) - 1 nonzero magnitudes alpha * 2^0 .. 2^emax, emax = 2^(bits-1) - 2).
+    rng: np.random.Generator. Returns (codes float32 in {0, +-1 .. +-(emax+1)},
+    values float32 = sign * alpha * 2^(|code|-1) (0 for code 0), alpha float).
+    """
+    if not isinstance(rng, np.random.Generator):
+        raise ValueError("log_quantize needs rng, a numpy.random.Generator")
+    g = np.asarray(g, dtype=np.float32)
+    _finite(g, "log_quantize")
+    emax = 2 ** (bits - 1) - 2
+    gmax = float(np.abs(g).max()) if g.size else 0.0
+    if gmax == 0:
+        z = np.zeros(g.shape, np.float32)
+        return z, z.copy(), 0.0
+    alpha = gmax / 2.0 ** emax
+    y = np.abs(g) / np.float32(alpha)                   # in [0, 2^emax]
+    u = rng.random(g.shape, dtype=np.float32)
+    e = np.floor(np.log2(np.maximum(y, np.float32(1.0))))
+    np.minimum(e, emax, out=e)
+    lo = np.exp2(e)                                     # 2^e <= y (for y >= 1)
+    # y >= 1: up with prob (y - lo)/lo; y < 1: to 1 with prob y, else 0
+    small = y < 1
+    up = u < np.where(small, y, y / lo - 1)
+    code = np.where(small, np.where(up, 1.0, 0.0), e + 1 + up).astype(np.float32)
+    np.minimum(code, emax + 1, out=code)
+    code *= np.sign(g)
+    vals = np.sign(code) * np.exp2(np.abs(code) - 1) * np.float32(alpha)
+    vals[code == 0] = 0
+    return code, vals.astype(np.float32), alpha

@@ -1,0 +1,114 @@
+"""2-D convolution via im2col + one BLAS/integer matmul (hdqt.md sec 5)."""
+import math
+
+import numpy as np
+
+from intsim.arith import HDQT
+from intsim.nn import qmatmul as qm
+from intsim.nn.im2col import col2im, im2col
+from intsim.nn.init import bias_uniform, child_rng, he_normal, kaiming_uniform
+from intsim.nn.linear import check_arith
+from intsim.nn.module import Module, Parameter
+
+
+class Conv2d(Module):
+    """Conv2d over (B, C_in, H, W) float32 -> (B, C_out, H_out, W_out) float32.
+
+    weight: (C_out, C_in, k, k); bias (C_out,) or None. init: "kaiming_uniform"
+    (PyTorch default, a=sqrt(5); bias U(+-1/sqrt(fan_in))) or "he_normal"
+    (N(0, 2/fan_out), PyCIL's ResNet). Quantized arithmetic: Q_fwd on the whole
+    input and weight, im2col of the quantized input, tiled integer matmul;
+    the HDQT backward runs per image (the L = H_out*W_out positions are the
+    batch of H_b; per-image backward scales and draws; per-image clamped
+    weight gradients summed in float; input gradient through col2im in float).
+    """
+
+    def __init__(self, in_ch, out_ch, kernel, stride, padding, bias, arith, rng, init="kaiming_uniform"):
+        super().__init__()
+        if min(in_ch, out_ch, kernel, stride) < 1 or padding < 0:
+            raise ValueError(f"bad Conv2d({in_ch}, {out_ch}, k={kernel}, s={stride}, p={padding})")
+        self.in_ch, self.out_ch, self.k = int(in_ch), int(out_ch), int(kernel)
+        self.stride, self.padding = int(stride), int(padding)
+        self.arith = check_arith(arith)
+        shape = (out_ch, in_ch, kernel, kernel)
+        fan_in = in_ch * kernel * kernel
+        if init == "kaiming_uniform":
+            w = kaiming_uniform(shape, fan_in, rng)
+        elif init == "he_normal":
+            w = he_normal(shape, out_ch * kernel * kernel, rng)
+        else:
+            raise ValueError(f"unknown conv init {init!r}")
+        self.weight = Parameter(w, "weight")
+        self.bias = Parameter(bias_uniform(out_ch, fan_in, rng), "bias") if bias else None
+        self.rng = child_rng(rng) if arith.quantized else None
+        self.layer_audit = qm.LayerAudit() if arith.quantized else None
+
+    def forward(self, x):
+        if x.ndim != 4 or x.shape[1] != self.in_ch:
+            raise ValueError(f"Conv2d({self.in_ch}->{self.out_ch}) expects (B, {self.in_ch}, H, W), got {x.shape}")
+        a = self.arith
+        W = self.weight.data
+        B = x.shape[0]
+        N = self.out_ch
+        W2 = W.reshape(N, -1)
+        self._xshape = x.shape
+        if not a.quantized or (isinstance(a, HDQT) and not a.fwd_quant):
+            x = x.astype(W.dtype, copy=False)
+            cols, (Ho, Wo) = im2col(x, self.k, self.stride, self.padding)
+            y = cols.reshape(-1, cols.shape[-1]) @ W2.T
+            self._cols, self._sx, self._wq, self._sw = cols, 1.0, W2, 1.0
+            self._xmask = self._wmask = None
+            y = y.reshape(B, Ho * Wo, N)
+        else:
+            per = isinstance(a, HDQT) and a.eval_per_sample and not self.training
+            aud = (self.layer_audit, "forward")
+            wq, sw, _, self._wmask = qm.quantize_forward(W2, a, aud, "W")
+            xq, sx, xs, self._xmask = qm.quantize_forward(x, a, aud, "x", batch_dims=int(per))
+            cols, (Ho, Wo) = im2col(xq, self.k, self.stride, self.padding)
+            acc = qm.forward_matmul(cols.reshape(-1, cols.shape[-1]), wq, xs, a, self.layer_audit)
+            acc = acc.reshape(B, Ho * Wo, N)
+            if per:
+                scale = (np.asarray(sx, np.float32) * np.float32(sw))[:, None, None]
+            else:
+                scale = np.float32(sw * sx)
+            y = (acc * scale).astype(np.float32, copy=False)
+            self._cols, self._sx, self._wq, self._sw = cols, sx, wq, sw
+        self._hw = (Ho, Wo)
+        y = y.reshape(B, Ho, Wo, N).transpose(0, 3, 1, 2)
+        if self.bias is not None:
+            y = y + self.bias.data[None, :, None, None]
+        return np.ascontiguousarray(y)
+
+    def backward(self, grad):
+        a = self.arith
+        B = self._xshape[0]
+        Ho, Wo = self._hw
+        N = self.out_ch
+        if grad.shape != (B, N, Ho, Wo):
+            raise ValueError(f"Conv2d backward: grad shape {grad.shape} != {(B, N, Ho, Wo)}")
+        if self.bias is not None:
+            self.bias.grad = grad.sum(axis=(0, 2, 3)).astype(self.bias.data.dtype)
+        g3 = grad.transpose(0, 2, 3, 1).reshape(B, Ho * Wo, N)   # copy, (B, L, N)
+        cols = self._cols
+        K = cols.shape[-1]
+        if not a.quantized:
+            g2 = g3.reshape(-1, N)
+            dw = g2.T @ cols.reshape(-1, K)
+            dcols = g2 @ self._wq
+        else:
+            if np.ndim(self._sx) != 0:
+                raise ValueError("backward after an eval-mode per-sample forward is not supported")
+            g3 = g3.astype(np.float32, copy=False)
+            if isinstance(a, HDQT):
+                dcols, dw = qm.hdqt_backward(g3, cols, self._sx, self._wq, self._sw, a,
+                                             self.rng, self.layer_audit)
+            else:
+                dcols, dw = qm.luq_backward(g3.reshape(-1, N), cols.reshape(-1, K), self._sx,
+                                            self._wq, self._sw, a, self.rng, self.layer_audit)
+            if self._wmask is not None:
+                dw = dw * self._wmask
+        self.weight.grad = dw.reshape(self.weight.data.shape)
+        dx = col2im(dcols.reshape(B, Ho * Wo, K), self._xshape, self.k, self.stride, self.padding)
+        if a.quantized and self._xmask is not None:
+            dx = dx * self._xmask
+        return dx

@@ -1,0 +1,98 @@
+"""Linear layer y = x W^T + b under FP, HDQT or LUQ arithmetic."""
+import numpy as np
+
+from intsim.arith import FP, HDQT, LUQ
+from intsim.nn import qmatmul as qm
+from intsim.nn.init import bias_uniform, child_rng, kaiming_uniform
+from intsim.nn.module import Module, Parameter
+
+
+def check_arith(arith):
+    if not isinstance(arith, (FP, HDQT, LUQ)):
+        raise ValueError(f"arith must be intsim.FP(), HDQT(...) or LUQ(...), got {arith!r}")
+    return arith
+
+
+class Linear(Module):
+    """y = x W^T + b. x: (B, in_features) float32 -> (B, out_features) float32.
+
+    weight: (out_features, in_features), PyTorch default init
+    (kaiming-uniform a=sqrt(5)); bias U(+-1/sqrt(in)) if bias.
+    Quantized arithmetic (HDQT/LUQ) quantizes the matmul as hdqt.md secs 3-4/7;
+    the bias is added and its gradient summed in float. The layer owns
+    ``rng`` (a Generator drawn from the rng given) for stochastic rounding,
+    and ``layer_audit``.
+    """
+
+    def __init__(self, in_features, out_features, bias, arith, rng):
+        super().__init__()
+        if int(in_features) < 1 or int(out_features) < 0:
+            raise ValueError(f"bad Linear sizes {in_features} -> {out_features}")
+        self.in_features, self.out_features = int(in_features), int(out_features)
+        self.arith = check_arith(arith)
+        self.weight = Parameter(kaiming_uniform((out_features, in_features), in_features, rng), "weight")
+        self.bias = Parameter(bias_uniform(out_features, in_features, rng), "bias") if bias else None
+        self.rng = child_rng(rng) if arith.quantized else None
+        self.layer_audit = qm.LayerAudit() if arith.quantized else None
+
+    def forward(self, x):
+        if x.ndim != 2 or x.shape[1] != self.in_features:
+            raise ValueError(f"Linear({self.in_features}->{self.out_features}) got input shape {x.shape}")
+        W = self.weight.data
+        dt = W.dtype
+        a = self.arith
+        if not a.quantized or (isinstance(a, HDQT) and not a.fwd_quant):
+            x = x.astype(dt, copy=False)
+            self._x = x
+            self._xq, self._sx, self._wq, self._sw = x, 1.0, W, 1.0
+            self._xmask = self._wmask = None
+            y = x @ W.T
+        else:
+            per = isinstance(a, HDQT) and a.eval_per_sample and not self.training
+            aud = (self.layer_audit, "forward")
+            wq, sw, _, self._wmask = qm.quantize_forward(W, a, aud, "W")
+            xq, sx, xs, self._xmask = qm.quantize_forward(x, a, aud, "x", batch_dims=int(per))
+            acc = qm.forward_matmul(xq, wq, xs, a, self.layer_audit)
+            scale = np.asarray(sx, np.float32)[:, None] * np.float32(sw) if per else np.float32(sw * sx)
+            y = (acc * scale).astype(np.float32, copy=False)
+            self._xq, self._sx, self._wq, self._sw = xq, sx, wq, sw
+        if self.bias is not None:
+            y = y + self.bias.data
+        return y
+
+    def backward(self, grad):
+        a = self.arith
+        if grad.shape[-1] != self.out_features:
+            raise ValueError(f"Linear backward: grad shape {grad.shape}")
+        if self.bias is not None:
+            self.bias.grad = grad.sum(axis=0).astype(self.bias.data.dtype)
+        if not a.quantized:
+            self.weight.grad = grad.T @ self._x
+            return grad @ self.weight.data
+        if np.ndim(self._sx) != 0:
+            raise ValueError("backward after an eval-mode per-sample forward is not supported")
+        g = np.ascontiguousarray(grad, dtype=np.float32)
+        fn = qm.hdqt_backward if isinstance(a, HDQT) else qm.luq_backward
+        dx, dw = fn(g, self._xq, self._sx, self._wq, self._sw, a, self.rng, self.layer_audit)
+        if self._wmask is not None:
+            dw = dw * self._wmask
+        if self._xmask is not None:
+            dx = dx * self._xmask
+        self.weight.grad = dw
+        return dx
+
+    def add_outputs(self, n, rng):
+        """Grow by n output rows (classifier growth): old rows kept, new rows
+        initialised as a fresh layer with the same fan-in would be."""
+        n = int(n)
+        if n < 0:
+            raise ValueError(f"cannot add {n} outputs")
+        neww = kaiming_uniform((n, self.in_features), self.in_features, rng)
+        # the same Parameter objects are kept (their data grows)
+        self.weight.data = np.concatenate([self.weight.data, neww.astype(self.weight.data.dtype)])
+        self.weight.grad = None
+        if self.bias is not None:
+            newb = bias_uniform(n, self.in_features, rng)
+            self.bias.data = np.concatenate([self.bias.data, newb.astype(self.bias.data.dtype)])
+            self.bias.grad = None
+        self.out_features += n

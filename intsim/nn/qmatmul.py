@@ -1,0 +1,227 @@
+"""The quantized matmul shared by Linear and Conv2d: forward, backward, audit.
+
+Shapes (hdqt.md secs 3-5). A layer computes y = x W^T with
+x: (M, K) rows (Linear: M = batch) or (S, M, K) unfolded columns of S images
+(Conv2d: M = L spatial positions per image), W: (N, K).
+
+HDQT forward: Xq, sx = Q_fwd(x); Wq, sw = Q_fwd(W); y = tiled_clamped(Xq Wq^T) sw sx.
+HDQT backward, per "sample" s (Linear: the whole batch is one sample; Conv2d:
+each image is one, with its own scales and draws):
+    D  = clamp(Q_sr(g H_o) Q_det(H_o Wq))        dx = D sg1 s1 sw / n_o
+    E  = clamp(Q_sr(g^T H_b) Q_sr(H_b Xq))        dW = sum_s E sg2 sx2 sx / n_b
+LUQ: SAWB forward fake-quantization; backward with the log-quantized g.
+Every integer matmul records into the layer's per-pass Audit.
+"""
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from intsim import hadamard, intmm, luq, quant
+from intsim.arith import HDQT, LUQ
+
+PASSES = ("forward", "backward_input", "backward_weight")
+
+
+@dataclass
+class PassAudit(intmm.Audit):
+    """intmm.Audit plus running means of the fraction of quantizer levels used.
+
+    levels: {tensor name: (sum of fractions, count)}; levels_used: mean over
+    the tensors quantized in this pass of their running-mean fraction (None
+    if none recorded). Conv tensors quantized per image are measured on the
+    first image of the batch; whole-batch tensors on the whole tensor.
+    """
+
+    levels: dict = field(default_factory=dict)
+
+    @property
+    def levels_used(self):
+        if not self.levels:
+            return None
+        return float(np.mean([s / n for s, n in self.levels.values()]))
+
+    def record_levels(self, name, frac):
+        s, n = self.levels.get(name, (0.0, 0))
+        self.levels[name] = (s + float(frac), n + 1)
+
+    def reset(self):
+        super().reset()
+        self.levels = {}
+        return self
+
+
+class LayerAudit:
+    """Per-pass PassAudit of one quantized layer."""
+
+    def __init__(self, track_levels=True):
+        self.track_levels = track_levels
+        self._p = {p: PassAudit() for p in PASSES}
+
+    def __getitem__(self, p):
+        return self._p[p]
+
+    def passes(self):
+        return dict(self._p)
+
+    def levels(self):
+        """{"<pass>.<tensor>": running-mean fraction of levels used}."""
+        return {f"{p}.{t}": s / n for p, a in self._p.items() for t, (s, n) in a.levels.items()}
+
+    def reset(self):
+        for a in self._p.values():
+            a.reset()
+
+    def record(self, p, name, q, bits, signed):
+        if self.track_levels:
+            self._p[p].record_levels(name, quant.levels_used(q, bits, signed))
+
+
+def _qmax(bits, signed):
+    return (1 << (bits - 1)) - 1 if signed else (1 << bits) - 1
+
+
+def _bs(s, ndim):
+    """A per-sample scale array (S,) broadcast against an (S, ...) array of ndim dims."""
+    if np.ndim(s) == 0:
+        return s
+    return np.asarray(s, np.float32).reshape((-1,) + (1,) * (ndim - 1))
+
+
+def _first(q, per_sample):
+    return q[0] if per_sample else q
+
+
+# ---------------------------------------------------------------- forward
+def quantize_forward(x, arith, bits_audit=None, name="x", batch_dims=0):
+    """Forward quantizer of a weight or activation.
+
+    Returns (q float32 integer values, scale float or (S,) array, signed, ste_mask or None).
+    ste_mask (bool, x's shape) is where the gradient passes (hdqt.md quirk 1),
+    None when it passes everywhere.
+    """
+    if isinstance(arith, HDQT):
+        q, s = quant.quantize_f32(x, arith.bits, rounding="nearest", signed=None,
+                                  clip=arith.fwd_clip, batch_dims=batch_dims)
+    else:
+        q, s = luq.sawb_quantize(x, arith.bits)
+    signed = bool(x.size and x.min() < 0)
+    mask = None
+    if isinstance(arith, HDQT) and arith.ste_raw_clip:
+        bound = (1 << (arith.bits - 1)) - 1
+        # max|x| recovered from the scale (m = clip max|x| = qmax s); exact test only if close
+        est = float(np.max(s)) * _qmax(arith.bits, signed) / arith.fwd_clip
+        if est > bound * (1 - 1e-3):
+            mask = np.abs(x) <= bound
+            if mask.all():
+                mask = None
+    if bits_audit is not None:
+        audit, p = bits_audit
+        audit.record(p, name, _first(q, batch_dims > 0), arith.bits, signed)
+    return q, s, signed, mask
+
+
+def forward_matmul(xq, wq, x_signed, arith, audit):
+    """Integer product of quantized operands: xq (..., M, K) @ wq (N, K)^T -> (..., M, N).
+
+    Exact integers (float32 or float64); HDQT tiles and clamps per arith,
+    LUQ clamps over the whole reduction when acc_bits is set.
+    """
+    tile = arith.tile if isinstance(arith, HDQT) else None
+    limit = arith.acc_limit
+    return intmm.matmul_acc(xq, wq.T, acc_bits=limit, tile=tile,
+                            mode=arith.acc_mode if limit is not None else "wide",
+                            audit=audit["forward"],
+                            a_max=_qmax(arith.bits, x_signed), b_max=_qmax(arith.bits, True))
+
+
+# ---------------------------------------------------------------- backward
+def hdqt_backward(g, xq, sx, wq, sw, arith, rng, audit, need_dx=True):
+    """HDQT backward of y = (xq sx)(wq sw)^T (hdqt.md secs 4-5).
+
+    g: (M, N) or (S, M, N) float32 output gradient (S samples with separate
+    scales and draws); xq: matching (M, K) / (S, M, K) quantized input
+    (float32 integers, scale sx a float); wq: (N, K), scale sw.
+    Returns (dx same shape as xq float32 or None, dW (N, K) float32).
+    Draw order from rng: g H_o, then H_b x, then g^T H_b.
+    """
+    per = g.ndim == 3
+    bd = 1 if per else 0
+    bits = arith.bits
+    M, N = g.shape[-2:]
+    qm = _qmax(bits, True)
+    had = arith.hadamard
+    n_o = hadamard.bp2(N) if had else 1
+    n_b = hadamard.bp2(M) if had else 1
+    bq = arith.bwd_quant
+    ints = bq and (arith.requantize or arith.fwd_quant)   # integer operands -> matmul_acc
+    limit = arith.acc_limit if ints else None
+    mode = arith.acc_mode if limit is not None else "wide"
+    clip = arith.bwd_clip
+    rq = bq and arith.requantize
+    grr = arith.grad_rounding
+
+    def mm(a, b, p, amax, bmax):
+        if not ints:
+            return np.matmul(a, b)
+        return intmm.matmul_acc(a, b, acc_bits=limit, tile=arith.bwd_tile, mode=mode,
+                                audit=audit[p], a_max=amax, b_max=bmax)
+
+    dx = None
+    if need_dx:
+        w1 = hadamard.fwht(wq, axis=0) if had and n_o > 1 else wq
+        if rq:
+            w1q, s1 = quant.quantize_f32(w1, bits, rounding=arith.weight_rounding, signed=True,
+                                         clip=clip, rng=rng)
+            audit.record("backward_input", "HoW", w1q, bits, True)
+            w1max = qm
+        else:
+            w1q, s1 = w1, 1.0
+            w1max = None
+        g1 = hadamard.fwht(g, axis=-1) if had and n_o > 1 else g
+        if bq:
+            g1q, sg1 = quant.quantize_f32(g1, bits, rounding=grr, signed=True, clip=clip,
+                                          rng=rng, batch_dims=bd)
+            audit.record("backward_input", "gHo", _first(g1q, per), bits, True)
+        else:
+            g1q, sg1 = g1, 1.0
+        d = mm(g1q, w1q, "backward_input", qm if bq else None, w1max)
+        coef = _bs(np.asarray(sg1) * (s1 * sw / n_o), d.ndim)
+        dx = (d * coef).astype(np.float32, copy=False)
+
+    x2 = hadamard.fwht(xq, axis=-2) if had and n_b > 1 else xq
+    if rq:
+        x2q, sx2 = quant.quantize_f32(x2, bits, rounding=arith.act_rounding, signed=True,
+                                      clip=clip, rng=rng, batch_dims=bd)
+        audit.record("backward_weight", "HbX", _first(x2q, per), bits, True)
+        x2max = qm
+    else:
+        x2q, sx2 = x2, 1.0
+        x2max = None
+    g2 = hadamard.fwht(g, axis=-2) if had and n_b > 1 else g
+    if bq:
+        g2q, sg2 = quant.quantize_f32(g2, bits, rounding=grr, signed=True, clip=clip,
+                                      rng=rng, batch_dims=bd)
+        audit.record("backward_weight", "gHb", _first(g2q, per), bits, True)
+    else:
+        g2q, sg2 = g2, 1.0
+    e = mm(np.swapaxes(g2q, -1, -2), x2q, "backward_weight", qm if bq else None, x2max)
+    coef = np.asarray(sg2) * np.asarray(sx2) * (sx / n_b)
+    if per:
+        coef = np.broadcast_to(coef, e.shape[:1])
+        dw = np.tensordot(coef.astype(e.dtype), e, axes=(0, 0))
+    else:
+        dw = e * float(coef)
+    return dx, dw.astype(np.float32, copy=False)
+
+
+def luq_backward(g, xq, sx, wq, sw, arith, rng, audit, need_dx=True):
+    """LUQ backward: g (M, N) log-quantized, then ordinary float32 matmuls.
+
+    xq: (M, K) forward-quantized input (scale sx); wq: (N, K) (scale sw).
+    Returns (dx (M, K) or None, dW (N, K)), float32.
+    """
+    code, gq, _ = luq.log_quantize(g, arith.grad_bits, rng)
+    audit.record("backward_input", "g_log", code, arith.grad_bits, True)
+    dx = (gq @ wq) * np.float32(sw) if need_dx else None
+    dw = (gq.T @ xq) * np.float32(sx)
+    return dx, dw.astype(np.float32, copy=False)

@@ -1,0 +1,156 @@
+"""Per-tensor max-scaled integer quantizers (hdqt.md section 2).
+
+Formula (per tensor, or per item of the first ``batch_dims`` axes):
+    m = clip * max|x|
+    signed:   L = 2^(bits-1) - 1, q in [-L, L];  unsigned: L = 2^bits - 1, q in [0, L]
+    s = m / L                           (float64; 0 when m == 0)
+    y = clip(x / s, qmin, L)            (computed in x's float dtype, s cast to it)
+    nearest:     q = rint(y)            (round half to even)
+    stochastic:  q = floor(y + u), u ~ U[0, 1) float32 from ``rng``
+                 (rounds up with probability frac(y), so E[q] = y: unbiased)
+An all-zero tensor (m == 0) gives q = 0 and s = 0. q * s approximates x.
+"""
+import numpy as np
+
+__all__ = ["quantize", "quantize_f32", "levels_used", "qrange"]
+
+_ROUNDINGS = ("nearest", "stochastic")
+
+
+def _check_bits(bits):
+    if isinstance(bits, (bool, np.bool_)) or not isinstance(bits, (int, np.integer)):
+        raise ValueError(f"bits must be an integer in 2..16, got {bits!r}")
+    if not 2 <= int(bits) <= 16:
+        raise ValueError(f"bits must be in 2..16, got {bits}")
+    return int(bits)
+
+
+def qrange(bits, signed):
+    """(qmin, qmax) integer range of the quantizer: (-(2^(b-1)-1), 2^(b-1)-1) or (0, 2^b-1)."""
+    bits = _check_bits(bits)
+    if signed:
+        L = (1 << (bits - 1)) - 1
+        return -L, L
+    return 0, (1 << bits) - 1
+
+
+def _as_float(x, name="x"):
+    x = np.asarray(x)
+    if x.dtype == np.bool_ or not (np.issubdtype(x.dtype, np.floating)
+                                   or np.issubdtype(x.dtype, np.integer)):
+        raise ValueError(f"{name} must be a real float or integer array, got dtype {x.dtype}")
+    if x.dtype not in (np.float32, np.float64):
+        x = x.astype(np.float64)
+    return x
+
+
+def quantize_f32(x, bits, *, rounding="nearest", signed=None, clip=1.0, rng=None, batch_dims=0):
+    """Quantize x; returns (q, scale) with q a float32 array of integer values.
+
+    x: float32/float64 (other real dtypes are converted to float64), finite, any shape.
+    bits: 2..16. rounding: "nearest" (half to even) or "stochastic" (needs ``rng``,
+    a np.random.Generator; uniforms are drawn as float32 of x's shape).
+    signed: None = signed iff the tensor has a negative entry; True/False forces it.
+    clip: factor (> 0) on the max (0.975 for the paper's forward quantizer).
+    batch_dims: the first batch_dims axes index independent tensors, each with its own
+    max, signedness (when signed is None) and scale; scale is then a float64 array of
+    shape x.shape[:batch_dims], else a Python float.
+    q has x's shape, dtype float32; q * scale approximates x.
+    """
+    bits = _check_bits(bits)
+    if rounding not in _ROUNDINGS:
+        raise ValueError(f"rounding must be one of {_ROUNDINGS}, got {rounding!r}")
+    if rounding == "stochastic" and not isinstance(rng, np.random.Generator):
+        raise ValueError("stochastic rounding needs rng, a numpy.random.Generator")
+    if signed not in (None, True, False):
+        raise ValueError(f"signed must be None, True or False, got {signed!r}")
+    clip = float(clip)
+    if not (np.isfinite(clip) and clip > 0):
+        raise ValueError(f"clip must be a positive finite number, got {clip}")
+    x = _as_float(x)
+    if isinstance(batch_dims, (bool, np.bool_)) or not isinstance(batch_dims, (int, np.integer)) \
+            or not 0 <= batch_dims <= x.ndim:
+        raise ValueError(f"batch_dims must be an integer in 0..{x.ndim}, got {batch_dims!r}")
+    bshape = x.shape[:batch_dims]
+    red = tuple(range(batch_dims, x.ndim))
+    if x.size == 0:
+        q = np.zeros(x.shape, np.float32)
+        return (q, 0.0) if batch_dims == 0 else (q, np.zeros(bshape, np.float64))
+    xmax = np.max(x, axis=red).astype(np.float64)
+    xmin = np.min(x, axis=red).astype(np.float64)
+    if not (np.isfinite(xmax).all() and np.isfinite(xmin).all()):
+        raise ValueError("quantize: input contains NaN or inf")
+    m = clip * np.maximum(xmax, -xmin)
+    if signed is None:
+        sgn = xmin < 0
+    else:
+        sgn = np.full(xmin.shape, bool(signed))
+    Ls = float((1 << (bits - 1)) - 1)
+    Lu = float((1 << bits) - 1)
+    L = np.where(sgn, Ls, Lu)
+    s = m / L
+    zero = ~(s > 0)
+    s_div = np.where(zero, 1.0, s)
+    lo = np.where(sgn, -Ls, 0.0)
+    expand = bshape + (1,) * (x.ndim - batch_dims)
+    if x.dtype == np.float32 and np.any(s_div.astype(np.float32) < np.finfo(np.float32).tiny):
+        x = x.astype(np.float64)  # scale not representable in float32 (subnormal input)
+    dt = x.dtype.type
+    y = x / s_div.astype(x.dtype).reshape(expand)
+    if batch_dims == 0 or (np.all(lo == lo.flat[0]) and np.all(L == L.flat[0])):
+        np.clip(y, dt(lo.flat[0]), dt(L.flat[0]), out=y)
+    else:
+        np.clip(y, lo.astype(x.dtype).reshape(expand), L.astype(x.dtype).reshape(expand), out=y)
+    if rounding == "nearest":
+        np.rint(y, out=y)
+    else:
+        y += rng.random(x.shape, dtype=np.float32)
+        np.floor(y, out=y)
+        # y + u can round up to qmax + 1 when y is within an ulp of qmax
+        np.minimum(y, L.astype(x.dtype).reshape(expand), out=y)
+    if zero.any():
+        y *= (~zero).astype(x.dtype).reshape(expand)
+    q = y.astype(np.float32, copy=False)
+    if batch_dims == 0:
+        return q, float(s)
+    return q, np.where(zero, 0.0, s)
+
+
+def _int_dtype(bits, signed):
+    qmin, qmax = qrange(bits, signed)
+    for dt in (np.int8, np.int16, np.int32):
+        if np.iinfo(dt).max >= qmax:
+            return dt
+    return np.int32  # pragma: no cover
+
+
+def quantize(x, bits, *, rounding="nearest", signed=None, clip=1.0, rng=None):
+    """Quantize x to ``bits``-bit integers with one max-based scale (hdqt.md section 2).
+
+    x: real array (any shape), finite. Returns (q, scale): q has x's shape and the
+    smallest signed integer dtype holding the range (int8 for 4-bit), scale a float;
+    q * scale approximates x. See the module docstring for the exact formula and
+    quantize_f32 for the parameters. NaN/inf, bits outside 2..16, a bad rounding
+    name or a missing rng for stochastic rounding raise ValueError.
+    """
+    q, s = quantize_f32(x, bits, rounding=rounding, signed=signed, clip=clip, rng=rng)
+    x = np.asarray(x)
+    sgn = bool(np.min(x) < 0) if (signed is None and x.size) else bool(signed)
+    return q.astype(_int_dtype(bits, sgn)), s
+
+
+def levels_used(q, bits, signed):
+    """Fraction of the quantizer's levels that occur in q.
+
+    q: integer-valued array (any dtype). Levels: 2^bits - 1 (signed, -L..L) or
+    2^bits (unsigned, 0..2^bits-1). Values outside the range raise ValueError.
+    """
+    qmin, qmax = qrange(bits, signed)
+    q = np.asarray(q)
+    if q.size == 0:
+        return 0.0
+    qi = q.astype(np.int64).ravel()
+    if qi.min() < qmin or qi.max() > qmax:
+        raise ValueError(f"levels_used: q has values outside [{qmin}, {qmax}]")
+    counts = np.bincount(qi - qmin, minlength=qmax - qmin + 1)
+    return float(np.count_nonzero(counts)) / float(qmax - qmin + 1)

@@ -1,0 +1,356 @@
+"""One frozen run configuration, resolved from defaults <- TOML file <- options.
+
+``resolve(file_path, overrides)`` is the only way the CLI builds a
+:class:`RunConfig`. Every problem (unknown key, wrong type, value out of
+range, missing data path) raises :class:`ConfigError` (a ValueError) whose
+message is one line naming the offending setting, so the CLI can print it and
+exit with code 2 before anything is written.
+
+The TOML file uses the same flat keys as the command line (with ``_`` for
+``-``), plus an optional ``[arith_options]`` table of extra keyword arguments
+for the arithmetic dataclass (e.g. ``bwd_tile = 32``). ``None`` has no TOML
+spelling; it is written and read as the string ``"none"``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import tomllib
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+DATASETS = ("hapt", "dsads", "pamap2", "cifar100", "cifar10", "mnist", "fashion-mnist")
+HAR_DATASETS = ("hapt", "dsads", "pamap2")
+MODELS = ("auto", "fcnet", "resnet32")
+METHODS = ("finetune", "lwf", "icarl", "bic")
+ARITHS = ("fp", "hdqt", "luq")
+ACC_MODES = ("clamp", "saturate", "wrap", "wide")
+ROUNDINGS = ("nearest", "stochastic")
+SCHEDULES = ("short", "paper")
+BITS_RANGE = (2, 8)
+ACC_BITS_MAX = 32
+
+#: The short schedule ``intsim train`` uses unless told otherwise (per-task
+#: epochs and a constant LR; memory as in the paper). Chosen so the default
+#: HAPT run takes about a minute on 2 cores while still learning.
+SHORT_SCHEDULE = {"epochs": 8, "lr": 0.01, "milestones": ()}
+
+
+class ConfigError(ValueError):
+    """A setting is unknown, of the wrong type or out of range (one-line message)."""
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that determines a run's results (not where it is written).
+
+    ``None`` for epochs/lr/batch_size/memory/init_classes/inc_classes/
+    milestones means "the schedule's value"; :func:`resolve` fills them in
+    when the CIL defaults are importable, so a written config.toml is
+    complete.
+    """
+    dataset: str = "hapt"
+    data: str | None = None
+    model: str = "auto"
+    hidden: tuple[int, ...] | None = None   # FCNet hidden widths; None = (in, in)
+    method: str = "icarl"
+    arith: str = "hdqt"
+    bits: int = 4
+    acc_bits: int | None = 8                # None = no accumulator limit
+    tile: int | None = 32                   # None = one tile over the whole K
+    acc_mode: str = "clamp"
+    hadamard: bool = True
+    requantize: bool = True
+    grad_rounding: str = "stochastic"
+    act_rounding: str = "stochastic"
+    weight_rounding: str = "nearest"
+    fwd_clip: float = 0.975
+    arith_options: tuple[tuple[str, Any], ...] = ()   # extra dataclass kwargs
+    schedule: str = "short"
+    epochs: int | None = None
+    lr: float | None = None
+    milestones: tuple[int, ...] | None = None
+    batch_size: int | None = None
+    memory: int | None = None
+    init_classes: int | None = None
+    inc_classes: int | None = None
+    seed: int = 42467
+    audit_threshold: float = 1.0            # % saturated tiles that flags a layer
+
+    def to_dict(self) -> dict:
+        """Plain dict (tuples as lists, arith_options as a dict)."""
+        d = {}
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if f.name == "arith_options":
+                v = dict(v)
+            elif isinstance(v, tuple):
+                v = list(v)
+            d[f.name] = v
+        return d
+
+    def replace(self, **kw) -> "RunConfig":
+        return dataclasses.replace(self, **kw)
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}
+_NULLABLE = {"data", "hidden", "acc_bits", "tile", "epochs", "lr", "milestones",
+             "batch_size", "memory", "init_classes", "inc_classes"}
+_CHOICES = {"dataset": DATASETS, "model": MODELS, "method": METHODS, "arith": ARITHS,
+            "acc_mode": ACC_MODES, "grad_rounding": ROUNDINGS,
+            "act_rounding": ROUNDINGS, "weight_rounding": ROUNDINGS,
+            "schedule": SCHEDULES}
+_INTS = {"bits", "acc_bits", "tile", "epochs", "batch_size", "memory",
+         "init_classes", "inc_classes", "seed"}
+_FLOATS = {"fwd_clip", "lr", "audit_threshold"}
+_BOOLS = {"hadamard", "requantize"}
+_INT_TUPLES = {"hidden", "milestones"}
+
+
+def _coerce(key: str, value: Any) -> Any:
+    """Check/convert one setting; raise ConfigError naming it."""
+    if key not in _FIELDS:
+        raise ConfigError(f"unknown setting {key!r}")
+    if key == "milestones" and isinstance(value, str) and value.strip().lower() in ("none", ""):
+        return ()                   # explicitly no LR decay
+    if isinstance(value, str) and value.lower() == "none" and key in _NULLABLE:
+        return None
+    if value is None:
+        if key in _NULLABLE:
+            return None
+        raise ConfigError(f"{key} cannot be none")
+    if key in _CHOICES:
+        if not isinstance(value, str) or value.lower() not in _CHOICES[key]:
+            raise ConfigError(f"unknown {key} {value!r} (choose from {', '.join(_CHOICES[key])})")
+        return value.lower()
+    if key in _BOOLS:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{key} must be true or false, got {value!r}")
+    if key in _INTS:
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+                return int(value)
+            raise ConfigError(f"{key} must be an integer, got {value!r}")
+        return value
+    if key in _FLOATS:
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise ConfigError(f"{key} must be a number, got {value!r}")
+        try:
+            v = float(value)
+        except ValueError:
+            raise ConfigError(f"{key} must be a number, got {value!r}") from None
+        if not math.isfinite(v):
+            raise ConfigError(f"{key} must be finite, got {value!r}")
+        return v
+    if key in _INT_TUPLES:
+        if isinstance(value, str):
+            value = [p for p in value.replace(",", " ").split() if p]
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = [value]
+        try:
+            return tuple(int(v) for v in value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{key} must be a list of integers, got {value!r}") from None
+    if key == "data":
+        if not isinstance(value, (str, os.PathLike)):
+            raise ConfigError(f"data must be a path, got {value!r}")
+        return os.fspath(value)
+    if key == "arith_options":
+        if isinstance(value, Mapping):
+            value = value.items()
+        try:
+            items = tuple(sorted((str(k), v) for k, v in value))
+        except (TypeError, ValueError):
+            raise ConfigError(f"arith_options must be a table of key = value, got {value!r}") from None
+        return tuple((k, None if isinstance(v, str) and v.lower() == "none" else v)
+                     for k, v in items)
+    raise ConfigError(f"unhandled setting {key!r}")  # pragma: no cover
+
+
+def parse_arith_option(text: str) -> tuple[str, Any]:
+    """Parse one ``KEY=VALUE`` from ``--arith-opt`` (value read as TOML, else a string)."""
+    if "=" not in text:
+        raise ConfigError(f"--arith-opt expects KEY=VALUE, got {text!r}")
+    k, v = text.split("=", 1)
+    k, v = k.strip().replace("-", "_"), v.strip()
+    try:
+        val = tomllib.loads(f"v = {v}")["v"]
+    except tomllib.TOMLDecodeError:
+        val = v
+    return k, val
+
+
+def read_toml(path) -> dict:
+    """Read a TOML config file; ConfigError on a missing or malformed file."""
+    try:
+        with open(path, "rb") as fh:
+            raw = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"config file {path} is not valid TOML: {e}") from None
+    except OSError as e:
+        raise ConfigError(f"cannot read config file {path}: {e}") from None
+    out = {}
+    for k, v in raw.items():
+        key = k.replace("-", "_")
+        if isinstance(v, dict) and key != "arith_options":
+            raise ConfigError(f"unknown table [{k}] in {path}")
+        out[key] = v
+    return out
+
+
+def max_tile_sum(bits: int, tile: int | None, k: int | None = None) -> int:
+    """Largest |partial sum| one tile can ever reach with ``bits``-bit operands.
+
+    Worst case is an unsigned activation (2^bits - 1) times a signed weight
+    (2^(bits-1) - 1), summed over the tile (or over ``k`` when tile is None).
+    """
+    n = tile if tile is not None else (k if k is not None else 1)
+    return n * (2 ** bits - 1) * (2 ** (bits - 1) - 1)
+
+
+def acc_bits_needed(bits: int, tile: int | None, k: int | None = None) -> int:
+    """Accumulator bits (sign included) at which a tile can never saturate."""
+    m = max_tile_sum(bits, tile, k)
+    return int(m).bit_length() + 1
+
+
+def validate(cfg: RunConfig) -> RunConfig:
+    """Range checks that involve one or several settings; returns cfg."""
+    lo, hi = BITS_RANGE
+    if not lo <= cfg.bits <= hi:
+        raise ConfigError(f"bits={cfg.bits} out of range ({lo}..{hi})")
+    if cfg.acc_bits is not None:
+        # The accumulator must at least hold one quantized operand; narrower
+        # than that, every nonzero product saturates and nothing is simulated.
+        if cfg.acc_bits < cfg.bits:
+            need = acc_bits_needed(cfg.bits, cfg.tile)
+            raise ConfigError(
+                f"acc_bits={cfg.acc_bits} is below the {cfg.bits} bits a single "
+                f"{cfg.bits}-bit operand needs (minimum acc_bits={cfg.bits}; a tile of "
+                f"{cfg.tile or 'K'} never saturates at acc_bits>={need})")
+        if cfg.acc_bits > ACC_BITS_MAX:
+            raise ConfigError(f"acc_bits={cfg.acc_bits} out of range ({cfg.bits}..{ACC_BITS_MAX}, or none)")
+    if cfg.tile is not None and cfg.tile < 1:
+        raise ConfigError(f"tile={cfg.tile} must be >= 1 (or none for one tile over K)")
+    if not 0.0 < cfg.fwd_clip <= 1.0:
+        raise ConfigError(f"fwd_clip={cfg.fwd_clip} out of range (0, 1]")
+    for key in ("epochs", "batch_size", "init_classes", "inc_classes"):
+        v = getattr(cfg, key)
+        if v is not None and v < 1:
+            raise ConfigError(f"{key}={v} must be >= 1")
+    if cfg.memory is not None and cfg.memory < 0:
+        raise ConfigError(f"memory={cfg.memory} must be >= 0")
+    if cfg.lr is not None and cfg.lr <= 0:
+        raise ConfigError(f"lr={cfg.lr} must be > 0")
+    if cfg.seed < 0 or cfg.seed >= 2 ** 32:
+        raise ConfigError(f"seed={cfg.seed} out of range (0..2^32-1)")
+    if cfg.audit_threshold < 0:
+        raise ConfigError(f"audit_threshold={cfg.audit_threshold} must be >= 0")
+    if cfg.hidden is not None and (not cfg.hidden or min(cfg.hidden) < 1):
+        raise ConfigError(f"hidden={list(cfg.hidden)} must be positive widths")
+    if cfg.milestones is not None and any(m < 1 for m in cfg.milestones):
+        raise ConfigError(f"milestones={list(cfg.milestones)} must be positive epochs")
+    if cfg.data is not None and not os.path.exists(cfg.data):
+        raise ConfigError(f"data path does not exist: {cfg.data}")
+    if cfg.data is None and cfg.dataset != "hapt":
+        raise ConfigError(f"dataset {cfg.dataset!r} needs --data PATH (its official download)")
+    if cfg.model == "resnet32" and cfg.dataset in HAR_DATASETS:
+        raise ConfigError(f"model resnet32 needs image data, not {cfg.dataset!r}")
+    return cfg
+
+
+def resolve(config_file=None, overrides: Mapping[str, Any] | None = None) -> RunConfig:
+    """defaults <- TOML ``config_file`` <- ``overrides`` (None values ignored)."""
+    values: dict[str, Any] = {}
+    if config_file is not None:
+        for k, v in read_toml(config_file).items():
+            values[k] = _coerce(k, v)
+    for k, v in (overrides or {}).items():
+        if v is None:
+            continue
+        if k == "arith_options":
+            merged = dict(values.get("arith_options", ()))
+            merged.update(dict(_coerce(k, v)))
+            values[k] = tuple(sorted(merged.items()))
+        else:
+            values[k] = _coerce(k, v)
+    return validate(RunConfig(**values))
+
+
+# ----------------------------------------------------------------- TOML writer
+
+def _toml_key(k: str) -> str:
+    if k and all(c.isalnum() or c in "_-" for c in k):
+        return k
+    return _toml_str(k)
+
+
+def _toml_str(s: str) -> str:
+    out = ['"']
+    for ch in s:
+        if ch == '"':
+            out.append('\\"')
+        elif ch == "\\":
+            out.append("\\\\")
+        elif ch == "\n":
+            out.append("\\n")
+        elif ch == "\t":
+            out.append("\\t")
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(ch)
+    out.append('"')
+    return "".join(out)
+
+
+def _toml_value(v: Any) -> str:
+    if v is None:
+        return '"none"'
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(int(v))
+    if isinstance(v, float):
+        if math.isnan(v):
+            return "nan"
+        if math.isinf(v):
+            return "inf" if v > 0 else "-inf"
+        return repr(float(v))
+    if isinstance(v, str):
+        return _toml_str(v)
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if isinstance(v, Mapping):
+        return "{" + ", ".join(f"{_toml_key(str(k))} = {_toml_value(x)}" for k, x in v.items()) + "}"
+    if hasattr(v, "item"):          # numpy scalar
+        return _toml_value(v.item())
+    raise TypeError(f"cannot write {type(v).__name__} to TOML")
+
+
+def to_toml(d: Mapping[str, Any], header: str = "") -> str:
+    """Write a flat mapping (values: scalars, lists, None) plus one level of tables.
+
+    ``tomllib.loads(to_toml(d))`` gives back ``d`` with None as "none" and
+    tuples as lists.
+    """
+    lines = [f"# {h}" for h in header.splitlines()] if header else []
+    tables = []
+    for k, v in d.items():
+        if isinstance(v, Mapping):
+            tables.append((k, v))
+        else:
+            lines.append(f"{_toml_key(k)} = {_toml_value(v)}")
+    for k, v in tables:
+        lines.append("")
+        lines.append(f"[{_toml_key(k)}]")
+        for kk, vv in v.items():
+            if isinstance(vv, Mapping):
+                lines.append(f"{_toml_key(kk)} = {_toml_value(vv)}")
+            else:
+                lines.append(f"{_toml_key(kk)} = {_toml_value(vv)}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,101 @@
+"""Run configuration: defaults <- TOML <- options, validation, the TOML writer."""
+import tomllib
+
+import pytest
+
+from intsim.runconfig import (ConfigError, RunConfig, acc_bits_needed, max_tile_sum,
+                              parse_arith_option, resolve, to_toml)
+
+
+def test_defaults_are_the_paper_main_job():
+    c = resolve()
+    assert (c.dataset, c.method, c.arith, c.bits, c.acc_bits, c.tile) == \
+        ("hapt", "icarl", "hdqt", 4, 8, 32)
+    assert c.schedule == "short" and c.data is None
+
+
+def test_file_then_options_override(tmp_path):
+    f = tmp_path / "c.toml"
+    f.write_text('method = "lwf"\nbits = 6\nacc-bits = "none"\nepochs = 3\n'
+                 '[arith_options]\nbwd_tile = 16\n')
+    c = resolve(f, {"bits": 5, "epochs": None, "arith_options": [("ste_raw_clip", False)]})
+    assert c.method == "lwf" and c.bits == 5 and c.acc_bits is None and c.epochs == 3
+    assert dict(c.arith_options) == {"bwd_tile": 16, "ste_raw_clip": False}
+
+
+def test_toml_round_trip(tmp_path):
+    c = resolve(None, {"hidden": "64,32", "milestones": "none", "lr": 0.05, "data": str(tmp_path),
+                       "arith_options": [("bwd_tile", 8)]})
+    text = to_toml(c.to_dict(), header="x\ny")
+    assert text.startswith("# x\n# y\n")
+    f = tmp_path / "back.toml"
+    f.write_text(text)
+    assert resolve(f) == c
+    assert c.milestones == () and c.hidden == (64, 32)
+
+
+def test_toml_writer_escapes_and_types():
+    d = {"s": 'a"b\\c\nd\x01', "f": 1e-7, "i": -3, "b": True, "n": None, "l": [1, 2.5, "x"],
+         "t": {"k": 1, "weird key": "v"}}
+    back = tomllib.loads(to_toml(d))
+    assert back["s"] == d["s"] and back["f"] == 1e-7 and back["i"] == -3 and back["b"] is True
+    assert back["n"] == "none" and back["l"] == [1, 2.5, "x"] and back["t"] == d["t"]
+
+
+@pytest.mark.parametrize("over, words", [
+    ({"dataset": "imagenet"}, "unknown dataset"),
+    ({"method": "ewc"}, "unknown method"),
+    ({"bits": 9}, "bits=9 out of range"),
+    ({"bits": 1}, "bits=1 out of range"),
+    ({"acc_bits": 3}, "minimum acc_bits=4"),
+    ({"acc_bits": 40}, "acc_bits=40 out of range"),
+    ({"tile": 0}, "tile=0"),
+    ({"epochs": 0}, "epochs=0"),
+    ({"lr": -1.0}, "lr=-1.0"),
+    ({"fwd_clip": 1.5}, "fwd_clip"),
+    ({"data": "/no/such/path"}, "does not exist"),
+    ({"dataset": "cifar100"}, "needs --data"),
+    ({"seed": -1}, "seed=-1"),
+    ({"bits": "four"}, "bits must be an integer"),
+])
+def test_bad_values_name_the_setting(over, words):
+    with pytest.raises(ConfigError) as e:
+        resolve(None, over)
+    assert words in str(e.value) and "\n" not in str(e.value)
+
+
+def test_acc_bits_bound_message_gives_numbers():
+    with pytest.raises(ConfigError) as e:
+        resolve(None, {"bits": 6, "acc_bits": 5})
+    msg = str(e.value)
+    assert "minimum acc_bits=6" in msg and f"acc_bits>={acc_bits_needed(6, 32)}" in msg
+    # 4-bit operands: 15 * 7 per product, 32 products per tile
+    assert max_tile_sum(4, 32) == 32 * 105 and acc_bits_needed(4, 32) == 13
+    assert resolve(None, {"acc_bits": 4}).acc_bits == 4    # the paper's sweep starts at 4
+
+
+def test_bad_files(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        resolve(tmp_path / "missing.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("bits = = 4\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        resolve(bad)
+    unk = tmp_path / "unk.toml"
+    unk.write_text("colour = 'red'\n")
+    with pytest.raises(ConfigError, match="unknown setting 'colour'"):
+        resolve(unk)
+
+
+def test_parse_arith_option():
+    assert parse_arith_option("bwd-tile=32") == ("bwd_tile", 32)
+    assert parse_arith_option("ste_raw_clip=false") == ("ste_raw_clip", False)
+    assert parse_arith_option("conv_init=he_normal") == ("conv_init", "he_normal")
+    with pytest.raises(ConfigError):
+        parse_arith_option("novalue")
+
+
+def test_config_is_frozen():
+    c = RunConfig()
+    with pytest.raises(Exception):
+        c.bits = 3

@@ -1,0 +1,203 @@
+"""``intsim train`` end to end through click's CliRunner on tiny in-memory data
+(injected with TrainHooks), including resume after an interruption and every
+bad-input error (one stderr line, exit code 2, nothing written)."""
+import json
+import tomllib
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from intsim import runio
+from intsim.cli import main
+from intsim.cli_train import TrainHooks
+from intsim.data import Dataset
+
+FAST = ["--epochs", "1", "--batch-size", "32", "--memory", "12"]
+
+
+def tiny_dataset(seed=0, n_cls=6, dim=12, ntr=24, nte=8):
+    """HAR-like: n_cls Gaussian clusters of dim features, original labels 1..n_cls."""
+    rng = np.random.default_rng(seed)
+    centers = 2.0 * rng.standard_normal((n_cls, dim))
+
+    def make(n):
+        y = np.repeat(np.arange(1, n_cls + 1), n)
+        X = centers[y - 1] + rng.standard_normal((len(y), dim))
+        return X.astype(np.float32), y.astype(np.int64)
+    Xtr, ytr = make(ntr)
+    Xte, yte = make(nte)
+    return Dataset(Xtr, ytr, Xte, yte, name="tiny",
+                   users_train=np.zeros(len(ytr), np.int64), users_test=np.ones(len(yte), np.int64))
+
+
+def train(args, hooks=None):
+    hooks = hooks if hooks is not None else TrainHooks(dataset=tiny_dataset())
+    return CliRunner().invoke(main, ["train", *args], obj=hooks)
+
+
+def _accuracies(res):
+    return [(t["cnn"], t["nme"], t["per_class_cnn"], t["per_class_nme"], t["audit"])
+            for t in res["tasks"]], res["summary"]
+
+
+def test_train_writes_a_complete_run(tmp_path):
+    out = tmp_path / "run"
+    r = train(["--out", str(out), *FAST])
+    assert r.exit_code == 0, r.output + r.stderr
+    cfg = tomllib.loads((out / "config.toml").read_text())
+    assert cfg["method"] == "icarl" and cfg["arith"] == "hdqt" and cfg["epochs"] == 1
+    assert cfg["lr"] > 0 and cfg["init_classes"] == 2 and cfg["model"] == "fcnet"
+    res = json.loads((out / "results.json").read_text())
+    assert res["complete"] and res["seed"] == 42467 and len(res["tasks"]) == 3
+    t = res["tasks"][-1]
+    assert t["classes_seen"] == 6 and 0 <= t["cnn"] <= 100 and t["nme"] is not None
+    assert len(t["per_class_cnn"]) == 6 and "confusion_cnn" in t
+    assert set(t["audit"]) >= {"classifier"} and "forward" in t["audit"]["classifier"]
+    assert set(res["summary"]) == {"cnn", "nme"}
+    assert {"avg", "last", "forgetting"} <= set(res["summary"]["cnn"])
+    assert "numpy" in res["versions"] and res["timings"]["total_seconds"] > 0
+    events = [json.loads(l)["event"] for l in (out / "log.jsonl").read_text().splitlines()]
+    assert events[0] == "start" and events[-1] == "end" and events.count("task") == 3
+    assert events.count("epoch") == 3
+    assert runio.load_checkpoint(out)[0] == 2
+    # the human output: per-task lines, audit tables, final summary
+    assert "task 3/3" in r.stdout and "audit after task 1" in r.stdout
+    assert "CNN: average incremental" in r.stdout and "epoch 1/1" in r.stderr
+    # the run can be reprinted and compared
+    a = CliRunner().invoke(main, ["audit", str(out)])
+    assert a.exit_code == 0 and "audit, all tasks" in a.stdout
+    c = CliRunner().invoke(main, ["compare", str(out), str(out)])
+    assert c.exit_code == 0 and "+0.00" in c.stdout
+
+
+@pytest.mark.parametrize("where", ["mid_task", "task_end"])
+def test_resume_after_interrupt_gives_identical_results(tmp_path, where):
+    full = tmp_path / "full"
+    assert train(["--out", str(full), *FAST]).exit_code == 0
+    ref = json.loads((full / "results.json").read_text())
+
+    part = tmp_path / "part"
+    hooks = TrainHooks(dataset=tiny_dataset())
+    if where == "mid_task":                 # Ctrl-C in epoch 1 of task 2
+        def on_epoch(ev):
+            if ev["task"] == 1:
+                raise KeyboardInterrupt
+        hooks.on_epoch = on_epoch
+    else:                                   # Ctrl-C right after task 2 is saved
+        def on_task_end(t, rec):
+            if t == 1:
+                raise KeyboardInterrupt
+        hooks.on_task_end = on_task_end
+    r = train(["--out", str(part), *FAST], hooks)
+    assert r.exit_code == 130 and "--resume" in r.stderr
+    done = 1 if where == "mid_task" else 2
+    assert runio.load_checkpoint(part)[0] == done - 1       # the last checkpoint is intact
+    partial = json.loads((part / "results.json").read_text())
+    assert not partial["complete"] and len(partial["tasks"]) == done
+
+    r = train(["--out", str(part), "--resume"])
+    assert r.exit_code == 0, r.output + r.stderr
+    res = json.loads((part / "results.json").read_text())
+    assert res["complete"]
+    assert _accuracies(res) == _accuracies(ref)
+    assert res["config"] == ref["config"]
+    events = [json.loads(l)["event"] for l in (part / "log.jsonl").read_text().splitlines()]
+    assert "interrupted" in events and "resume" in events
+
+
+def test_config_file_with_command_line_override(tmp_path):
+    conf = tmp_path / "setup.toml"
+    conf.write_text('method = "lwf"\narith = "fp"\nepochs = 1\nbatch_size = 16\nseed = 7\n')
+    out = tmp_path / "run"
+    r = train(["--config", str(conf), "--method", "finetune", "--out", str(out)])
+    assert r.exit_code == 0, r.output + r.stderr
+    cfg = tomllib.loads((out / "config.toml").read_text())
+    assert (cfg["method"], cfg["arith"], cfg["epochs"], cfg["seed"]) == ("finetune", "fp", 1, 7)
+    res = json.loads((out / "results.json").read_text())
+    assert res["tasks"][0]["nme"] is None and "nme" not in res["summary"]
+    # FP has no quantized matmuls: an empty audit
+    assert res["tasks"][0]["audit"] == {}
+    # the written config.toml reproduces the run
+    out2 = tmp_path / "again"
+    r = train(["--config", str(out / "config.toml"), "--out", str(out2)])
+    assert r.exit_code == 0
+    res2 = json.loads((out2 / "results.json").read_text())
+    assert _accuracies(res2) == _accuracies(res)
+
+
+def test_jsonl_and_quiet_modes(tmp_path):
+    r = train(["--out", str(tmp_path / "j"), "--jsonl", "--arith", "fp", "--method", "lwf", *FAST])
+    assert r.exit_code == 0, r.stderr
+    ev = [json.loads(l) for l in r.stdout.splitlines()]
+    kinds = [e["event"] for e in ev]
+    assert kinds[0] == "start" and kinds[-1] == "end" and kinds.count("task") == 3
+    assert "avg" in ev[-1]["summary"]["cnn"] and r.stderr == ""
+    r = train(["--out", str(tmp_path / "q"), "--quiet", "--arith", "fp", "--method", "lwf", *FAST])
+    assert r.exit_code == 0 and r.stdout.strip() == str(tmp_path / "q") and r.stderr == ""
+
+
+def test_ablation_flags_reach_the_arithmetic(tmp_path):
+    out = tmp_path / "run"
+    r = train(["--out", str(out), "--no-hadamard", "--grad-rounding", "nearest", "--fwd-clip", "1.0",
+               "--acc-bits", "12", "--tile", "16", "--arith-opt", "bwd_tile=8", "--method", "bic",
+               *FAST])
+    assert r.exit_code == 0, r.output + r.stderr
+    res = json.loads((out / "results.json").read_text())
+    a = res["run"]["arith"]
+    for s in ("hadamard=False", "grad_rounding='nearest'", "fwd_clip=1.0", "acc_bits=12",
+              "tile=16", "bwd_tile=8"):
+        assert s in a
+    assert res["run"]["acc_range"] == 2047 and "bias" in res["tasks"][-1]
+
+
+def _snapshot(d):
+    return {p.name: p.read_bytes() for p in sorted(d.iterdir())} if d.exists() else None
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--dataset", "imagenet"], "'imagenet' is not one of"),
+    (["--method", "ewc"], "'ewc' is not one of"),
+    (["--bits", "9"], "bits=9 out of range"),
+    (["--bits", "x"], "'x' is not a valid integer"),
+    (["--acc-bits", "3"], "minimum acc_bits=4"),
+    (["--dataset", "dsads"], "needs --data"),
+    (["--dataset", "dsads", "--data", "/no/such/dsads"], "does not exist"),
+    (["--arith-opt", "colour=red"], "unknown arith option 'colour'"),
+    (["--config", "/no/such.toml"], "config file not found"),
+    (["--quiet", "--jsonl"], "exclude each other"),
+    (["--resume"], "--resume needs --out"),
+])
+def test_bad_input_one_line_exit_2_nothing_written(tmp_path, args, words):
+    out = tmp_path / "run"
+    r = train(["--out", str(out), *args] if "--resume" not in args else args)
+    assert r.exit_code == 2, r.output + r.stderr
+    assert r.stderr.count("\n") == 1 and r.stderr.startswith("intsim: error:") and words in r.stderr
+    assert not out.exists() and r.stdout == ""
+
+
+def test_missing_data_file_is_one_line(tmp_path):
+    d = tmp_path / "empty_dsads"
+    d.mkdir()
+    r = CliRunner().invoke(main, ["train", "--dataset", "dsads", "--data", str(d),
+                                  "--out", str(tmp_path / "run")])
+    assert r.exit_code == 2 and r.stderr.count("\n") == 1 and "dsads" in r.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_existing_run_and_corrupt_checkpoint_are_not_overwritten(tmp_path):
+    out = tmp_path / "run"
+    assert train(["--out", str(out), "--arith", "fp", *FAST]).exit_code == 0
+    before = _snapshot(out)
+    r = train(["--out", str(out), "--arith", "fp", *FAST])          # no --resume
+    assert r.exit_code == 2 and "not empty" in r.stderr and _snapshot(out) == before
+    r = train(["--out", str(out), "--resume", "--epochs", "3"])     # settings change
+    assert r.exit_code == 2 and "--epochs" in r.stderr and _snapshot(out) == before
+    npz = next(out.glob("ckpt-task*.npz"))
+    npz.write_bytes(npz.read_bytes()[:-10])                         # truncate
+    before = _snapshot(out)
+    r = train(["--out", str(out), "--resume"])
+    assert r.exit_code == 2 and r.stderr.count("\n") == 1 and "checksum" in r.stderr
+    assert _snapshot(out) == before
+    r = train(["--out", str(tmp_path / "nothing"), "--resume"])
+    assert r.exit_code == 2 and "not found" in r.stderr and not (tmp_path / "nothing").exists()

@@ -1,0 +1,139 @@
+"""Finite-difference gradient checks (float64) of every FP layer, the losses,
+a ResNet block and FCNet, in the spirit of HIPS/autograd's test_util."""
+import numpy as np
+import pytest
+
+import intsim
+from intsim import nn
+from intsim.models import FCNet
+from intsim.models.resnet import BasicBlock, ResNet, ShortcutA
+
+
+def check_grads(module, x, rng, eps=1e-6, rtol=1e-5, n_dirs=3):
+    """Check module.backward against central differences of L = sum(R * forward(x)).
+
+    Compares directional derivatives along random directions for the input
+    and for every parameter (float64 everywhere)."""
+    module.to_dtype(np.float64)
+    x = x.astype(np.float64)
+    y = module.forward(x)
+    R = rng.standard_normal(y.shape)
+
+    def loss():
+        return float(np.sum(R * module.forward(x)))
+
+    module.forward(x)
+    dx = module.backward(R.copy())
+    grads = {name: p.grad.copy() for name, p in module.named_parameters()}
+    for _ in range(n_dirs):
+        v = rng.standard_normal(x.shape)
+        x0 = x.copy()
+        x = x0 + eps * v
+        lp = loss()
+        x = x0 - eps * v
+        lm = loss()
+        x = x0
+        num = (lp - lm) / (2 * eps)
+        ana = float(np.sum(dx * v))
+        assert num == pytest.approx(ana, rel=rtol, abs=1e-7), ("input", num, ana)
+        for name, p in module.named_parameters():
+            v = rng.standard_normal(p.data.shape)
+            p0 = p.data.copy()
+            p.data = p0 + eps * v
+            lp = loss()
+            p.data = p0 - eps * v
+            lm = loss()
+            p.data = p0
+            num = (lp - lm) / (2 * eps)
+            ana = float(np.sum(grads[name] * v))
+            assert num == pytest.approx(ana, rel=rtol, abs=1e-7), (name, num, ana)
+
+
+FP = intsim.FP()
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(1234)
+
+
+def test_linear(rng):
+    check_grads(nn.Linear(7, 5, True, FP, rng), rng.standard_normal((4, 7)), rng)
+
+
+@pytest.mark.parametrize("k,s,p", [(3, 1, 1), (3, 2, 1), (1, 1, 0), (2, 2, 0), (3, 1, 0)])
+def test_conv(rng, k, s, p):
+    check_grads(nn.Conv2d(3, 4, k, s, p, True, FP, rng), rng.standard_normal((2, 3, 7, 6)), rng)
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_batchnorm(rng, training):
+    bn = nn.BatchNorm2d(3)
+    bn.weight.data = rng.standard_normal(3).astype(np.float32)
+    bn.bias.data = rng.standard_normal(3).astype(np.float32)
+    bn.running_mean = rng.standard_normal(3).astype(np.float32)
+    bn.running_var = rng.uniform(0.5, 2, 3).astype(np.float32)
+    bn.train(training)
+    check_grads(bn, rng.standard_normal((3, 3, 4, 5)), rng)
+
+
+def test_relu_pool_flatten(rng):
+    x = rng.standard_normal((2, 3, 4, 4))
+    x[np.abs(x) < 1e-3] = 0.5  # keep away from the kink
+    check_grads(nn.Sequential(nn.ReLU(), nn.GlobalAvgPool(), nn.Flatten()), x, rng)
+
+
+@pytest.mark.parametrize("cin,cout,s", [(4, 4, 1), (4, 8, 2)])
+def test_shortcut(rng, cin, cout, s):
+    check_grads(ShortcutA(cin, cout, s), rng.standard_normal((2, cin, 6, 6)), rng)
+
+
+@pytest.mark.parametrize("cin,cout,s", [(4, 4, 1), (4, 8, 2)])
+def test_resnet_block(rng, cin, cout, s):
+    check_grads(BasicBlock(cin, cout, s, FP, rng), rng.standard_normal((3, cin, 6, 6)), rng)
+
+
+def test_small_resnet(rng):
+    m = ResNet(1, 5, FP, rng, widths=(4, 8, 8))
+    check_grads(m, rng.standard_normal((3, 3, 8, 8)), rng, n_dirs=1)
+
+
+def test_fcnet(rng):
+    m = FCNet(6, (5, 4), FP, rng, num_classes=3, classifier_bias=True)
+    check_grads(m, rng.standard_normal((4, 6)), rng)
+
+
+def _num_grad(f, z, eps=1e-6):
+    g = np.zeros_like(z)
+    for i in np.ndindex(z.shape):
+        zp, zm = z.copy(), z.copy()
+        zp[i] += eps
+        zm[i] -= eps
+        g[i] = (f(zp) - f(zm)) / (2 * eps)
+    return g
+
+
+def test_cross_entropy(rng):
+    z = rng.standard_normal((4, 5))
+    y = np.array([0, 4, 2, 2])
+    loss, g = nn.cross_entropy(z, y)
+    assert loss == pytest.approx(-np.mean(np.log(np.exp(z[np.arange(4), y]) / np.exp(z).sum(1))))
+    np.testing.assert_allclose(g, _num_grad(lambda t: nn.cross_entropy(t, y)[0], z), rtol=1e-6, atol=1e-9)
+
+
+def test_kd_loss(rng):
+    z, q = rng.standard_normal((3, 4)), rng.standard_normal((3, 4))
+    loss, g = nn.kd_loss(z, q, T=2.0)
+    pq = np.exp(q / 2) / np.exp(q / 2).sum(1, keepdims=True)
+    ref = -np.mean(np.sum(pq * np.log(np.exp(z / 2) / np.exp(z / 2).sum(1, keepdims=True)), 1))
+    assert loss == pytest.approx(ref)
+    np.testing.assert_allclose(g, _num_grad(lambda t: nn.kd_loss(t, q, T=2.0)[0], z), rtol=1e-6, atol=1e-9)
+
+
+def test_loss_bad_input():
+    with pytest.raises(ValueError):
+        nn.cross_entropy(np.zeros((2, 3)), np.array([0, 3]))
+    with pytest.raises(ValueError):
+        nn.cross_entropy(np.array([[np.nan, 0.0]]), np.array([0]))
+    with pytest.raises(ValueError):
+        nn.kd_loss(np.zeros((2, 3)), np.zeros((2, 4)))

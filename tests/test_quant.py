@@ -1,0 +1,147 @@
+"""intsim.quant: formula, rounding, unbiasedness, batch_dims, levels_used, errors."""
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from intsim.quant import levels_used, quantize, quantize_f32, qrange
+
+
+def ref_nearest(x, bits, signed, clip=1.0):
+    """The module's formula in plain float64 NumPy (signed forced)."""
+    x = np.asarray(x, np.float64)
+    m = clip * np.abs(x).max()
+    L = 2 ** (bits - 1) - 1 if signed else 2 ** bits - 1
+    if m == 0:
+        return np.zeros(x.shape), 0.0
+    s = m / L
+    return np.rint(np.clip(x / s, -L if signed else 0, L)), s
+
+
+@settings(max_examples=40, deadline=None)
+@given(shape=st.lists(st.integers(1, 6), min_size=1, max_size=3), bits=st.integers(2, 16),
+       clip=st.sampled_from([1.0, 0.975, 0.5]), shift=st.booleans(), seed=st.integers(0, 2**31))
+def test_nearest_matches_formula(shape, bits, clip, shift, seed):
+    x = np.random.default_rng(seed).standard_normal(shape)
+    if shift:
+        x = np.abs(x)  # all non-negative -> unsigned range
+    q, s = quantize(x, bits, clip=clip)
+    signed = bool((x < 0).any())
+    want, ws = ref_nearest(x, bits, signed, clip)
+    np.testing.assert_array_equal(q, want)
+    assert s == ws
+    assert np.issubdtype(q.dtype, np.integer)
+    lo, hi = qrange(bits, signed)
+    assert q.min() >= lo and q.max() <= hi
+    # float32 entry point on float64 input: same values
+    qf, sf = quantize_f32(x, bits, clip=clip)
+    assert qf.dtype == np.float32 and sf == ws
+    np.testing.assert_array_equal(qf, want)
+
+
+def test_paper_ranges_and_half_to_even():
+    x = np.array([-7.0, -2.5, -0.5, 0.5, 1.5, 2.5, 7.0])  # s = 1
+    q, s = quantize(x, 4)
+    assert s == 1.0
+    np.testing.assert_array_equal(q, [-7, -2, 0, 0, 2, 2, 7])
+    assert q.dtype == np.int8
+    q, s = quantize(np.array([0.0, 7.5, 15.0]), 4)  # unsigned 0..15
+    np.testing.assert_array_equal(q, [0, 8, 15])
+    q, s = quantize(np.array([0.0, 7.5, 15.0]), 4, signed=True)
+    assert s == 15.0 / 7 and q.max() == 7
+    q, s = quantize(np.array([-1.0, 10.0]), 4, clip=0.5)  # clip: values above m saturate
+    assert s == 5.0 / 7 and q[1] == 7
+    assert quantize(np.array([-1.0, 1.0]), 16)[0].dtype == np.int16
+    assert quantize(np.ones(3), 16)[0].dtype == np.int32  # 0..65535
+
+
+def test_float32_input_stays_consistent():
+    x = np.random.default_rng(0).standard_normal((50, 7)).astype(np.float32)
+    q, s = quantize_f32(x, 4)
+    m = float(np.abs(x).max())
+    assert s == m / 7
+    want = np.rint(np.clip(x / np.float32(m / 7), -7, 7))
+    np.testing.assert_array_equal(q, want)
+
+
+def test_all_zero():
+    for rounding, rng in (("nearest", None), ("stochastic", np.random.default_rng(0))):
+        q, s = quantize(np.zeros((3, 4)), 4, rounding=rounding, rng=rng)
+        assert s == 0.0 and not q.any() and not np.isnan(q.astype(float)).any()
+    q, s = quantize_f32(np.zeros((2, 3), np.float32), 4, batch_dims=1)
+    assert s.shape == (2,) and not s.any() and not q.any()
+
+
+def test_stochastic_unbiased_and_in_range():
+    rng = np.random.default_rng(1234)
+    x = np.random.default_rng(9).standard_normal(64)
+    x[0] = 3.0  # fixes the max so s is known
+    draws = 4000
+    xs = np.broadcast_to(x, (draws, 64))
+    q, s = quantize_f32(xs, 4, rounding="stochastic", rng=rng, signed=True, batch_dims=1)
+    assert np.all(s == 3.0 / 7)
+    assert q.min() >= -7 and q.max() <= 7
+    np.testing.assert_array_equal(q, np.round(q))
+    y = x / (3.0 / 7)
+    # only the two neighbours of y occur
+    assert np.all((q == np.floor(y)) | (q == np.ceil(y)))
+    est = (q * s[:, None]).mean(axis=0)
+    frac = y - np.floor(y)
+    se = (3.0 / 7) * np.sqrt(frac * (1 - frac) / draws) + 1e-12
+    z = np.abs(est - x) / se
+    assert np.all(z[frac > 0.01] < 5), z.max()
+    # the empirical up-probability tracks the fractional part
+    assert np.abs((q == np.ceil(y)).mean(axis=0)[frac > 0.01] - frac[frac > 0.01]).max() < 0.05
+
+
+def test_stochastic_reproducible_and_needs_rng():
+    x = np.random.default_rng(2).standard_normal((10, 10))
+    a = quantize(x, 4, rounding="stochastic", rng=np.random.default_rng(5))
+    b = quantize(x, 4, rounding="stochastic", rng=np.random.default_rng(5))
+    np.testing.assert_array_equal(a[0], b[0])
+    with pytest.raises(ValueError, match="rng"):
+        quantize(x, 4, rounding="stochastic")
+    with pytest.raises(ValueError, match="rng"):
+        quantize(x, 4, rounding="stochastic", rng=np.random.RandomState(0))
+
+
+def test_batch_dims_per_item_scales():
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((3, 4, 5)) * np.array([1.0, 10.0, 100.0])[:, None, None]
+    x[1] = np.abs(x[1])  # item 1 is non-negative -> unsigned
+    q, s = quantize_f32(x, 4, batch_dims=1)
+    assert s.shape == (3,) and s.dtype == np.float64
+    for i in range(3):
+        qi, si = quantize_f32(x[i], 4)
+        assert si == s[i]
+        np.testing.assert_array_equal(q[i], qi)
+    q2, s2 = quantize_f32(x, 4, batch_dims=2)
+    assert s2.shape == (3, 4)
+    np.testing.assert_array_equal(q2[2, 1], quantize_f32(x[2, 1], 4)[0])
+
+
+def test_levels_used():
+    assert levels_used(np.array([-7, 0, 7]), 4, True) == 3 / 15
+    assert levels_used(np.arange(16), 4, False) == 1.0
+    assert levels_used(np.array([0.0, 1.0], np.float32), 2, False) == 0.5
+    with pytest.raises(ValueError):
+        levels_used(np.array([8]), 4, True)
+
+
+def test_errors():
+    x = np.ones(4)
+    for bad in (np.array([1.0, np.nan]), np.array([np.inf, 1.0]), np.array([-np.inf])):
+        with pytest.raises(ValueError, match="NaN or inf"):
+            quantize(bad, 4)
+        with pytest.raises(ValueError, match="NaN or inf"):
+            quantize_f32(bad.astype(np.float32), 4)
+    for bits in (1, 17, 0, 4.0, True):
+        with pytest.raises(ValueError, match="bits"):
+            quantize(x, bits)
+    with pytest.raises(ValueError, match="rounding"):
+        quantize(x, 4, rounding="up")
+    with pytest.raises(ValueError, match="clip"):
+        quantize(x, 4, clip=0)
+    with pytest.raises(ValueError, match="dtype"):
+        quantize(np.array(["a"]), 4)
+    with pytest.raises(ValueError, match="batch_dims"):
+        quantize_f32(x, 4, batch_dims=2)
