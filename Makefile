@@ -39,4 +39,4 @@ clean:
 # (same bytes from the same input).
 HAPT_RAW ?= ../shared/data/hapt
 embedded:
-	$(PY) -m intsim.cli data build-hapt $(HAPT_RAW) intsim/data/hapt561.npz
+	intsim data build-hapt $(HAPT_RAW) intsim/data/hapt561.npz

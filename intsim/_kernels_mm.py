@@ -13,7 +13,10 @@ _MODE_CODE = {"wide": _WIDE, "clamp": _CLAMP, "wrap": _WRAP}
 _BLOCK_ELEMS = 1 << 18
 
 
-@njit(parallel=True, cache=True, fastmath=True)
+# Serial on purpose: it runs between OpenBLAS calls, and Numba's OpenMP threads
+# spinning after a parallel region starved OpenBLAS's threads (60x slowdowns
+# measured on the loaded 2-core machine). It is memory-bound anyway.
+@njit(cache=True, fastmath=True)
 def _reduce_tiles(P, out, L, half, mode, want):
     """out[b, i, j] += sum_t f(P[b, t, i, j]); f = identity / clip to +-L / wrap mod 2*half.
 
@@ -26,7 +29,7 @@ def _reduce_tiles(P, out, L, half, mode, want):
     mx = np.zeros(B * M, np.float64)
     m2 = 2.0 * half
     inv = 1.0 / m2
-    for r in prange(B * M):
+    for r in range(B * M):
         b = r // M
         i = r - b * M
         cnt = 0
