@@ -21,6 +21,29 @@ from intsim.models import FCNet, resnet32  # noqa: E402
 
 B = 128
 QUICK = os.environ.get("QUICK", "0") == "1"
+# Threads for OpenBLAS and Numba in this process (env BENCH_THREADS, default 1):
+# on the shared 2-core machine, 2-thread OpenBLAS/Numba regions stalled badly
+# (a 128x561x561 GEMM took 70 ms with 2 threads vs 4 ms with 1).
+THREADS = int(os.environ.get("BENCH_THREADS", "1"))
+
+
+def set_threads(n):
+    """Set OpenBLAS (NumPy's bundled scipy-openblas, via ctypes) and Numba threads."""
+    import ctypes
+    import glob
+    import numba
+    done = []
+    libdir = os.path.join(os.path.dirname(np.__file__), "..", "numpy.libs")
+    for path in glob.glob(os.path.join(libdir, "libscipy_openblas*.so")):
+        lib = ctypes.CDLL(path)
+        for fn in ("scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads",
+                   "openblas_set_num_threads64_", "openblas_set_num_threads"):
+            if hasattr(lib, fn):
+                getattr(lib, fn)(int(n))
+                done.append("openblas")
+                break
+    numba.set_num_threads(min(int(n), numba.config.NUMBA_NUM_THREADS))
+    return done
 
 
 def make_step(model, X, y):
@@ -61,6 +84,8 @@ def resnet_gemms(model, X):
 
 
 def main():
+    blas = set_threads(THREADS)
+    print(f"threads: {THREADS} (OpenBLAS {'set' if blas else 'NOT set'}, Numba set)", flush=True)
     rng = np.random.default_rng(0)
     ariths = [("FP", intsim.FP()), ("HDQT 4/8", intsim.HDQT()), ("LUQ 4", intsim.LUQ())]
     rows = []
@@ -98,6 +123,7 @@ def main():
     print_table(header, rows)
     notes.append(f"Batch {B}; one step = forward + cross-entropy + backward + SGD(momentum). "
                  "Best of several runs; the 2 cores may be shared with other jobs, so timings are noisy.")
+    notes.append(f"OpenBLAS and Numba threads: {THREADS} (BENCH_THREADS=n to change).")
     path = write_table("step", "Training step time: FP vs HDQT vs LUQ", header, rows,
                        "make bench-step", notes)
     print(f"wrote {path}")

@@ -24,6 +24,7 @@ import copy
 
 import numpy as np
 
+from intsim.data import augment_cifar, iterate_batches
 from intsim.nn import cross_entropy, kd_loss
 from intsim.optim import SGD, MultiStepLR
 
@@ -151,10 +152,7 @@ class Learner:
         opt = SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
         sched = MultiStepLR(opt, list(cfg.effective_milestones), gamma=cfg.gamma)
         nb = -(-len(X) // cfg.batch_size)
-        from intsim.data import iterate_batches
-        aug = None
-        if cfg.augment:
-            from intsim.data import augment_cifar as aug
+        aug = augment_cifar if cfg.augment else None
         for epoch in range(cfg.epochs):
             self.model.train(train_mode)
             if progress is not None:

@@ -1,72 +1,169 @@
 """FWHT implementation details for intsim.hadamard (private).
 
 fwht_axis(x, axis) views x as (pre, n, post) with the transform on the middle
-axis in blocks of p = bp2(n). Strategy (hdqt.md section 13):
-- transform on the last axis (post == 1): multiply blocks of q = min(p, 32..128)
-  consecutive entries by the dense H_q through BLAS, then (p > q) finish with the
-  Numba butterflies on the (rows, p/q, q) view, since H_p = H_{p/q} (x) H_q;
-- other axes: Numba butterflies on the middle axis, vectorised over ``post``.
-Integer inputs use float64 BLAS only when max|x| * q < 2^53 (provably exact),
-and int64 butterflies otherwise; results are cast back to x's dtype (wrapping).
+axis in blocks of p = bp2(n), and runs one of two Numba kernels:
+- post == 1 (last axis): each block of p contiguous entries is transformed
+  while it sits in L1: a scalar 8-point pass (stages 1, 2, 4) reads x and
+  writes the output, then radix-4 passes (two stages each) whose innermost loop
+  runs over h contiguous entries, which LLVM vectorises;
+- post > 1: a (p, C) tile (p rows of C <= post contiguous columns) is gathered
+  into a contiguous scratch with the top stage fused into the gather (when the
+  tile is already contiguous, C == post, the output itself is the scratch); the
+  other stages run in the scratch (first on groups of rows small enough for L1, then
+  across groups) with the innermost loop over contiguous columns; the tile is
+  then written out.
+Indices are uint64 on purpose: Numba adds a negative-index wraparound select
+to every signed index, which stops LLVM from vectorising the loops.
+Both kernels work in the array's own dtype (float32/float64; integers run in
+int64 and are cast back, which wraps exactly like the dense int64 product);
+fastmath is off, so float adds of integers below 2^24 (float32) stay exact.
+Small arrays use serial builds of the same kernels (no thread wake-up cost).
 """
 import numpy as np
 from numba import njit, prange
 
-_DENSE_MAX = 128   # last-axis blocks up to this size: dense BLAS only
-_DENSE_Q = 32      # first-stage BLAS block for larger last-axis blocks
-_CHUNK = 64        # post-axis chunk of one Numba task (keeps a block in L2)
+U = np.uint64
+_GROUP = 4096        # elements of one L1-resident row group in the tiled kernel
+_TILE = 1 << 18      # target elements of one (p, C) tile (1 MB float32, in L2)
+_PAR_MIN = 1 << 15   # arrays smaller than this run the serial kernels
+_TASK = 8192         # elements per parallel task in the last-axis kernel
 
 
-@njit(parallel=True, cache=True)
-def _fwht_mid(y, p):
-    """In place: H_p on consecutive blocks of p along axis 1 of y (pre, n, post)."""
-    pre, n, post = y.shape
+@njit(inline="always")
+def _r8(x, a, g):
+    """a[g:g+8] = H_8 x[g:g+8] (g uint64)."""
+    a0 = x[g]; a1 = x[g + U(1)]; a2 = x[g + U(2)]; a3 = x[g + U(3)]  # noqa: E702
+    a4 = x[g + U(4)]; a5 = x[g + U(5)]; a6 = x[g + U(6)]; a7 = x[g + U(7)]  # noqa: E702
+    b0 = a0 + a1; b1 = a0 - a1; b2 = a2 + a3; b3 = a2 - a3  # noqa: E702
+    b4 = a4 + a5; b5 = a4 - a5; b6 = a6 + a7; b7 = a6 - a7  # noqa: E702
+    c0 = b0 + b2; c1 = b1 + b3; c2 = b0 - b2; c3 = b1 - b3  # noqa: E702
+    c4 = b4 + b6; c5 = b5 + b7; c6 = b4 - b6; c7 = b5 - b7  # noqa: E702
+    a[g] = c0 + c4; a[g + U(1)] = c1 + c5; a[g + U(2)] = c2 + c6; a[g + U(3)] = c3 + c7  # noqa: E702
+    a[g + U(4)] = c0 - c4; a[g + U(5)] = c1 - c5  # noqa: E702
+    a[g + U(6)] = c2 - c6; a[g + U(7)] = c3 - c7  # noqa: E702
+
+
+@njit(inline="always")
+def _stages(a, b0, h, span):
+    """In place on a[b0:b0+span]: butterfly stages at strides h, 2h, ..., span/2.
+
+    All arguments uint64; span / h a power of two. Radix-4 (two stages per pass)
+    with a final radix-2 pass when the number of stages is odd.
+    """
+    while U(4) * h <= span:
+        h2 = h + h
+        h3 = h2 + h
+        for s in range(span // (U(4) * h)):
+            o0 = b0 + U(s) * U(4) * h
+            for t in range(h):
+                i0 = o0 + U(t)
+                u0 = a[i0]; u1 = a[i0 + h]; u2 = a[i0 + h2]; u3 = a[i0 + h3]  # noqa: E702
+                v0 = u0 + u1; v1 = u0 - u1; v2 = u2 + u3; v3 = u2 - u3  # noqa: E702
+                a[i0] = v0 + v2; a[i0 + h] = v1 + v3  # noqa: E702
+                a[i0 + h2] = v0 - v2; a[i0 + h3] = v1 - v3  # noqa: E702
+        h = U(4) * h
+    if h < span:
+        for s in range(span // (U(2) * h)):
+            o0 = b0 + U(s) * U(2) * h
+            for t in range(h):
+                i0 = o0 + U(t)
+                u0 = a[i0]; u1 = a[i0 + h]  # noqa: E702
+                a[i0] = u0 + u1; a[i0 + h] = u0 - u1  # noqa: E702
+
+
+def _rows_impl(x, out, p, per_task):
+    """out = H_p on consecutive blocks of p of the flat C arrays x, out (same size)."""
+    pu = U(p)
+    nblk = U(x.size) // pu
+    per = U(per_task)
+    ntask = int((nblk + per - U(1)) // per)
+    for task in prange(ntask):
+        k0 = U(task) * per
+        k1 = min(nblk, k0 + per)
+        for k in range(k0, k1):
+            b0 = U(k) * pu
+            if pu >= U(8):
+                for g in range(pu // U(8)):
+                    _r8(x, out, b0 + U(g) * U(8))
+                _stages(out, b0, U(8), pu)
+            else:
+                for t in range(pu):
+                    out[b0 + U(t)] = x[b0 + U(t)]
+                _stages(out, b0, U(1), pu)
+
+
+def _tiles_impl(x, out, p, C, group):
+    """out = H_p along axis 1 of the C arrays x, out of shape (pre, n, post), p >= 2."""
+    pre, n, post = x.shape
+    xf = x.reshape(-1)
+    of = out.reshape(-1)
     nb = n // p
-    nch = (post + _CHUNK - 1) // _CHUNK
+    nch = (post + C - 1) // C
+    hp = U(p // 2)
+    st = U(post)
     for task in prange(pre * nb * nch):
         c = task % nch
         rest = task // nch
         blk = rest % nb
         i = rest // nb
-        c0 = c * _CHUNK
-        c1 = min(post, c0 + _CHUNK)
-        base = blk * p
-        h = 1
-        while h < p:
-            for s in range(base, base + p, 2 * h):
-                for j in range(s, s + h):
-                    ra = y[i, j, c0:c1]
-                    rb = y[i, j + h, c0:c1]
-                    for t in range(c1 - c0):
-                        u = ra[t]
-                        v = rb[t]
-                        ra[t] = u + v
-                        rb[t] = u - v
-            h *= 2
+        c0 = c * C
+        cw = U(min(post, c0 + C) - c0)
+        base = U((i * n + blk * p) * post + c0)   # flat offset of the tile's first entry
+        if cw == st:
+            # the whole tile is contiguous in out: work there, no scratch, no write-back
+            sc = of
+            w0 = base
+        else:
+            sc = np.empty(p * int(cw), x.dtype)
+            w0 = U(0)
+        # gather, fused with the top stage (rows j and j + p/2)
+        for j in range(hp):
+            xa = base + U(j) * st
+            xb = xa + hp * st
+            sa = w0 + U(j) * cw
+            sb = sa + hp * cw
+            for t in range(cw):
+                u = xf[xa + U(t)]
+                v = xf[xb + U(t)]
+                sc[sa + U(t)] = u + v
+                sc[sb + U(t)] = u - v
+        half = hp * cw
+        if hp > U(1):
+            g = U(1)   # rows per L1-resident group
+            while g < hp and U(2) * g * cw <= U(group):
+                g = U(2) * g
+            gs = g * cw
+            for b in range(U(2) * half // gs):
+                _stages(sc, w0 + U(b) * gs, cw, gs)
+            if gs < half:
+                _stages(sc, w0, gs, half)
+                _stages(sc, w0 + half, gs, half)
+        if cw != st:
+            for j in range(U(p)):
+                ya = base + U(j) * st
+                sa = U(j) * cw
+                for t in range(cw):
+                    of[ya + U(t)] = sc[sa + U(t)]
 
 
-_H_CACHE = {}
+_rows_par = njit(parallel=True, cache=True)(_rows_impl)
+_rows_ser = njit(cache=True)(_rows_impl)
+_tiles_par = njit(parallel=True, cache=True)(_tiles_impl)
+_tiles_ser = njit(cache=True)(_tiles_impl)
 
 
-def _hmat(q, dtype):
-    key = (q, np.dtype(dtype).str)
-    h = _H_CACHE.get(key)
-    if h is None:
-        from intsim.hadamard import sylvester
-        h = sylvester(q, dtype)
-        h.setflags(write=False)
-        _H_CACHE[key] = h
-    return h
-
-
-def _last_axis(x2, p, dtype):
-    """H_p on blocks of p along the last axis of the 2-D (rows, n) float array x2 -> new array."""
-    q = p if p <= _DENSE_MAX else _DENSE_Q
-    rows = x2.reshape(-1, q)
-    y = rows @ _hmat(q, dtype)
-    if p > q:
-        _fwht_mid(y.reshape(-1, p // q, q), p // q)
-    return y.reshape(x2.shape)
+def _run(xc, p, pre, n, post):
+    """Transform of the C-contiguous float32/float64/int64 array xc; returns a new array."""
+    out = np.empty_like(xc)
+    par = xc.size >= _PAR_MIN
+    if post == 1:
+        per = max(1, _TASK // p)
+        (_rows_par if par else _rows_ser)(xc.reshape(-1), out.reshape(-1), p, per)
+    else:
+        C = min(post, max(16, _TILE // p))
+        f = _tiles_par if par else _tiles_ser
+        f(xc.reshape(pre, n, post), out.reshape(pre, n, post), p, C, _GROUP)
+    return out
 
 
 def fwht_axis(x, axis):
@@ -78,25 +175,9 @@ def fwht_axis(x, axis):
     post = int(np.prod(shape[axis + 1:], dtype=np.int64))
     if p == 1:
         return np.array(x, order="C", copy=True)
-    integer = np.issubdtype(x.dtype, np.integer)
-    if not integer:
-        if x.dtype not in (np.float32, np.float64):
-            y = fwht_axis(x.astype(np.float64), axis)
-            return y.astype(x.dtype)
-        if post == 1:
-            return _last_axis(np.ascontiguousarray(x).reshape(pre, n), p, x.dtype).reshape(shape)
-        y = np.array(x, order="C", copy=True)
-        _fwht_mid(y.reshape(pre, n, post), p)
-        return y
-    if post == 1:
-        q = p if p <= _DENSE_MAX else _DENSE_Q
-        xmax = float(max(int(x.max()), -int(x.min())))
-        if xmax * q < 2.0 ** 53:
-            rows = np.ascontiguousarray(x, dtype=np.float64).reshape(-1, q)
-            y = (rows @ _hmat(q, np.float64)).astype(np.int64)
-            if p > q:
-                _fwht_mid(y.reshape(-1, p // q, q), p // q)
-            return y.reshape(shape).astype(x.dtype)
-    y = np.array(x, order="C", dtype=np.int64, copy=True)
-    _fwht_mid(y.reshape(pre, n, post), p)
-    return y.astype(x.dtype, copy=False)
+    if np.issubdtype(x.dtype, np.integer):
+        y = _run(np.ascontiguousarray(x, dtype=np.int64), p, pre, n, post)
+        return y.astype(x.dtype, copy=False)
+    if x.dtype not in (np.float32, np.float64):
+        return _run(np.ascontiguousarray(x, dtype=np.float64), p, pre, n, post).astype(x.dtype)
+    return _run(np.ascontiguousarray(x), p, pre, n, post)

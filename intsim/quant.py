@@ -9,8 +9,13 @@ Formula (per tensor, or per item of the first ``batch_dims`` axes):
     stochastic:  q = floor(y + u), u ~ U[0, 1) float32 from ``rng``
                  (rounds up with probability frac(y), so E[q] = y: unbiased)
 An all-zero tensor (m == 0) gives q = 0 and s = 0. q * s approximates x.
+The max|x| reduction and the scale/clip/round pass are fused Numba kernels
+(intsim._kernels_quant) doing exactly these float operations; the uniforms
+are the same rng.random(x.shape, dtype=float32) draws as the NumPy reference.
 """
 import numpy as np
+
+from intsim import _kernels_quant as _kq
 
 __all__ = ["quantize", "quantize_f32", "levels_used", "qrange"]
 
@@ -72,14 +77,13 @@ def quantize_f32(x, bits, *, rounding="nearest", signed=None, clip=1.0, rng=None
             or not 0 <= batch_dims <= x.ndim:
         raise ValueError(f"batch_dims must be an integer in 0..{x.ndim}, got {batch_dims!r}")
     bshape = x.shape[:batch_dims]
-    red = tuple(range(batch_dims, x.ndim))
     if x.size == 0:
         q = np.zeros(x.shape, np.float32)
         return (q, 0.0) if batch_dims == 0 else (q, np.zeros(bshape, np.float64))
-    xmax = np.max(x, axis=red).astype(np.float64)
-    xmin = np.min(x, axis=red).astype(np.float64)
-    if not (np.isfinite(xmax).all() and np.isfinite(xmin).all()):
-        raise ValueError("quantize: input contains NaN or inf")
+    rows = int(np.prod(bshape, dtype=np.int64))
+    x = np.ascontiguousarray(x)
+    xmax, xmin = _kq.row_range(x.reshape(rows, -1))
+    xmax, xmin = xmax.reshape(bshape), xmin.reshape(bshape)
     m = clip * np.maximum(xmax, -xmin)
     if signed is None:
         sgn = xmin < 0
@@ -92,25 +96,14 @@ def quantize_f32(x, bits, *, rounding="nearest", signed=None, clip=1.0, rng=None
     zero = ~(s > 0)
     s_div = np.where(zero, 1.0, s)
     lo = np.where(sgn, -Ls, 0.0)
-    expand = bshape + (1,) * (x.ndim - batch_dims)
     if x.dtype == np.float32 and np.any(s_div.astype(np.float32) < np.finfo(np.float32).tiny):
         x = x.astype(np.float64)  # scale not representable in float32 (subnormal input)
-    dt = x.dtype.type
-    y = x / s_div.astype(x.dtype).reshape(expand)
-    if batch_dims == 0 or (np.all(lo == lo.flat[0]) and np.all(L == L.flat[0])):
-        np.clip(y, dt(lo.flat[0]), dt(L.flat[0]), out=y)
-    else:
-        np.clip(y, lo.astype(x.dtype).reshape(expand), L.astype(x.dtype).reshape(expand), out=y)
-    if rounding == "nearest":
-        np.rint(y, out=y)
-    else:
-        y += rng.random(x.shape, dtype=np.float32)
-        np.floor(y, out=y)
-        # y + u can round up to qmax + 1 when y is within an ulp of qmax
-        np.minimum(y, L.astype(x.dtype).reshape(expand), out=y)
-    if zero.any():
-        y *= (~zero).astype(x.dtype).reshape(expand)
-    q = y.astype(np.float32, copy=False)
+    u = None
+    if rounding == "stochastic":
+        # drawn for every entry (also of all-zero items) so seeded streams do not depend on data
+        u = rng.random(x.shape, dtype=np.float32).reshape(rows, -1)
+    q = _kq.apply(x.reshape(rows, -1), u, s_div.reshape(-1), lo.reshape(-1), L.reshape(-1),
+                  ~zero.reshape(-1)).reshape(x.shape)
     if batch_dims == 0:
         return q, float(s)
     return q, np.where(zero, 0.0, s)

@@ -212,7 +212,7 @@ def save_checkpoint(run_dir, task: int, state: Any) -> Path:
     run_dir = Path(run_dir)
     skel, arrays = flatten_state(state)
     buf = io.BytesIO()
-    np.savez_compressed(buf, **arrays)
+    np.savez(buf, **arrays)   # uncompressed: zlib on the weights costs seconds per task
     data = buf.getvalue()
     name = f"ckpt-task{task:03d}.npz"
     atomic_write_bytes(run_dir / name, data)

@@ -201,3 +201,39 @@ def test_existing_run_and_corrupt_checkpoint_are_not_overwritten(tmp_path):
     assert _snapshot(out) == before
     r = train(["--out", str(tmp_path / "nothing"), "--resume"])
     assert r.exit_code == 2 and "not found" in r.stderr and not (tmp_path / "nothing").exists()
+
+
+def _write_hapt_561(root, rng, users=(1, 2, 3, 4, 5), classes=(1, 2, 3, 4), per=4):
+    """Tiny HAPT in the official 561-feature layout (Train/, Test/ text files)."""
+    rows, ys, us = [], [], []
+    centers = {c: rng.standard_normal(561) for c in classes}
+    for u in users:
+        for c in classes:
+            rows.append(centers[c] + 0.3 * rng.standard_normal((per, 561)))
+            ys += [c] * per
+            us += [u] * per
+    X = np.concatenate(rows)
+    half = len(X) // 2
+    for sub, part, sl in (("Train", "train", slice(0, half)), ("Test", "test", slice(half, None))):
+        (root / sub).mkdir(parents=True)
+        np.savetxt(root / sub / f"X_{part}.txt", X[sl], fmt="%.6f")
+        np.savetxt(root / sub / f"y_{part}.txt", np.array(ys)[sl], fmt="%d")
+        np.savetxt(root / sub / f"subject_id_{part}.txt", np.array(us)[sl], fmt="%d")
+
+
+def test_official_format_files_through_data_option(tmp_path):
+    data = tmp_path / "hapt"
+    _write_hapt_561(data, np.random.default_rng(3))
+    out = tmp_path / "run"
+    r = CliRunner().invoke(main, ["train", "--data", str(data), "--arith", "fp", "--hidden", "16",
+                                  "--out", str(out), *FAST])
+    assert r.exit_code == 0, r.output + r.stderr
+    res = json.loads((out / "results.json").read_text())
+    assert res["run"]["in_shape"] == [561] and res["run"]["num_tasks"] == 2
+    assert sorted(res["run"]["class_order"]) == [1, 2, 3, 4]
+    # a damaged file: one line naming it, exit 2, no run folder
+    x = data / "Train" / "X_train.txt"
+    x.write_text("\n".join(l.rsplit(" ", 1)[0] for l in x.read_text().splitlines()))
+    r = CliRunner().invoke(main, ["train", "--data", str(data), "--out", str(tmp_path / "bad")])
+    assert r.exit_code == 2 and r.stderr.count("\n") == 1 and "X_train.txt" in r.stderr
+    assert not (tmp_path / "bad").exists()

@@ -1,4 +1,5 @@
 """intsim.hadamard: bp2, dense reference, fwht bit for bit against the dense product."""
+import numba
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -103,3 +104,30 @@ def test_errors():
         fwht(np.ones(4, complex))
     with pytest.raises(ValueError, match="dimension"):
         fwht(np.float32(3.0))
+
+
+def _blockwise_ref(x, axis):
+    """Dense reference applied block by block (cheap for large n): float64 or int64."""
+    n = x.shape[axis]
+    p = bp2(n)
+    wide = np.int64 if np.issubdtype(x.dtype, np.integer) else np.float64
+    xm = np.moveaxis(x.astype(wide), axis, 0)
+    blocks = xm.reshape(n // p, p, -1)
+    y = np.einsum("ij,bjk->bik", block_hadamard(p).astype(wide), blocks)
+    return np.moveaxis(y.reshape(xm.shape), 0, axis)
+
+
+@pytest.mark.skipif(numba.config.DISABLE_JIT, reason="too large for interpreted kernels")
+@pytest.mark.parametrize("shape,axis", [((64, 2048), 1), ((2048, 40), 0), ((3, 512, 1030), 1),
+                                        ((2, 96, 8, 45), 1), ((5000, 4), 1), ((4, 5000), 0)])
+def test_parallel_kernels_exact(shape, axis):
+    """Arrays large enough for the threaded kernels, several blocks and column tiles."""
+    rng = np.random.default_rng(sum(shape))
+    x = rng.integers(-8, 8, shape).astype(np.float32)
+    y = fwht(x, axis)
+    assert y.dtype == np.float32
+    np.testing.assert_array_equal(y, _blockwise_ref(x, axis))
+    xi = x.astype(np.int16)
+    np.testing.assert_array_equal(fwht(xi, axis), _blockwise_ref(xi, axis))
+    xd = rng.standard_normal(shape)
+    np.testing.assert_allclose(fwht(xd, axis), _blockwise_ref(xd, axis), rtol=1e-12, atol=1e-10)

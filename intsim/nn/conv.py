@@ -54,19 +54,18 @@ class Conv2d(Module):
         self._xshape = x.shape
         if not a.quantized or (isinstance(a, HDQT) and not a.fwd_quant):
             x = x.astype(W.dtype, copy=False)
-            cols, (Ho, Wo) = im2col(x, self.k, self.stride, self.padding)
-            y = cols.reshape(-1, cols.shape[-1]) @ W2.T
+            cols, (Ho, Wo) = im2col(x, self.k, self.stride, self.padding)     # (B, K, L)
+            y = np.matmul(W2, cols)                                          # (B, N, L)
             self._cols, self._sx, self._wq, self._sw = cols, 1.0, W2, 1.0
             self._xmask = self._wmask = None
-            y = y.reshape(B, Ho * Wo, N)
         else:
             per = isinstance(a, HDQT) and a.eval_per_sample and not self.training
+            self.layer_audit.tick()
             aud = (self.layer_audit, "forward")
             wq, sw, _, self._wmask = qm.quantize_forward(W2, a, aud, "W")
             xq, sx, xs, self._xmask = qm.quantize_forward(x, a, aud, "x", batch_dims=int(per))
             cols, (Ho, Wo) = im2col(xq, self.k, self.stride, self.padding)
-            acc = qm.forward_matmul(cols.reshape(-1, cols.shape[-1]), wq, xs, a, self.layer_audit)
-            acc = acc.reshape(B, Ho * Wo, N)
+            acc = qm.forward_matmul_T(wq, cols, xs, a, self.layer_audit)      # (B, N, L)
             if per:
                 scale = (np.asarray(sx, np.float32) * np.float32(sw))[:, None, None]
             else:
@@ -74,10 +73,10 @@ class Conv2d(Module):
             y = (acc * scale).astype(np.float32, copy=False)
             self._cols, self._sx, self._wq, self._sw = cols, sx, wq, sw
         self._hw = (Ho, Wo)
-        y = y.reshape(B, Ho, Wo, N).transpose(0, 3, 1, 2)
+        y = y.reshape(B, N, Ho, Wo)
         if self.bias is not None:
-            y = y + self.bias.data[None, :, None, None]
-        return np.ascontiguousarray(y)
+            y += self.bias.data[None, :, None, None]
+        return y
 
     def backward(self, grad):
         a = self.arith
@@ -88,27 +87,21 @@ class Conv2d(Module):
             raise ValueError(f"Conv2d backward: grad shape {grad.shape} != {(B, N, Ho, Wo)}")
         if self.bias is not None:
             self.bias.grad = grad.sum(axis=(0, 2, 3)).astype(self.bias.data.dtype)
-        g3 = grad.transpose(0, 2, 3, 1).reshape(B, Ho * Wo, N)   # copy, (B, L, N)
+        gT = np.ascontiguousarray(grad).reshape(B, N, Ho * Wo)      # (B, N, L): per-image g^T
         cols = self._cols
-        K = cols.shape[-1]
         if not a.quantized:
-            g2 = g3.reshape(-1, N)
-            dw = g2.T @ cols.reshape(-1, K)
-            dcols = g2 @ self._wq
+            dw = np.matmul(gT, np.swapaxes(cols, 1, 2)).sum(axis=0)   # sum_b g_b^T cols_b^T
+            dcols = np.matmul(self._wq.T, gT)                          # (B, K, L)
         else:
             if np.ndim(self._sx) != 0:
                 raise ValueError("backward after an eval-mode per-sample forward is not supported")
-            g3 = g3.astype(np.float32, copy=False)
-            if isinstance(a, HDQT):
-                dcols, dw = qm.hdqt_backward(g3, cols, self._sx, self._wq, self._sw, a,
-                                             self.rng, self.layer_audit)
-            else:
-                dcols, dw = qm.luq_backward(g3.reshape(-1, N), cols.reshape(-1, K), self._sx,
-                                            self._wq, self._sw, a, self.rng, self.layer_audit)
+            gT = gT.astype(np.float32, copy=False)
+            fn = qm.hdqt_backward if isinstance(a, HDQT) else qm.luq_backward
+            dcols, dw = fn(gT, cols, self._sx, self._wq, self._sw, a, self.rng, self.layer_audit)
             if self._wmask is not None:
                 dw = dw * self._wmask
         self.weight.grad = dw.reshape(self.weight.data.shape)
-        dx = col2im(dcols.reshape(B, Ho * Wo, K), self._xshape, self.k, self.stride, self.padding)
+        dx = col2im(dcols, self._xshape, self.k, self.stride, self.padding)
         if a.quantized and self._xmask is not None:
             dx = dx * self._xmask
         return dx

@@ -49,6 +49,7 @@ class Linear(Module):
             y = x @ W.T
         else:
             per = isinstance(a, HDQT) and a.eval_per_sample and not self.training
+            self.layer_audit.tick()
             aud = (self.layer_audit, "forward")
             wq, sw, _, self._wmask = qm.quantize_forward(W, a, aud, "W")
             xq, sx, xs, self._xmask = qm.quantize_forward(x, a, aud, "x", batch_dims=int(per))
@@ -71,9 +72,11 @@ class Linear(Module):
             return grad @ self.weight.data
         if np.ndim(self._sx) != 0:
             raise ValueError("backward after an eval-mode per-sample forward is not supported")
-        g = np.ascontiguousarray(grad, dtype=np.float32)
+        gT = np.ascontiguousarray(grad.T, dtype=np.float32)
         fn = qm.hdqt_backward if isinstance(a, HDQT) else qm.luq_backward
-        dx, dw = fn(g, self._xq, self._sx, self._wq, self._sw, a, self.rng, self.layer_audit)
+        dxT, dw = fn(gT, np.ascontiguousarray(self._xq.T), self._sx, self._wq, self._sw, a,
+                     self.rng, self.layer_audit)
+        dx = dxT.T
         if self._wmask is not None:
             dw = dw * self._wmask
         if self._xmask is not None:

@@ -51,11 +51,25 @@ class PassAudit(intmm.Audit):
 
 
 class LayerAudit:
-    """Per-pass PassAudit of one quantized layer."""
+    """Per-pass PassAudit of one quantized layer.
 
-    def __init__(self, track_levels=True):
+    Level fractions are sampled on every ``levels_every``-th forward (the
+    first included; a running mean is all the audit needs, and counting levels
+    of every tensor at every step cost ~20% of an FCNet step). track_levels
+    False turns them off.
+    """
+
+    def __init__(self, track_levels=True, levels_every=8):
         self.track_levels = track_levels
+        self.levels_every = int(levels_every)
+        self._calls = 0
+        self._on = True
         self._p = {p: PassAudit() for p in PASSES}
+
+    def tick(self):
+        """Called once per forward: decides whether this step's tensors are counted."""
+        self._on = self.track_levels and self._calls % max(1, self.levels_every) == 0
+        self._calls += 1
 
     def __getitem__(self, p):
         return self._p[p]
@@ -70,9 +84,10 @@ class LayerAudit:
     def reset(self):
         for a in self._p.values():
             a.reset()
+        self._calls = 0
 
     def record(self, p, name, q, bits, signed):
-        if self.track_levels:
+        if self._on:
             self._p[p].record_levels(name, quant.levels_used(q, bits, signed))
 
 
@@ -134,20 +149,35 @@ def forward_matmul(xq, wq, x_signed, arith, audit):
                             a_max=_qmax(arith.bits, x_signed), b_max=_qmax(arith.bits, True))
 
 
-# ---------------------------------------------------------------- backward
-def hdqt_backward(g, xq, sx, wq, sw, arith, rng, audit, need_dx=True):
-    """HDQT backward of y = (xq sx)(wq sw)^T (hdqt.md secs 4-5).
+def forward_matmul_T(wq, colsT, x_signed, arith, audit):
+    """Feature-major forward: wq (N, K) @ colsT (..., K, L) -> (..., N, L) exact integers.
 
-    g: (M, N) or (S, M, N) float32 output gradient (S samples with separate
-    scales and draws); xq: matching (M, K) / (S, M, K) quantized input
-    (float32 integers, scale sx a float); wq: (N, K), scale sw.
-    Returns (dx same shape as xq float32 or None, dW (N, K) float32).
-    Draw order from rng: g H_o, then H_b x, then g^T H_b.
+    Same tiles over K as forward_matmul (the tile sums are symmetric in the
+    operands), so (y^T) = (x W^T)^T bit for bit.
     """
-    per = g.ndim == 3
+    tile = arith.tile if isinstance(arith, HDQT) else None
+    limit = arith.acc_limit
+    return intmm.matmul_acc(wq, colsT, acc_bits=limit, tile=tile,
+                            mode=arith.acc_mode if limit is not None else "wide",
+                            audit=audit["forward"],
+                            a_max=_qmax(arith.bits, True), b_max=_qmax(arith.bits, x_signed))
+
+
+# ---------------------------------------------------------------- backward
+def hdqt_backward(gT, xT, sx, wq, sw, arith, rng, audit, need_dx=True):
+    """HDQT backward of y = (x sx)(wq sw)^T (hdqt.md secs 4-5), feature-major layout.
+
+    gT: (N, M) or (S, N, M) float32 output gradient, transposed (M rows of the
+    H_b "batch": Linear's batch, or a conv image's L positions; S images with
+    separate scales and draws); xT: matching (K, M) / (S, K, M) quantized input
+    (float32 integers, scale sx float); wq: (N, K) quantized weight, scale sw.
+    Returns (dxT like xT float32 or None, dW (N, K) float32).
+    Draw order from rng: H_o g, then H_b x, then g^T H_b.
+    """
+    per = gT.ndim == 3
     bd = 1 if per else 0
     bits = arith.bits
-    M, N = g.shape[-2:]
+    N, M = gT.shape[-2:]
     qm = _qmax(bits, True)
     had = arith.hadamard
     n_o = hadamard.bp2(N) if had else 1
@@ -166,9 +196,9 @@ def hdqt_backward(g, xq, sx, wq, sw, arith, rng, audit, need_dx=True):
         return intmm.matmul_acc(a, b, acc_bits=limit, tile=arith.bwd_tile, mode=mode,
                                 audit=audit[p], a_max=amax, b_max=bmax)
 
-    dx = None
+    dxT = None
     if need_dx:
-        w1 = hadamard.fwht(wq, axis=0) if had and n_o > 1 else wq
+        w1 = hadamard.fwht(wq, axis=0) if had and n_o > 1 else wq          # H_o W  (N, K)
         if rq:
             w1q, s1 = quant.quantize_f32(w1, bits, rounding=arith.weight_rounding, signed=True,
                                          clip=clip, rng=rng)
@@ -177,18 +207,18 @@ def hdqt_backward(g, xq, sx, wq, sw, arith, rng, audit, need_dx=True):
         else:
             w1q, s1 = w1, 1.0
             w1max = None
-        g1 = hadamard.fwht(g, axis=-1) if had and n_o > 1 else g
+        g1 = hadamard.fwht(gT, axis=-2) if had and n_o > 1 else gT          # (g H_o)^T
         if bq:
             g1q, sg1 = quant.quantize_f32(g1, bits, rounding=grr, signed=True, clip=clip,
                                           rng=rng, batch_dims=bd)
             audit.record("backward_input", "gHo", _first(g1q, per), bits, True)
         else:
             g1q, sg1 = g1, 1.0
-        d = mm(g1q, w1q, "backward_input", qm if bq else None, w1max)
+        d = mm(np.ascontiguousarray(w1q.T), g1q, "backward_input", w1max, qm if bq else None)
         coef = _bs(np.asarray(sg1) * (s1 * sw / n_o), d.ndim)
-        dx = (d * coef).astype(np.float32, copy=False)
+        dxT = (d * coef).astype(np.float32, copy=False)
 
-    x2 = hadamard.fwht(xq, axis=-2) if had and n_b > 1 else xq
+    x2 = hadamard.fwht(xT, axis=-1) if had and n_b > 1 else xT              # (H_b X)^T
     if rq:
         x2q, sx2 = quant.quantize_f32(x2, bits, rounding=arith.act_rounding, signed=True,
                                       clip=clip, rng=rng, batch_dims=bd)
@@ -197,31 +227,35 @@ def hdqt_backward(g, xq, sx, wq, sw, arith, rng, audit, need_dx=True):
     else:
         x2q, sx2 = x2, 1.0
         x2max = None
-    g2 = hadamard.fwht(g, axis=-2) if had and n_b > 1 else g
+    g2 = hadamard.fwht(gT, axis=-1) if had and n_b > 1 else gT              # g^T H_b
     if bq:
         g2q, sg2 = quant.quantize_f32(g2, bits, rounding=grr, signed=True, clip=clip,
                                       rng=rng, batch_dims=bd)
         audit.record("backward_weight", "gHb", _first(g2q, per), bits, True)
     else:
         g2q, sg2 = g2, 1.0
-    e = mm(np.swapaxes(g2q, -1, -2), x2q, "backward_weight", qm if bq else None, x2max)
+    # E^T = (H_b X)^T (g^T H_b)^T per sample: (K, M) @ (M, N)
+    eT = mm(x2q, np.ascontiguousarray(np.swapaxes(g2q, -1, -2)), "backward_weight", x2max,
+            qm if bq else None)
     coef = np.asarray(sg2) * np.asarray(sx2) * (sx / n_b)
     if per:
-        coef = np.broadcast_to(coef, e.shape[:1])
-        dw = np.tensordot(coef.astype(e.dtype), e, axes=(0, 0))
+        coef = np.broadcast_to(coef, eT.shape[:1])
+        dwT = np.tensordot(coef.astype(eT.dtype), eT, axes=(0, 0))
     else:
-        dw = e * float(coef)
-    return dx, dw.astype(np.float32, copy=False)
+        dwT = eT * float(coef)
+    return dxT, np.ascontiguousarray(dwT.T, dtype=np.float32)
 
 
-def luq_backward(g, xq, sx, wq, sw, arith, rng, audit, need_dx=True):
-    """LUQ backward: g (M, N) log-quantized, then ordinary float32 matmuls.
-
-    xq: (M, K) forward-quantized input (scale sx); wq: (N, K) (scale sw).
-    Returns (dx (M, K) or None, dW (N, K)), float32.
+def luq_backward(gT, xT, sx, wq, sw, arith, rng, audit, need_dx=True):
+    """LUQ backward, feature-major: gT (N, M) or (S, N, M) log-quantized (one alpha
+    for the whole tensor), then ordinary float32 matmuls with the forward's
+    fake-quantized operands. xT: (K, M) / (S, K, M) (scale sx); wq (N, K) (scale sw).
+    Returns (dxT like xT or None, dW (N, K)), float32.
     """
-    code, gq, _ = luq.log_quantize(g, arith.grad_bits, rng)
+    code, gq, _ = luq.log_quantize(gT, arith.grad_bits, rng)
     audit.record("backward_input", "g_log", code, arith.grad_bits, True)
-    dx = (gq @ wq) * np.float32(sw) if need_dx else None
-    dw = (gq.T @ xq) * np.float32(sx)
-    return dx, dw.astype(np.float32, copy=False)
+    dxT = np.matmul(wq.T * np.float32(sw), gq) if need_dx else None
+    dwT = np.matmul(xT, np.swapaxes(gq, -1, -2))
+    if dwT.ndim == 3:
+        dwT = dwT.sum(axis=0)
+    return dxT, np.ascontiguousarray(dwT.T * np.float32(sx), dtype=np.float32)
