@@ -264,6 +264,7 @@ def _atomic_write(path: str, data: bytes) -> None:
     os.makedirs(d, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=d, suffix=".tmp")
     try:
+        os.chmod(tmp, 0o644)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

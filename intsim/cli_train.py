@@ -18,8 +18,11 @@ callback after each task's checkpoint (raise from it to simulate a crash).
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import platform
+import signal
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -433,6 +436,7 @@ def _train(cfg: RunConfig, arith, out, resume: bool, hooks, prog: Progress) -> N
                 "start_task": start_task, "num_tasks": stream.num_tasks})
 
     t_run = time.perf_counter()
+    saved = {"tasks": start_task}      # tasks covered by the checkpoint on disk
 
     def on_task_end(t, results, checkpoint):
         ev = results["tasks"][-1]
@@ -449,6 +453,7 @@ def _train(cfg: RunConfig, arith, out, resume: bool, hooks, prog: Progress) -> N
         runio.save_checkpoint(run_dir, t, {
             "config": runio.to_jsonable(cfg.to_dict()), "cil": checkpoint,
             "records": records, "elapsed": elapsed})
+        saved["tasks"] = t + 1
         timings = {"total_seconds": elapsed,
                    "task_seconds": [r["seconds"]["total"] for r in records]}
         runio.atomic_write_json(run_dir / runio.RESULTS, build_results(
@@ -470,14 +475,16 @@ def _train(cfg: RunConfig, arith, out, resume: bool, hooks, prog: Progress) -> N
     from intsim.cil import run_cil
     try:
         if start_task < stream.num_tasks:
-            run_cil(stream, model_factory, cc, np.random.default_rng(cfg.seed),
-                    on_task_end=on_task_end,
-                    on_epoch=on_epoch,
-                    state=cil_state, progress=None if prog.mode == "quiet" else prog)
+            with _sigterm_as_interrupt():
+                run_cil(stream, model_factory, cc, np.random.default_rng(cfg.seed),
+                        on_task_end=on_task_end, on_epoch=on_epoch, state=cil_state,
+                        progress=None if prog.mode == "quiet" else prog)
     except KeyboardInterrupt:
         runio.append_jsonl(log, {"event": "interrupted", "tasks_done": len(records),
                                  "time": time.time()})
-        n = len(records)
+        if prog.mode == "bar" and prog.tty:
+            click.echo(err=True)        # end the half-drawn progress bar line
+        n = saved["tasks"]
         done = "no task finished yet" if n == 0 else f"the checkpoint after task {n} is kept"
         click.echo(f"intsim: interrupted; {done} in {run_dir}; "
                    f"continue with: intsim train --out {run_dir} --resume", err=True)
@@ -494,6 +501,22 @@ def _train(cfg: RunConfig, arith, out, resume: bool, hooks, prog: Progress) -> N
     summary = summarize(records)
     runio.append_jsonl(log, {"event": "end", "summary": summary, "time": time.time()})
     _print_end(prog, run_dir, records, summary, acc_bits, cfg.audit_threshold)
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """Treat SIGTERM like Ctrl-C while training (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+    old = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
 
 
 def _task_summary(rec: dict, num_tasks: int) -> dict:

@@ -139,14 +139,16 @@ def forward_matmul(xq, wq, x_signed, arith, audit):
     """Integer product of quantized operands: xq (..., M, K) @ wq (N, K)^T -> (..., M, N).
 
     Exact integers (float32 or float64); HDQT tiles and clamps per arith,
-    LUQ clamps over the whole reduction when acc_bits is set.
+    LUQ clamps over the whole reduction when acc_bits is set. The operand
+    bound passed for x is the unsigned one (>= the signed one; x_signed is
+    kept for callers), so per-sample signedness never breaks it.
     """
     tile = arith.tile if isinstance(arith, HDQT) else None
     limit = arith.acc_limit
     return intmm.matmul_acc(xq, wq.T, acc_bits=limit, tile=tile,
                             mode=arith.acc_mode if limit is not None else "wide",
                             audit=audit["forward"],
-                            a_max=_qmax(arith.bits, x_signed), b_max=_qmax(arith.bits, True))
+                            a_max=_qmax(arith.bits, False), b_max=_qmax(arith.bits, True))
 
 
 def forward_matmul_T(wq, colsT, x_signed, arith, audit):
@@ -160,7 +162,7 @@ def forward_matmul_T(wq, colsT, x_signed, arith, audit):
     return intmm.matmul_acc(wq, colsT, acc_bits=limit, tile=tile,
                             mode=arith.acc_mode if limit is not None else "wide",
                             audit=audit["forward"],
-                            a_max=_qmax(arith.bits, True), b_max=_qmax(arith.bits, x_signed))
+                            a_max=_qmax(arith.bits, True), b_max=_qmax(arith.bits, False))
 
 
 # ---------------------------------------------------------------- backward

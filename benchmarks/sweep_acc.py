@@ -1,0 +1,132 @@
+"""Accumulator-width sweep: HDQT with 4-bit inputs on HAPT iCaRL.
+
+`make sweep-acc`: accumulators of 4, 6, 8, 10, 12 and 16 bits, each
+accumulator mode (clamp: exact tile sum clipped, the paper's; saturate: a
+running sum clipped after every addition; wrap: two's-complement overflow),
+tile 32, full HAPT protocol (100 epochs, constant LR 0.01), the paper's
+first seed(s) (SEEDS=n, default 1), plus FP as the baseline of the same run.
+16 bits means no accumulator limit (as in the released code), so the three
+modes are one run there. Writes benchmarks/results/sweep_acc.md and, when
+matplotlib is importable, sweep_acc.png (accuracy and saturation % vs bits).
+QUICK=1: 10 epochs per task, one seed (files *_quick.*).
+"""
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import experiments as ex  # noqa: E402
+from benchutil import RESULTS_DIR, print_table, write_table  # noqa: E402
+
+ACC_BITS = (4, 6, 8, 10, 12, 16)
+MODES = ("clamp", "saturate", "wrap")
+QUICK_EPOCHS = 10
+
+
+def hdqt_spec(acc, mode):
+    # acc >= 16 has no limit in any mode: one canonical spec, run once.
+    return {"kind": "hdqt", "bits": 4, "acc_bits": acc, "tile": 32,
+            "acc_mode": "clamp" if acc >= 16 else mode}
+
+
+def make_jobs(quick, n_seeds):
+    seeds = ex.PAPER_SEEDS[:1] if quick else ex.PAPER_SEEDS[:n_seeds]
+    over = {"epochs": QUICK_EPOCHS} if quick else {}
+    jobs = {("fp", None): [ex.Job("hapt", "icarl", {"kind": "fp"}, s, dict(over)) for s in seeds]}
+    for acc in ACC_BITS:
+        for mode in MODES:
+            jobs[(acc, mode)] = [ex.Job("hapt", "icarl", hdqt_spec(acc, mode), s, dict(over))
+                                 for s in seeds]
+    return jobs, seeds
+
+
+def _mean(runs, js, field):
+    m, _, _ = ex.mean_std(ex.summaries(runs, js, field))
+    return m
+
+
+def plot(runs, jobs, path, title):
+    """Write the PNG; returns None or the reason it could not."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as e:
+        return f"matplotlib is not importable ({e}); no plot written"
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4))
+    for mode, mk in zip(MODES, ("o", "s", "^")):
+        a1.plot(ACC_BITS, [_mean(runs, jobs[(b, mode)], "cnn_avg") for b in ACC_BITS],
+                marker=mk, label=f"HDQT 4-bit, {mode}")
+        a2.plot(ACC_BITS, [_mean(runs, jobs[(b, mode)], "sat_pct") for b in ACC_BITS],
+                marker=mk, label=mode)
+    a1.axhline(_mean(runs, jobs[("fp", None)], "cnn_avg"), color="k", ls="--", label="FP")
+    a1.set_xlabel("accumulator bits")
+    a1.set_ylabel("avg incremental acc. (iCaRL CNN) %")
+    a1.set_xticks(ACC_BITS)
+    a1.legend(fontsize=8)
+    a2.set_xlabel("accumulator bits")
+    a2.set_ylabel("saturated accumulator results %")
+    a2.set_yscale("symlog", linthresh=0.01)
+    a2.set_xticks(ACC_BITS)
+    a2.legend(fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return None
+
+
+def main():
+    quick = ex.quick_mode()
+    n_seeds = int(os.environ.get("SEEDS", "1"))
+    jobs, seeds = make_jobs(quick, n_seeds)
+    runs = ex.run_jobs([j for js in jobs.values() for j in js])
+    fp_avg = ex.summaries(runs, jobs[("fp", None)], "cnn_avg")
+    header = ["acc bits", "mode", "CNN last %", "CNN avg %", "NME last %", "NME avg %",
+              "avg - FP", "sat % fwd", "sat % bwd", "max |tile sum|", "seeds"]
+    rows = []
+    for key, js in jobs.items():
+        acc, mode = key
+        avg = ex.summaries(runs, js, "cnn_avg")
+        gap = [None if a is None or b is None else a - b for a, b in zip(avg, fp_avg)]
+        rows.append(["FP" if acc == "fp" else acc,
+                     "-" if acc == "fp" else (mode + (" (= no limit)" if acc >= 16 else "")),
+                     ex.fmt_pm(ex.summaries(runs, js, "cnn_last")), ex.fmt_pm(avg),
+                     ex.fmt_pm(ex.summaries(runs, js, "nme_last")),
+                     ex.fmt_pm(ex.summaries(runs, js, "nme_avg")),
+                     "-" if acc == "fp" else ex.fmt_pm(gap),
+                     "-" if acc == "fp" else ex.fmt_pm(ex.summaries(runs, js, "sat_fwd_pct"), 3),
+                     "-" if acc == "fp" else ex.fmt_pm(ex.summaries(runs, js, "sat_bwd_pct"), 3),
+                     "-" if acc == "fp" else max(ex.summaries(runs, js, "max_abs")),
+                     len(js)])
+    print_table(header, rows)
+    suffix = "_quick" if quick else ""
+    epochs = QUICK_EPOCHS if quick else 100
+    cmd = "make sweep-acc" + (" QUICK=1" if quick else "")
+    if not quick and n_seeds != 1:
+        cmd = f"SEEDS={n_seeds} " + cmd
+    png = os.path.join(RESULTS_DIR, f"sweep_acc{suffix}.png")
+    why = plot(runs, jobs, png, f"HAPT iCaRL, HDQT 4-bit inputs, tile 32 ({cmd})")
+    total = sum(r["seconds"] for r in runs.values())
+    notes = [
+        f"Mode: {'QUICK (' + str(epochs) + ' epochs per task, one seed): NOT the paper protocol' if quick else 'full protocol (100 epochs per task)'}.",
+        f"HAPT-561, iCaRL, FCNet 561-561, 2+2x5 classes, memory 200, batch 128, {epochs} epochs, "
+        f"LR 0.01 constant, seeds {list(seeds)}. HDQT: 4-bit operands, forward tile 32; the "
+        "backward reductions are one accumulator each (released code). 16 bits = no limit.",
+        "Modes: clamp = exact tile sum clipped to +-(2^(a-1)-1) (the paper's); saturate = "
+        "running sum clipped after every addition; wrap = tile sum modulo 2^a.",
+        "sat %: accumulator results outside the range / all results (fwd: forward incl. "
+        "evaluation; bwd: both backward matmuls), over all layers and tasks. "
+        "avg - FP: average incremental CNN accuracy minus FP's, paired by seed.",
+        (f"Plot: {os.path.basename(png)}." if why is None else f"Plot: {why}."),
+        f"Compute: {len(runs)} runs, {total / 60:.1f} CPU-min in total.",
+    ]
+    path = write_table(f"sweep_acc{suffix}", "Accumulator-width sweep: HDQT 4-bit, HAPT iCaRL",
+                       header, rows, cmd, notes)
+    print(f"wrote {path}" + ("" if why else f" and {png}"))
+    if why:
+        print(why)
+
+
+if __name__ == "__main__":
+    main()
