@@ -98,7 +98,7 @@ def audit_rows(audit: Mapping, acc_bits: int | None, threshold: float = 1.0) -> 
 
 
 def _fmt_int(n: int) -> str:
-    return f"{n:,}".replace(",", "_") if n >= 10 ** 7 else str(n)
+    return f"{n:,}"
 
 
 def format_audit(audit: Mapping, acc_bits: int | None, threshold: float = 1.0,

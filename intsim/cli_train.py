@@ -66,7 +66,7 @@ def fail(msg: str) -> None:
 
 # --------------------------------------------------------------- building
 
-def cil_config(cfg: RunConfig, in_dim: int | None = None):
+def cil_config(cfg: RunConfig):
     """The CILConfig of a run: paper defaults for the dataset, the schedule, then
     the run's explicit settings."""
     from intsim.cil import CILConfig
@@ -76,11 +76,7 @@ def cil_config(cfg: RunConfig, in_dim: int | None = None):
     over: dict[str, Any] = {"model": model}
     if cfg.schedule == "short":
         over.update(epochs=SHORT_SCHEDULE["epochs"], milestones=tuple(SHORT_SCHEDULE["milestones"]),
-                    apply_milestones=True)
-        if cfg.dataset in ("cifar100", "cifar10"):
-            over["lr"] = 0.05
-        else:
-            over["lr"] = SHORT_SCHEDULE["lr"]
+                    apply_milestones=True)    # the paper's LR, held constant
     for k in ("epochs", "lr", "batch_size", "memory", "init_classes", "inc_classes", "hidden"):
         v = getattr(cfg, k)
         if v is not None:
@@ -93,7 +89,6 @@ def cil_config(cfg: RunConfig, in_dim: int | None = None):
         base_name = "cifar100"
         over.setdefault("init_classes", 2)
         over.setdefault("inc_classes", 2)
-        over.setdefault("memory", 200)
     else:  # mnist, fashion-mnist: FC nets on flattened images, HAR-like schedule
         base_name = "hapt"
     try:
@@ -159,7 +154,10 @@ def load_data(cfg: RunConfig, hooks: TrainHooks | None):
 
 
 def prepare_inputs(ds, model: str):
-    """Images for an FC net are flattened (uint8 scaled to [0, 1]); else unchanged."""
+    """Images for an FC net are flattened (uint8 scaled to [0, 1]); single-channel
+    (N, H, W) images for a ResNet get a channel axis; else unchanged."""
+    if model == "resnet32" and ds.X_train.ndim == 3:
+        return dataclasses.replace(ds, X_train=ds.X_train[:, None], X_test=ds.X_test[:, None])
     if model != "fcnet" or ds.X_train.ndim == 2:
         return ds
 
@@ -178,7 +176,10 @@ def make_model(cc, arith, in_shape, rng):
                      classifier_bias=cc.classifier_bias)
     if len(in_shape) != 3:
         raise ConfigError(f"resnet32 needs images (C, H, W), the data has shape {tuple(in_shape)}")
-    return resnet32(0, arith, rng)
+    if in_shape[0] == 3:
+        return resnet32(0, arith, rng)
+    from intsim.models import ResNet       # e.g. 1-channel MNIST: same net, other stem
+    return ResNet(5, 0, arith, rng, in_ch=int(in_shape[0]))
 
 
 def versions() -> dict:
@@ -195,13 +196,15 @@ def versions() -> dict:
 # ---------------------------------------------------------------- results
 
 def task_record(ev: dict, audit: dict, acc_bits, threshold: float, seconds: dict,
-                classes) -> dict:
-    """One task's entry of results.json (accuracies in percent)."""
+                classes, class_ids) -> dict:
+    """One task's entry of results.json (accuracies in percent; classes are the
+    task's new classes as remapped ids, class_ids the same as original labels)."""
     rows = audit_rows(audit, acc_bits, threshold)
     tiles = sum(r["tiles"] for r in rows)
     sat = sum(r["saturated"] for r in rows)
     nme = ev.get("nme")
     return {"task": int(ev["task"]), "classes": [int(c) for c in classes],
+            "class_ids": [int(c) for c in class_ids],
             "classes_seen": int(ev["seen"]), "n_old": int(ev["n_old"]),
             "cnn": ev["cnn"]["acc"], "nme": None if nme is None else nme["acc"],
             "per_class_cnn": ev["cnn"]["per_class"],
@@ -443,8 +446,9 @@ def _train(cfg: RunConfig, arith, out, resume: bool, hooks, prog: Progress) -> N
         # the model's own audit objects also carry the quantizer levels used
         audit = audit_to_dict(holder["model"].audit())
         secs = {"total": float(ev.get("seconds", 0.0))}
+        new = np.arange(int(ev["n_old"]), int(ev["seen"]))
         rec = runio.to_jsonable(task_record(ev, audit, acc_bits, cfg.audit_threshold, secs,
-                                            np.asarray(stream.task(t).classes)))
+                                            new, np.asarray(stream.class_order)[new]))
         for extra in ("bias", "val_size"):
             if extra in ev:
                 rec[extra] = runio.to_jsonable(ev[extra])

@@ -99,3 +99,19 @@ def test_config_is_frozen():
     c = RunConfig()
     with pytest.raises(Exception):
         c.bits = 3
+
+
+def test_schedules_map_to_cil_configs():
+    from intsim.cli_train import cil_config, complete_config
+    short = cil_config(resolve())
+    assert (short.epochs, short.lr, short.effective_milestones, short.memory) == (8, 0.01, (), 200)
+    paper = cil_config(resolve(None, {"schedule": "paper"}))
+    assert (paper.epochs, paper.lr, paper.effective_milestones) == (100, 0.01, ())   # quirk 4
+    cifar = cil_config(RunConfig(dataset="cifar100", schedule="paper"))
+    assert (cifar.model, cifar.epochs, cifar.lr, cifar.effective_milestones, cifar.memory) == \
+        ("resnet32", 170, 0.05, (60, 100, 140), 2000)
+    mine = cil_config(resolve(None, {"epochs": 3, "milestones": "2", "memory": 50, "lr": 0.1}))
+    assert (mine.epochs, mine.lr, mine.effective_milestones, mine.memory) == (3, 0.1, (2,), 50)
+    full = complete_config(resolve(), short)
+    assert (full.epochs, full.lr, full.milestones, full.batch_size, full.model) == \
+        (8, 0.01, (), 128, "fcnet")

@@ -193,6 +193,10 @@ def test_existing_run_and_corrupt_checkpoint_are_not_overwritten(tmp_path):
     assert r.exit_code == 2 and "not empty" in r.stderr and _snapshot(out) == before
     r = train(["--out", str(out), "--resume", "--epochs", "3"])     # settings change
     assert r.exit_code == 2 and "--epochs" in r.stderr and _snapshot(out) == before
+    res_before = (out / "results.json").read_bytes()
+    r = train(["--out", str(out), "--resume"])                      # nothing left to do
+    assert r.exit_code == 0 and "already complete" in r.stdout
+    assert (out / "results.json").read_bytes() == res_before
     npz = next(out.glob("ckpt-task*.npz"))
     npz.write_bytes(npz.read_bytes()[:-10])                         # truncate
     before = _snapshot(out)
@@ -237,3 +241,36 @@ def test_official_format_files_through_data_option(tmp_path):
     r = CliRunner().invoke(main, ["train", "--data", str(data), "--out", str(tmp_path / "bad")])
     assert r.exit_code == 2 and r.stderr.count("\n") == 1 and "X_train.txt" in r.stderr
     assert not (tmp_path / "bad").exists()
+
+
+def test_bad_value_in_config_file(tmp_path):
+    conf = tmp_path / "c.toml"
+    conf.write_text('method = "ewc"\n')
+    r = train(["--config", str(conf), "--out", str(tmp_path / "run")])
+    assert r.exit_code == 2 and r.stderr.count("\n") == 1 and "unknown method 'ewc'" in r.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def _write_idx(folder, rng, n_cls=4, per=6, side=28):
+    """Tiny MNIST in the official IDX layout (uncompressed)."""
+    import struct
+    folder.mkdir()
+    for stem in ("train", "t10k"):
+        y = np.repeat(np.arange(n_cls), per).astype(np.uint8)
+        X = (rng.integers(0, 60, (len(y), side, side)) + 40 * y[:, None, None]).astype(np.uint8)
+        (folder / f"{stem}-images-idx3-ubyte").write_bytes(
+            struct.pack(">IIII", 0x803, len(y), side, side) + X.tobytes())
+        (folder / f"{stem}-labels-idx1-ubyte").write_bytes(
+            struct.pack(">II", 0x801, len(y)) + y.tobytes())
+
+
+def test_mnist_idx_through_the_cli(tmp_path):
+    data = tmp_path / "mnist"
+    _write_idx(data, np.random.default_rng(1))
+    out = tmp_path / "run"
+    r = CliRunner().invoke(main, ["train", "--dataset", "mnist", "--data", str(data), "--arith",
+                                  "fp", "--hidden", "16", "--out", str(out), *FAST])
+    assert r.exit_code == 0, r.output + r.stderr
+    res = json.loads((out / "results.json").read_text())
+    assert res["run"]["in_shape"] == [784] and res["config"]["model"] == "fcnet"
+    assert res["run"]["num_tasks"] == 2
