@@ -385,8 +385,9 @@ def _train(cfg: RunConfig, arith, out, resume: bool, hooks, prog: Progress) -> N
     ds = load_data(cfg, hooks)
     cc_probe = cil_config(cfg)
     ds = prepare_inputs(ds, cc_probe.model)
-    if cc_probe.model == "fcnet" and ds.X_train.ndim != 2:
-        raise ConfigError(f"fcnet needs feature vectors, the data has shape {ds.X_train.shape[1:]}")
+    if cc_probe.model == "resnet32" and ds.X_train.ndim != 4:
+        raise ConfigError(f"resnet32 needs images (C, H, W), the data has shape "
+                          f"{tuple(ds.X_train.shape[1:])}")
     try:
         stream = TaskStream(ds, cc_probe.init_classes, cc_probe.inc_classes, cfg.seed)
     except ValueError as e:

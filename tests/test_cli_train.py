@@ -274,3 +274,13 @@ def test_mnist_idx_through_the_cli(tmp_path):
     res = json.loads((out / "results.json").read_text())
     assert res["run"]["in_shape"] == [784] and res["config"]["model"] == "fcnet"
     assert res["run"]["num_tasks"] == 2
+
+
+def test_luq_run_records_its_forward_accumulator(tmp_path):
+    out = tmp_path / "run"
+    r = train(["--out", str(out), "--arith", "luq", "--method", "lwf", "--quiet", *FAST])
+    assert r.exit_code == 0, r.output + r.stderr
+    res = json.loads((out / "results.json").read_text())
+    assert res["run"]["arith"].startswith("LUQ(") and res["run"]["acc_range"] == 127
+    fwd = res["tasks"][0]["audit"]["classifier"]["forward"]
+    assert fwd["tiles"] > 0

@@ -49,6 +49,12 @@ class PassAudit(intmm.Audit):
         self.levels = {}
         return self
 
+    def as_dict(self):
+        """intmm.Audit.as_dict plus "levels_used" (float or None)."""
+        d = super().as_dict()
+        d["levels_used"] = self.levels_used
+        return d
+
 
 class LayerAudit:
     """Per-pass PassAudit of one quantized layer.
