@@ -175,7 +175,7 @@ def _jsonable(obj):
     if hasattr(obj, "tolist") and not isinstance(obj, (str, bytes)):
         return _jsonable(obj.tolist())
     if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
+        return float(f"{obj:.10g}") if math.isfinite(obj) else None
     if isinstance(obj, (bool, int, str)) or obj is None:
         return obj
     try:
@@ -348,7 +348,7 @@ def run_job(job: Job, runs_dir: str = RUNS_DIR, log=None, on_task=None) -> dict:
     results = run_cil(stream, factory, config, np.random.default_rng(job.seed),
                       on_task_end=on_task_end, state=state)
     out = compact_results(results, job, elapsed0 + time.perf_counter() - t0)
-    _atomic_write(run_path(job, runs_dir), (json.dumps(out, indent=1) + "\n").encode())
+    _atomic_write(run_path(job, runs_dir), (json.dumps(out, separators=(",", ":")) + "\n").encode())
     if os.path.exists(ppath):
         os.unlink(ppath)
     return out
