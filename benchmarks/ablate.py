@@ -46,7 +46,7 @@ def main():
     quick = ex.quick_mode()
     n_seeds = int(os.environ.get("SEEDS", "3"))
     jobs, seeds = make_jobs(quick, n_seeds)
-    runs = ex.run_jobs([j for js in jobs.values() for j in js])
+    runs = ex.run_or_collect([j for js in jobs.values() for j in js])
 
     def paired(js, base, field):
         a = ex.summaries(runs, js, field)
@@ -66,13 +66,14 @@ def main():
                      "-" if name in ("FP", "HDQT 4/8") else paired(js, "HDQT 4/8", "cnn_avg"),
                      "-" if name == "FP" else paired(js, "FP", "cnn_avg"),
                      "-" if name == "FP" else ex.fmt_pm(ex.summaries(runs, js, "sat_pct"), 3),
-                     len(js)])
+                     sum(j.key in runs for j in js)])
     print_table(header, rows)
     epochs = QUICK_EPOCHS if quick else 100
     cmd = "make ablate" + (" QUICK=1" if quick else "")
     if not quick and n_seeds != 3:
         cmd = f"SEEDS={n_seeds} " + cmd
     total = sum(r["seconds"] for r in runs.values())
+    missing = sum(1 for js in jobs.values() for j in js if j.key not in runs)
     notes = [
         f"Mode: {'QUICK (' + str(epochs) + ' epochs per task, one seed): NOT the paper protocol' if quick else 'full protocol (100 epochs per task)'}.",
         f"HAPT-561, iCaRL, FCNet 561-561, 2+2x5 classes, memory 200, batch 128, {epochs} epochs, "
@@ -83,7 +84,8 @@ def main():
         "transform over the 561 outputs of the hidden layers is the identity anyway, only the "
         "classifier's (2..11 outputs) and the batch transform (bp2(128) = 128) mix anything.",
         "sat %: accumulator results outside +-127 / all results (all layers, passes, tasks).",
-        f"Compute: {len(runs)} runs, {total / 60:.1f} CPU-min in total.",
+        f"Compute: {len(runs)} runs, {total / 60:.1f} CPU-min in total"
+        + (f"; {missing} run(s) not finished yet (shown as '-')" if missing else "") + ".",
     ]
     path = write_table("ablate_quick" if quick else "ablate",
                        "HDQT ablations on HAPT iCaRL: Hadamard, stochastic rounding, input bits",

@@ -382,6 +382,8 @@ def _job_cost(job: Job) -> float:
     # per-epoch costs measured on HAPT iCaRL: FP 1, HDQT ~3.5, LUQ ~8
     c = {"fp": 1.0, "hdqt": 3.5, "luq": 8.0}[job.arith["kind"]]
     c *= {"bic": 2.0, "icarl": 1.3}.get(job.method, 1.0)
+    if job.arith.get("acc_mode") == "saturate" and (job.arith.get("acc_bits") or 99) < 16:
+        c *= 4.0   # the saturating-accumulator kernel runs ~4x the clamp path
     return c * job.overrides.get("epochs", 100)
 
 
@@ -452,6 +454,28 @@ def run_jobs(jobs, runs_dir: str = RUNS_DIR, workers: int | None = None, log=Non
     if failures:
         raise RuntimeError(f"{len(failures)} run(s) failed: " + ", ".join(k for k, _ in failures))
     return {k: load_run(j, runs_dir) for k, j in uniq.items()}
+
+
+def collect(jobs, runs_dir: str = RUNS_DIR) -> dict:
+    """{key: stored results} of the jobs already finished (nothing is run)."""
+    out = {}
+    for j in jobs:
+        r = load_run(j, runs_dir)
+        if r is not None:
+            out[j.key] = r
+    return out
+
+
+def run_or_collect(jobs, argv=None, runs_dir: str = RUNS_DIR) -> dict:
+    """run_jobs(jobs), or only collect() when '--table-only' is in argv (sys.argv)."""
+    argv = sys.argv[1:] if argv is None else argv
+    if "--table-only" in argv:
+        runs = collect(jobs, runs_dir)
+        n = len({j.key for j in jobs})
+        print(f"experiments: --table-only: {len(runs)} of {n} runs finished; "
+              f"missing ones show as '-'", file=sys.stderr)
+        return runs
+    return run_jobs(jobs, runs_dir)
 
 
 # ---------------------------------------------------------------- tables

@@ -84,12 +84,13 @@ def main():
     if not 1 <= n_seeds <= len(ex.PAPER_SEEDS):
         raise SystemExit(f"SEEDS must be 1..{len(ex.PAPER_SEEDS)}, got {n_seeds}")
     jobs, seeds = make_jobs(quick, n_seeds)
-    runs = ex.run_jobs([j for js in jobs.values() for j in js])
+    runs = ex.run_or_collect([j for js in jobs.values() for j in js])
     header = ["method", "arith", "last %", "avg inc %", "paper last", "paper avg",
               "last - FP", "avg - FP", "paper gap last / avg", "sat %", "seeds"]
     rows = build_rows(runs, jobs)
     print_table(header, rows)
     total = sum(r["seconds"] for r in runs.values())
+    missing = sum(1 for js in jobs.values() for j in js if j.key not in runs)
     epochs = QUICK_EPOCHS if quick else 100
     cmd = "make reproduce-hapt" + (" QUICK=1" if quick else "")
     if not quick and n_seeds != 3:
@@ -110,7 +111,8 @@ def main():
         "the same without an accumulator limit (a control, not in the paper).",
         "sat %: accumulator results outside the 8-bit range / all accumulator results, over all "
         "layers, passes (forward incl. evaluation, both backward) and tasks; mean over seeds.",
-        f"Compute: {len(runs)} runs, {total / 60:.1f} CPU-min in total (one core per run).",
+        f"Compute: {len(runs)} runs, {total / 60:.1f} CPU-min in total"
+        + (f"; {missing} run(s) not finished yet (shown as '-')" if missing else "") + " (one core per run).",
     ]
     name = "reproduce_hapt_quick" if quick else "reproduce_hapt"
     path = write_table(name, "HAPT class-incremental accuracy: intsim vs the paper",

@@ -9,6 +9,8 @@ first seed(s) (SEEDS=n, default 1), plus FP as the baseline of the same run.
 modes are one run there. Writes benchmarks/results/sweep_acc.md and, when
 matplotlib is importable, sweep_acc.png (accuracy and saturation % vs bits).
 QUICK=1: 10 epochs per task, one seed (files *_quick.*).
+MODES=clamp,wrap (comma list) restricts the modes: a saturate run costs
+about 4x a clamp run (the saturating accumulator cannot use BLAS).
 """
 import os
 import sys
@@ -29,12 +31,12 @@ def hdqt_spec(acc, mode):
             "acc_mode": "clamp" if acc >= 16 else mode}
 
 
-def make_jobs(quick, n_seeds):
+def make_jobs(quick, n_seeds, modes=MODES):
     seeds = ex.PAPER_SEEDS[:1] if quick else ex.PAPER_SEEDS[:n_seeds]
     over = {"epochs": QUICK_EPOCHS} if quick else {}
     jobs = {("fp", None): [ex.Job("hapt", "icarl", {"kind": "fp"}, s, dict(over)) for s in seeds]}
     for acc in ACC_BITS:
-        for mode in MODES:
+        for mode in modes:
             jobs[(acc, mode)] = [ex.Job("hapt", "icarl", hdqt_spec(acc, mode), s, dict(over))
                                  for s in seeds]
     return jobs, seeds
@@ -45,7 +47,7 @@ def _mean(runs, js, field):
     return m
 
 
-def plot(runs, jobs, path, title):
+def plot(runs, jobs, modes, path, title):
     """Write the PNG; returns None or the reason it could not."""
     try:
         import matplotlib
@@ -54,7 +56,7 @@ def plot(runs, jobs, path, title):
     except ImportError as e:
         return f"matplotlib is not importable ({e}); no plot written"
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4))
-    for mode, mk in zip(MODES, ("o", "s", "^")):
+    for mode, mk in zip(modes, ("o", "s", "^")):
         a1.plot(ACC_BITS, [_mean(runs, jobs[(b, mode)], "cnn_avg") for b in ACC_BITS],
                 marker=mk, label=f"HDQT 4-bit, {mode}")
         a2.plot(ACC_BITS, [_mean(runs, jobs[(b, mode)], "sat_pct") for b in ACC_BITS],
@@ -79,8 +81,11 @@ def plot(runs, jobs, path, title):
 def main():
     quick = ex.quick_mode()
     n_seeds = int(os.environ.get("SEEDS", "1"))
-    jobs, seeds = make_jobs(quick, n_seeds)
-    runs = ex.run_jobs([j for js in jobs.values() for j in js])
+    modes = tuple(m.strip() for m in os.environ.get("MODES", ",".join(MODES)).split(",") if m.strip())
+    if not modes or set(modes) - set(MODES):
+        raise SystemExit(f"MODES must be a comma list of {MODES}, got {os.environ.get('MODES')!r}")
+    jobs, seeds = make_jobs(quick, n_seeds, modes)
+    runs = ex.run_or_collect([j for js in jobs.values() for j in js])
     fp_avg = ex.summaries(runs, jobs[("fp", None)], "cnn_avg")
     header = ["acc bits", "mode", "CNN last %", "CNN avg %", "NME last %", "NME avg %",
               "avg - FP", "sat % fwd", "sat % bwd", "max |tile sum|", "seeds"]
@@ -97,17 +102,21 @@ def main():
                      "-" if acc == "fp" else ex.fmt_pm(gap),
                      "-" if acc == "fp" else ex.fmt_pm(ex.summaries(runs, js, "sat_fwd_pct"), 3),
                      "-" if acc == "fp" else ex.fmt_pm(ex.summaries(runs, js, "sat_bwd_pct"), 3),
-                     "-" if acc == "fp" else max(ex.summaries(runs, js, "max_abs")),
-                     len(js)])
+                     "-" if acc == "fp" else max([v for v in ex.summaries(runs, js, "max_abs") if v is not None],
+                                                 default="-"),
+                     sum(j.key in runs for j in js)])
     print_table(header, rows)
     suffix = "_quick" if quick else ""
     epochs = QUICK_EPOCHS if quick else 100
     cmd = "make sweep-acc" + (" QUICK=1" if quick else "")
     if not quick and n_seeds != 1:
         cmd = f"SEEDS={n_seeds} " + cmd
+    if modes != MODES:
+        cmd = f"MODES={','.join(modes)} " + cmd
     png = os.path.join(RESULTS_DIR, f"sweep_acc{suffix}.png")
-    why = plot(runs, jobs, png, f"HAPT iCaRL, HDQT 4-bit inputs, tile 32 ({cmd})")
+    why = plot(runs, jobs, modes, png, f"HAPT iCaRL, HDQT 4-bit inputs, tile 32 ({cmd})")
     total = sum(r["seconds"] for r in runs.values())
+    missing = sum(1 for js in jobs.values() for j in js if j.key not in runs)
     notes = [
         f"Mode: {'QUICK (' + str(epochs) + ' epochs per task, one seed): NOT the paper protocol' if quick else 'full protocol (100 epochs per task)'}.",
         f"HAPT-561, iCaRL, FCNet 561-561, 2+2x5 classes, memory 200, batch 128, {epochs} epochs, "
@@ -119,7 +128,8 @@ def main():
         "evaluation; bwd: both backward matmuls), over all layers and tasks. "
         "avg - FP: average incremental CNN accuracy minus FP's, paired by seed.",
         (f"Plot: {os.path.basename(png)}." if why is None else f"Plot: {why}."),
-        f"Compute: {len(runs)} runs, {total / 60:.1f} CPU-min in total.",
+        f"Compute: {len(runs)} runs, {total / 60:.1f} CPU-min in total"
+        + (f"; {missing} run(s) not finished yet (shown as '-')" if missing else "") + ".",
     ]
     path = write_table(f"sweep_acc{suffix}", "Accumulator-width sweep: HDQT 4-bit, HAPT iCaRL",
                        header, rows, cmd, notes)

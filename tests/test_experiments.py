@@ -127,3 +127,13 @@ def test_mean_std_and_format():
     assert ex.fmt_pm([5.0]) == "5.00"
     assert ex.fmt_pm([]) == "-"
     assert ex.fmt_pm([1.0, 3.0], 1) == "2.0 +- 1.4"
+
+
+def test_table_only_collects_without_running(tmp_path):
+    d = str(tmp_path)
+    done, todo = tiny(arith={"kind": "fp"}, seed=7), tiny(arith={"kind": "fp"}, seed=8)
+    ex.run_job(done, d, log=open(os.devnull, "w"))
+    runs = ex.run_or_collect([done, todo], argv=["--table-only"], runs_dir=d)
+    assert set(runs) == {done.key}
+    assert ex.load_run(todo, d) is None
+    assert ex.summaries(runs, [done, todo], "cnn_avg")[1] is None
