@@ -6,7 +6,7 @@ JSON of its results under ``<runs_dir>/<key>.json`` (written atomically).
 ``run_jobs`` runs many jobs in parallel worker processes (one per core,
 each started with OPENBLAS/OMP/MKL/NUMBA threads = 1 in its environment, so
 numpy is imported single-threaded), skips jobs whose JSON already exists and
-resumes a job interrupted mid-run from its last finished task (a pickle in
+resumes a job interrupted mid-run from its last finished task (a checkpoint in
 ``<runs_dir>/partial/``, deleted when the run finishes): an interrupted sweep
 loses at most the task each worker was on. Progress lines go to stderr.
 
@@ -22,9 +22,8 @@ import hashlib
 import json
 import math
 import os
-import pickle
+import shutil
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -259,29 +258,13 @@ def _machine() -> str:
     return machine_line()
 
 
-def _atomic_write(path: str, data: bytes) -> None:
-    d = os.path.dirname(path)
-    os.makedirs(d, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=d, suffix=".tmp")
-    try:
-        os.chmod(tmp, 0o644)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def run_path(job: Job, runs_dir: str = RUNS_DIR) -> str:
     return os.path.join(runs_dir, job.key + ".json")
 
 
 def partial_path(job: Job, runs_dir: str = RUNS_DIR) -> str:
-    return os.path.join(runs_dir, "partial", job.key + ".pkl")
+    """Folder of the job's mid-run checkpoint (intsim.runio format, checksummed)."""
+    return os.path.join(runs_dir, "partial", job.key)
 
 
 def load_run(job: Job, runs_dir: str = RUNS_DIR):
@@ -303,12 +286,13 @@ def run_job(job: Job, runs_dir: str = RUNS_DIR, log=None, on_task=None) -> dict:
     """Run (or load) one job; returns its stored results dict.
 
     Finished jobs are loaded, not rerun. After every task a checkpoint goes
-    to <runs_dir>/partial/<key>.pkl; a later call continues from it and gives
+    to <runs_dir>/partial/<key>/; a later call continues from it and gives
     the same results as an uninterrupted run. on_task(t, results): test hook
     called after each task's checkpoint is written.
     log: file for progress lines (None: stderr).
     """
     import numpy as np
+    from intsim import runio
     from intsim.cil import run_cil
     from intsim.data import TaskStream
 
@@ -323,21 +307,20 @@ def run_job(job: Job, runs_dir: str = RUNS_DIR, log=None, on_task=None) -> dict:
     factory = make_model_factory(config, arith, int(ds.X_train.shape[1]))
     ppath = partial_path(job, runs_dir)
     state, elapsed0 = None, 0.0
-    if os.path.exists(ppath):
+    if runio.has_checkpoint(ppath):
         try:
-            with open(ppath, "rb") as f:
-                saved = pickle.load(f)
+            _, saved = runio.load_checkpoint(ppath)
             if saved.get("job") == job.spec():
                 state, elapsed0 = saved["checkpoint"], float(saved["elapsed"])
                 print(f"  {job.key}: resuming after task {state['next_task']}", file=log, flush=True)
-        except Exception as e:  # a corrupt partial file only costs a restart
+        except runio.CheckpointError as e:  # a corrupt checkpoint only costs a restart
             print(f"  {job.key}: ignoring unreadable checkpoint ({e})", file=log, flush=True)
     t0 = time.perf_counter()
 
     def on_task_end(t, results, checkpoint):
         elapsed = elapsed0 + time.perf_counter() - t0
-        _atomic_write(ppath, pickle.dumps({"job": job.spec(), "checkpoint": checkpoint,
-                                           "elapsed": elapsed}, protocol=pickle.HIGHEST_PROTOCOL))
+        runio.save_checkpoint(ppath, t, {"job": job.spec(), "checkpoint": checkpoint,
+                                         "elapsed": elapsed})
         ev = results["tasks"][-1]
         nme = f" nme {ev['nme']['acc']:.1f}" if ev.get("nme") else ""
         print(f"  {job.key}: task {t + 1}/{stream.num_tasks} cnn {ev['cnn']['acc']:.1f}{nme}"
@@ -348,9 +331,9 @@ def run_job(job: Job, runs_dir: str = RUNS_DIR, log=None, on_task=None) -> dict:
     results = run_cil(stream, factory, config, np.random.default_rng(job.seed),
                       on_task_end=on_task_end, state=state)
     out = compact_results(results, job, elapsed0 + time.perf_counter() - t0)
-    _atomic_write(run_path(job, runs_dir), (json.dumps(out, separators=(",", ":")) + "\n").encode())
-    if os.path.exists(ppath):
-        os.unlink(ppath)
+    runio.atomic_write_bytes(run_path(job, runs_dir),
+                             (json.dumps(out, separators=(",", ":")) + "\n").encode())
+    shutil.rmtree(ppath, ignore_errors=True)
     return out
 
 

@@ -253,7 +253,7 @@ OPTIONS = [
     _opt("--data", type=click.Path(), help="Path of the official download (folder or archive)."),
     _opt("--model", type=click.Choice(MODELS), help="Network [default: auto: fcnet for "
          "HAR/MNIST, resnet32 for CIFAR]."),
-    _opt("--hidden", help="FCNet hidden widths, e.g. '561,561' [default: input width x2]."),
+    _opt("--hidden", help="FCNet hidden widths, e.g. '561,561' [default: two layers as wide as the input, the paper's net]."),
     _opt("--method", type=click.Choice(METHODS), help="CIL method [default: icarl]."),
     _opt("--arith", type=click.Choice(ARITHS), help="Arithmetic [default: hdqt]."),
     _opt("--bits", type=int, help="Matmul operand bits (2..8) [default: 4]."),

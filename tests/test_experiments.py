@@ -59,7 +59,7 @@ def test_run_job_stores_json_and_is_cached(tmp_path, monkeypatch):
     assert abs(s["cnn_avg"] - sum(stored["cnn_acc"]) / 3) < 1e-9
     assert 0.0 <= s["sat_pct"] <= 100.0 and stored["tasks"][0]["audit"]
     assert path.stat().st_size < 20_000
-    assert not (tmp_path / "partial" / (job.key + ".pkl")).exists()
+    assert not os.path.exists(ex.partial_path(job, str(tmp_path)))
     assert out["summary"] == stored["summary"]
 
     import intsim.cil.runner as runner
