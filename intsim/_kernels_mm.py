@@ -9,8 +9,10 @@ from numba import njit, prange
 
 _WIDE, _CLAMP, _WRAP = 0, 1, 2
 _MODE_CODE = {"wide": _WIDE, "clamp": _CLAMP, "wrap": _WRAP}
-# P block (tiles x rows x N) kept around this many elements so it stays in L2
-_BLOCK_ELEMS = 1 << 18
+# rows x N elements of one tile product in the 2-D path (float32: 512 KB, in L2)
+_ROW_ELEMS = 1 << 17
+# outputs below this many elements use one batched matmul over all tiles instead
+_SMALL_OUT = 1 << 14
 
 
 # Serial on purpose: it runs between OpenBLAS calls, and Numba's OpenMP threads
@@ -72,6 +74,82 @@ def _reduce_tiles(P, out, L, half, mode, want):
     return nsat.sum(), mx.max()
 
 
+
+@njit(cache=True, fastmath=True)
+def _clip_acc(P, out, L, half, mode, want, first):
+    """out (=|+=) f(P) elementwise for 2-D P (R, N), out (R, N) (out may be P itself).
+
+    f = identity / clip to +-L / wrap mod 2*half (mode 0/1/2). Returns
+    (count |P| > L, max |P|) when ``want`` (else zeros). Per-column lane
+    counters keep the inner loop vectorisable; fastmath only reorders exact
+    integer min/max, which cannot change the result.
+    """
+    R, N = P.shape
+    dt = P.dtype.type
+    Lt = dt(L)
+    m2 = dt(2.0 * half)
+    inv = dt(1.0 / (2.0 * half))
+    hf = dt(half)
+    sat = np.zeros(N, P.dtype)   # per-column counts, flushed to nsat every 2^20 rows (exact)
+    big = np.zeros(N, P.dtype)
+    one = dt(1)
+    zero = dt(0)
+    nsat = 0
+    for i in range(R):
+        row = P[i]
+        o = out[i]
+        if want and mode == 1 and not first:
+            # the common case (clamped forward tiles) in one loop
+            for j in range(N):
+                v = row[j]
+                av = abs(v)
+                sat[j] += one if av > Lt else zero
+                big[j] = max(big[j], av)
+                o[j] += min(max(v, -Lt), Lt)
+            if (i & 0xFFFFF) == 0xFFFFF:
+                for j in range(N):
+                    nsat += np.int64(sat[j])
+                sat[:] = 0
+            continue
+        if want:
+            for j in range(N):
+                av = abs(row[j])
+                sat[j] += one if av > Lt else zero
+                big[j] = max(big[j], av)
+            if (i & 0xFFFFF) == 0xFFFFF:
+                for j in range(N):
+                    nsat += np.int64(sat[j])
+                sat[:] = 0
+        if mode == 1:
+            if first:
+                for j in range(N):
+                    o[j] = min(max(row[j], -Lt), Lt)
+            else:
+                for j in range(N):
+                    o[j] += min(max(row[j], -Lt), Lt)
+        elif mode == 2:
+            if first:
+                for j in range(N):
+                    v = row[j]
+                    o[j] = v - m2 * np.floor((v + hf) * inv)
+            else:
+                for j in range(N):
+                    v = row[j]
+                    o[j] += v - m2 * np.floor((v + hf) * inv)
+        else:
+            if first:
+                for j in range(N):
+                    o[j] = row[j]
+            else:
+                for j in range(N):
+                    o[j] += row[j]
+    if want and N:
+        for j in range(N):
+            nsat += np.int64(sat[j])
+        return nsat, np.float64(big.max())
+    return 0, 0.0
+
+
 def _full_and_rem(a, b, T):
     """Batched matmuls giving the exact tile sums: (full (..., nF, M, N) or None, rem or None)."""
     K = a.shape[-1]
@@ -102,18 +180,34 @@ def tiled_matmul(a, b, batch, T, L, mode, odt, want_audit, acc_bits):
     if a.dtype == np.int64:
         return _tiled_int64(a, b, batch, T, L, code, odt, want_audit, acc_bits)
     if b.ndim == 2:
-        # flatten a's batch into rows and walk row blocks that keep P in cache
+        # flatten a's batch into rows; per row block, one BLAS call per tile
+        # (P: rows x N, cache-resident) then a fused clip/accumulate/audit pass
         a2 = a.reshape(-1, K)
         R = a2.shape[0]
-        out = np.zeros((1, R, N), odt)
-        rb = max(8, _BLOCK_ELEMS // max(1, nT * N))
-        for r0 in range(0, R, rb):
-            r1 = min(R, r0 + rb)
-            for P in _full_and_rem(a2[r0:r1], b, T):
+        if nT == 1 and odt == a.dtype:
+            out = np.matmul(a2, b)      # BLAS takes transposed views directly
+            s, m = _clip_acc(out, out, Lv, half, code, want_audit, True)
+            return out.reshape(batch + (M, N)), s, m
+        if R * N < _SMALL_OUT:
+            # tiny outputs (a classifier): one batched matmul beats nT BLAS calls
+            out = np.zeros((1, R, N), odt)
+            for P in _full_and_rem(a2, b, T):
                 if P is not None:
-                    s, m = _reduce_tiles(P[None], out[:, r0:r1], Lv, half, code, want_audit)
+                    s, m = _reduce_tiles(P[None], out, Lv, half, code, want_audit)
                     nsat += s
                     mx = max(mx, m)
+            return out.reshape(batch + (M, N)), nsat, mx
+        out = np.empty((R, N), odt)
+        rb = max(8, _ROW_ELEMS // max(1, N))
+        P = np.empty((min(rb, R), N), a.dtype)
+        for r0 in range(0, R, rb):
+            r1 = min(R, r0 + rb)
+            Pr = P[:r1 - r0]
+            for t0 in range(0, K, T):
+                np.matmul(a2[r0:r1, t0:t0 + T], b[t0:t0 + T], out=Pr)
+                s, m = _clip_acc(Pr, out[r0:r1], Lv, half, code, want_audit, t0 == 0)
+                nsat += s
+                mx = max(mx, m)
         return out.reshape(batch + (M, N)), nsat, mx
     out = np.zeros(batch + (M, N), odt)
     o3 = out.reshape(-1, M, N)

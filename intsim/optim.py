@@ -1,5 +1,26 @@
 """SGD with momentum and weight decay (PyTorch semantics) and a MultiStepLR schedule."""
 import numpy as np
+from numba import njit
+
+
+@njit(cache=True)
+def _sgd_update(w, g, b, lr, wd, mom, use_wd, use_mom, first):
+    """One fused pass of SGD.step over flat float arrays (w, b updated in place).
+
+    Same float operations, in the same order and precision, as the NumPy form
+    (no fastmath: no FMA contraction), so the bits match it.
+    """
+    for i in range(w.size):
+        d = g[i]
+        if use_wd:
+            d = d + wd * w[i]
+        if use_mom:
+            if first:
+                b[i] = d
+            else:
+                d = b[i] * mom + d
+                b[i] = d
+        w[i] = w[i] - lr * d
 
 
 class SGD:
@@ -34,6 +55,19 @@ class SGD:
                 continue
             if p.grad.shape != p.data.shape:
                 raise ValueError(f"parameter {p.name!r}: grad shape {p.grad.shape} != {p.data.shape}")
+            w, g = p.data, p.grad
+            if (w.dtype == np.float32 and g.dtype == np.float32 and w.flags.c_contiguous
+                    and g.flags.c_contiguous):
+                b = self._buf[i] if mom else None
+                first = b is None or b.shape != w.shape
+                if mom and first:
+                    b = np.empty_like(w)
+                _sgd_update(w.reshape(-1), g.reshape(-1),
+                            b.reshape(-1) if mom else w.reshape(-1)[:0],
+                            lr, wd, mom, bool(wd), bool(mom), first)
+                if mom:
+                    self._buf[i] = b
+                continue
             d = p.grad.astype(p.data.dtype, copy=True)
             if wd:
                 d += wd * p.data

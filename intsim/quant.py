@@ -20,6 +20,7 @@ from intsim import _kernels_quant as _kq
 __all__ = ["quantize", "quantize_f32", "levels_used", "qrange"]
 
 _ROUNDINGS = ("nearest", "stochastic")
+_F32_TINY = np.finfo(np.float32).tiny
 
 
 def _check_bits(bits):
@@ -80,8 +81,10 @@ def quantize_f32(x, bits, *, rounding="nearest", signed=None, clip=1.0, rng=None
     if x.size == 0:
         q = np.zeros(x.shape, np.float32)
         return (q, 0.0) if batch_dims == 0 else (q, np.zeros(bshape, np.float64))
-    rows = int(np.prod(bshape, dtype=np.int64))
     x = np.ascontiguousarray(x)
+    if batch_dims == 0:
+        return _quantize_one(x, bits, rounding, signed, clip, rng)
+    rows = int(np.prod(bshape, dtype=np.int64))
     xmax, xmin = _kq.row_range(x.reshape(rows, -1))
     xmax, xmin = xmax.reshape(bshape), xmin.reshape(bshape)
     m = clip * np.maximum(xmax, -xmin)
@@ -107,6 +110,29 @@ def quantize_f32(x, bits, *, rounding="nearest", signed=None, clip=1.0, rng=None
     if batch_dims == 0:
         return q, float(s)
     return q, np.where(zero, 0.0, s)
+
+
+def _quantize_one(x, bits, rounding, signed, clip, rng):
+    """quantize_f32 of one whole C-contiguous tensor (batch_dims=0): the same float64
+    operations on Python floats, without the per-item NumPy array bookkeeping."""
+    xmax, xmin = _kq.row_range(x.reshape(1, -1))
+    xmax, xmin = float(xmax[0]), float(xmin[0])
+    m = clip * max(xmax, -xmin)       # max() keeps the first of equals, as np.maximum does
+    sgn = xmin < 0 if signed is None else bool(signed)
+    Ls = float((1 << (bits - 1)) - 1)
+    L = Ls if sgn else float((1 << bits) - 1)
+    s = m / L
+    zero = not s > 0
+    s_div = 1.0 if zero else s
+    if x.dtype == np.float32 and np.float32(s_div) < _F32_TINY:
+        x = x.astype(np.float64)  # scale not representable in float32 (subnormal input)
+    u = None
+    if rounding == "stochastic":
+        # drawn for every entry (also of all-zero tensors) so seeded streams do not depend on data
+        u = rng.random(x.shape, dtype=np.float32).reshape(1, -1)
+    q = _kq.apply(x.reshape(1, -1), u, np.array([s_div]), np.array([-Ls if sgn else 0.0]),
+                  np.array([L]), np.array([not zero])).reshape(x.shape)
+    return q, float(s)
 
 
 def _int_dtype(bits, signed):
@@ -142,8 +168,7 @@ def levels_used(q, bits, signed):
     q = np.asarray(q)
     if q.size == 0:
         return 0.0
-    qi = q.astype(np.int64).ravel()
-    if qi.min() < qmin or qi.max() > qmax:
+    seen, ok = _kq.levels_seen(q, qmin, qmax)
+    if not ok:
         raise ValueError(f"levels_used: q has values outside [{qmin}, {qmax}]")
-    counts = np.bincount(qi - qmin, minlength=qmax - qmin + 1)
-    return float(np.count_nonzero(counts)) / float(qmax - qmin + 1)
+    return float(np.count_nonzero(seen)) / float(qmax - qmin + 1)

@@ -222,7 +222,9 @@ def hdqt_backward(gT, xT, sx, wq, sw, arith, rng, audit, need_dx=True):
             audit.record("backward_input", "gHo", _first(g1q, per), bits, True)
         else:
             g1q, sg1 = g1, 1.0
-        d = mm(np.ascontiguousarray(w1q.T), g1q, "backward_input", w1max, qm if bq else None)
+        # integer operands: exact in any BLAS orientation, so the transposed view is used as is
+        w1t = w1q.T if ints else np.ascontiguousarray(w1q.T)
+        d = mm(w1t, g1q, "backward_input", w1max, qm if bq else None)
         coef = _bs(np.asarray(sg1) * (s1 * sw / n_o), d.ndim)
         dxT = (d * coef).astype(np.float32, copy=False)
 
@@ -242,10 +244,16 @@ def hdqt_backward(gT, xT, sx, wq, sw, arith, rng, audit, need_dx=True):
         audit.record("backward_weight", "gHb", _first(g2q, per), bits, True)
     else:
         g2q, sg2 = g2, 1.0
-    # E^T = (H_b X)^T (g^T H_b)^T per sample: (K, M) @ (M, N)
-    eT = mm(x2q, np.ascontiguousarray(np.swapaxes(g2q, -1, -2)), "backward_weight", x2max,
-            qm if bq else None)
     coef = np.asarray(sg2) * np.asarray(sx2) * (sx / n_b)
+    if ints and not per:
+        # E = (g^T H_b) (H_b X): (N, M) @ (M, K), exact integers, so computing it directly
+        # (instead of E^T and a transposed copy) gives the same bits
+        e = mm(g2q, x2q.T, "backward_weight", qm if bq else None, x2max)
+        return dxT, np.ascontiguousarray(e * float(coef), dtype=np.float32)
+    # E^T = (H_b X)^T (g^T H_b)^T per sample: (K, M) @ (M, N)
+    g2t = np.swapaxes(g2q, -1, -2)
+    eT = mm(x2q, g2t if ints else np.ascontiguousarray(g2t), "backward_weight", x2max,
+            qm if bq else None)
     if per:
         coef = np.broadcast_to(coef, eT.shape[:1])
         dwT = np.tensordot(coef.astype(eT.dtype), eT, axes=(0, 0))
