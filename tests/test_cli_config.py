@@ -104,7 +104,7 @@ def test_config_is_frozen():
 def test_schedules_map_to_cil_configs():
     from intsim.cli_train import cil_config, complete_config
     short = cil_config(resolve())
-    assert (short.epochs, short.lr, short.effective_milestones, short.memory) == (8, 0.01, (), 200)
+    assert (short.epochs, short.lr, short.effective_milestones, short.memory) == (15, 0.01, (), 200)
     paper = cil_config(resolve(None, {"schedule": "paper"}))
     assert (paper.epochs, paper.lr, paper.effective_milestones) == (100, 0.01, ())   # quirk 4
     cifar = cil_config(RunConfig(dataset="cifar100", schedule="paper"))
@@ -114,4 +114,4 @@ def test_schedules_map_to_cil_configs():
     assert (mine.epochs, mine.lr, mine.effective_milestones, mine.memory) == (3, 0.1, (2,), 50)
     full = complete_config(resolve(), short)
     assert (full.epochs, full.lr, full.milestones, full.batch_size, full.model) == \
-        (8, 0.01, (), 128, "fcnet")
+        (15, 0.01, (), 128, "fcnet")
