@@ -13,6 +13,10 @@ _MODE_CODE = {"wide": _WIDE, "clamp": _CLAMP, "wrap": _WRAP}
 _ROW_ELEMS = 1 << 17
 # outputs below this many elements use one batched matmul over all tiles instead
 _SMALL_OUT = 1 << 14
+# outputs narrower than this batch a row block's tiles into one matmul call
+_WIDE_N = 256
+# that row block's tile products (tiles x rows x N) kept about this size
+_BLOCK_ELEMS = 1 << 18
 
 
 # Serial on purpose: it runs between OpenBLAS calls, and Numba's OpenMP threads
@@ -196,6 +200,19 @@ def tiled_matmul(a, b, batch, T, L, mode, odt, want_audit, acc_bits):
                     s, m = _reduce_tiles(P[None], out, Lv, half, code, want_audit)
                     nsat += s
                     mx = max(mx, m)
+            return out.reshape(batch + (M, N)), nsat, mx
+        if N < _WIDE_N:
+            # narrow outputs: a (rows x T) @ (T x N) GEMM per tile is too small
+            # for BLAS to run well; batch all tiles of a cache-sized row block
+            out = np.zeros((1, R, N), odt)
+            rb = max(8, _BLOCK_ELEMS // max(1, nT * N))
+            for r0 in range(0, R, rb):
+                r1 = min(R, r0 + rb)
+                for P in _full_and_rem(a2[r0:r1], b, T):
+                    if P is not None:
+                        s, m = _reduce_tiles(P[None], out[:, r0:r1], Lv, half, code, want_audit)
+                        nsat += s
+                        mx = max(mx, m)
             return out.reshape(batch + (M, N)), nsat, mx
         out = np.empty((R, N), odt)
         rb = max(8, _ROW_ELEMS // max(1, N))
