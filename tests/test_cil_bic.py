@@ -6,6 +6,7 @@ import pytest
 from intsim.cil.bic import BiasLayers, BiC
 from intsim.cil.config import CILConfig
 from intsim.nn import cross_entropy, kd_loss
+from gradcheck import numerical_grad
 
 
 def _layers(vals):
@@ -39,12 +40,7 @@ def test_bias_backward_matches_finite_differences():
     def L(zz):
         return float(np.sum(w * b.apply(zz)))
 
-    num_z = np.zeros_like(z)
-    for idx in np.ndindex(z.shape):
-        zp, zm = z.copy(), z.copy()
-        zp[idx] += eps
-        zm[idx] -= eps
-        num_z[idx] = (L(zp) - L(zm)) / (2 * eps)
+    num_z = numerical_grad(L, z, eps)
     np.testing.assert_allclose(gz, num_z, rtol=1e-4, atol=1e-6)
     for p in b.parameters():
         old = p.data[0]
@@ -63,15 +59,6 @@ def test_bias_state_roundtrip():
     assert c.bounds == b.bounds and c.values() == b.values()
 
 
-def _numgrad(f, x, eps=1e-6):
-    g = np.zeros_like(x)
-    for idx in np.ndindex(x.shape):
-        xp, xm = x.copy(), x.copy()
-        xp[idx] += eps
-        xm[idx] -= eps
-        g[idx] = (f(xp) - f(xm)) / (2 * eps)
-    return g
-
 
 def test_kd_and_ce_gradients():
     rng = np.random.default_rng(1)
@@ -83,10 +70,10 @@ def test_kd_and_ce_gradients():
         ref = -np.sum(np.exp(q / T) / np.exp(q / T).sum(1, keepdims=True)
                       * (p / T - np.log(np.exp(p / T).sum(1, keepdims=True)))) / 4
         assert loss == pytest.approx(ref, rel=1e-10)
-        np.testing.assert_allclose(g, _numgrad(lambda x: kd_loss(x, q, T=T)[0], p),
+        np.testing.assert_allclose(g, numerical_grad(lambda x: kd_loss(x, q, T=T)[0], p),
                                    rtol=1e-5, atol=1e-8)
     _, g = cross_entropy(p, y)
-    np.testing.assert_allclose(g, _numgrad(lambda x: cross_entropy(x, y)[0], p),
+    np.testing.assert_allclose(g, numerical_grad(lambda x: cross_entropy(x, y)[0], p),
                                rtol=1e-5, atol=1e-8)
 
 
@@ -98,5 +85,5 @@ def test_stage2_softmax_ce_gradient():
     z = rng.normal(size=(3, 4))
     y = np.array([1, 3, 0])
     _, g = learner._bias_loss(None, y, z)
-    np.testing.assert_allclose(g, _numgrad(lambda x: learner._bias_loss(None, y, x)[0], z),
+    np.testing.assert_allclose(g, numerical_grad(lambda x: learner._bias_loss(None, y, x)[0], z),
                                rtol=1e-5, atol=1e-8)

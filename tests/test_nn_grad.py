@@ -7,6 +7,7 @@ import intsim
 from intsim import nn
 from intsim.models import FCNet
 from intsim.models.resnet import BasicBlock, ResNet, ShortcutA
+from gradcheck import numerical_grad
 
 
 def check_grads(module, x, rng, eps=1e-6, rtol=1e-5, n_dirs=3):
@@ -103,22 +104,13 @@ def test_fcnet(rng):
     check_grads(m, rng.standard_normal((4, 6)), rng)
 
 
-def _num_grad(f, z, eps=1e-6):
-    g = np.zeros_like(z)
-    for i in np.ndindex(z.shape):
-        zp, zm = z.copy(), z.copy()
-        zp[i] += eps
-        zm[i] -= eps
-        g[i] = (f(zp) - f(zm)) / (2 * eps)
-    return g
-
 
 def test_cross_entropy(rng):
     z = rng.standard_normal((4, 5))
     y = np.array([0, 4, 2, 2])
     loss, g = nn.cross_entropy(z, y)
     assert loss == pytest.approx(-np.mean(np.log(np.exp(z[np.arange(4), y]) / np.exp(z).sum(1))))
-    np.testing.assert_allclose(g, _num_grad(lambda t: nn.cross_entropy(t, y)[0], z), rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(g, numerical_grad(lambda t: nn.cross_entropy(t, y)[0], z), rtol=1e-6, atol=1e-9)
 
 
 def test_kd_loss(rng):
@@ -127,7 +119,7 @@ def test_kd_loss(rng):
     pq = np.exp(q / 2) / np.exp(q / 2).sum(1, keepdims=True)
     ref = -np.mean(np.sum(pq * np.log(np.exp(z / 2) / np.exp(z / 2).sum(1, keepdims=True)), 1))
     assert loss == pytest.approx(ref)
-    np.testing.assert_allclose(g, _num_grad(lambda t: nn.kd_loss(t, q, T=2.0)[0], z), rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(g, numerical_grad(lambda t: nn.kd_loss(t, q, T=2.0)[0], z), rtol=1e-6, atol=1e-9)
 
 
 def test_loss_bad_input():
