@@ -43,6 +43,24 @@ def _acc_limit(acc_bits, acc_mode):
     return acc_bits
 
 
+def _check_conv_init(conv_init):
+    if conv_init not in ("kaiming_uniform", "he_normal"):
+        raise ValueError(f"conv_init must be 'kaiming_uniform' or 'he_normal', got {conv_init!r}")
+
+
+class _Quantized:
+    """What HDQT and LUQ share: they quantize, and have an effective accumulator limit."""
+
+    @property
+    def quantized(self):
+        return True
+
+    @property
+    def acc_limit(self):
+        """Effective accumulator bits, or None when there is no limit."""
+        return _acc_limit(self.acc_bits, self.acc_mode)
+
+
 @dataclass(frozen=True)
 class FP:
     """Float32 arithmetic everywhere (no layer is quantized)."""
@@ -55,7 +73,7 @@ class FP:
 
 
 @dataclass(frozen=True)
-class HDQT:
+class HDQT(_Quantized):
     """HDQT arithmetic (hdqt.md sections 2-5, quirks of section 8).
 
     bits: operand bits of every quantizer (3..8 in the paper's ablations).
@@ -127,21 +145,11 @@ class HDQT:
             v = getattr(self, f)
             if not (isinstance(v, (int, float)) and 0.0 < v <= 1.0):
                 raise ValueError(f"{f} must be in (0, 1], got {v!r}")
-        if self.conv_init not in ("kaiming_uniform", "he_normal"):
-            raise ValueError(f"conv_init must be 'kaiming_uniform' or 'he_normal', got {self.conv_init!r}")
-
-    @property
-    def quantized(self):
-        return True
-
-    @property
-    def acc_limit(self):
-        """Effective accumulator bits, or None when there is no limit."""
-        return _acc_limit(self.acc_bits, self.acc_mode)
+        _check_conv_init(self.conv_init)
 
 
 @dataclass(frozen=True)
-class LUQ:
+class LUQ(_Quantized):
     """LUQ baseline (hdqt.md section 7; Chmiel et al., ICLR 2023).
 
     bits: forward operand bits (SAWB clip, deterministic rounding, STE).
@@ -166,13 +174,4 @@ class LUQ:
         _check_bits("bits", self.bits, 2, 8)
         _check_bits("grad_bits", self.grad_bits, 2, 8)
         _check_acc(self.acc_bits, self.acc_mode)
-        if self.conv_init not in ("kaiming_uniform", "he_normal"):
-            raise ValueError(f"conv_init must be 'kaiming_uniform' or 'he_normal', got {self.conv_init!r}")
-
-    @property
-    def quantized(self):
-        return True
-
-    @property
-    def acc_limit(self):
-        return _acc_limit(self.acc_bits, self.acc_mode)
+        _check_conv_init(self.conv_init)
