@@ -15,7 +15,7 @@ _ROW_ELEMS = 1 << 17
 _SMALL_OUT = 1 << 14
 # outputs narrower than this batch a row block's tiles into one matmul call
 _WIDE_N = 256
-# that row block's tile products (tiles x rows x N) kept about this size
+# that row block's tile products (tile planes x rows x N) kept at most this size
 _BLOCK_ELEMS = 1 << 18
 
 
@@ -154,6 +154,87 @@ def _clip_acc(P, out, L, half, mode, want, first):
     return 0, 0.0
 
 
+@njit(parallel=True, cache=True, fastmath=True)
+def _reduce_planes(P, out, L, half, mode, want, S):
+    """out[i, j] += sum_t f(tile sums in P[t, i, j]), in parallel over rows.
+
+    P: (nP, R, N) float32/float64 exact values; out: (R, N). S = 0: each entry
+    is one tile sum. S > 0 (a power of two): each entry packs two tile sums
+    lo + S * hi with |lo|, |hi| < S / 2, decoded exactly as hi = round(v / S),
+    lo = v - S * hi (v / S is a power-of-two scaling, so exact). f = identity /
+    clip to +-L / wrap mod 2*half (mode 0/1/2). Returns (count |tile sum| > L,
+    max |tile sum|) when ``want`` (else zeros). fastmath only reorders sums and
+    min/max of exact integers, which cannot change the result.
+    """
+    nP, R, N = P.shape
+    dt = P.dtype.type
+    Lt = dt(L)
+    m2 = dt(2.0 * half)
+    inv = dt(1.0 / (2.0 * half))
+    hf = dt(half)
+    St = dt(S)
+    iS = dt(1.0 / S) if S > 0 else dt(0)
+    h5 = dt(0.5)
+    one = dt(1)
+    zero = dt(0)
+    packed = S > 0
+    nsat = np.zeros(R, np.int64)
+    mx = np.zeros(R, np.float64)
+    for i in prange(R):
+        acc = np.zeros(N, out.dtype)   # out's dtype: the exact width of the whole sum
+        sat = np.zeros(N, P.dtype)     # per-column counts: the loop stays vectorisable
+        big = np.zeros(N, P.dtype)
+        for t in range(nP):
+            row = P[t, i]
+            for j in range(N):
+                v = row[j]
+                if packed:
+                    hi = np.floor(v * iS + h5)
+                    lo = v - St * hi
+                else:
+                    hi = zero
+                    lo = v
+                if want:
+                    ah = abs(hi)
+                    al = abs(lo)
+                    sat[j] += (one if ah > Lt else zero) + (one if al > Lt else zero)
+                    big[j] = max(big[j], max(ah, al))
+                if mode == 1:
+                    acc[j] += min(max(hi, -Lt), Lt) + min(max(lo, -Lt), Lt)
+                elif mode == 2:
+                    acc[j] += (hi - m2 * np.floor((hi + hf) * inv)) \
+                        + (lo - m2 * np.floor((lo + hf) * inv))
+                else:
+                    acc[j] += hi + lo
+        o = out[i]
+        for j in range(N):
+            o[j] += acc[j]
+        if want:
+            nsat[i] = np.int64(sat.sum())
+            mx[i] = big.max()
+    return nsat.sum(), mx.max()
+
+
+@njit(parallel=True, cache=True)
+def _cast_rows(src, dst):
+    """dst[...] = src (2-D, same shape), cast to dst's dtype, in parallel over rows."""
+    R, K = src.shape
+    for i in prange(R):
+        for k in range(K):
+            dst[i, k] = src[i, k]
+
+
+def pack_scale(pmax, dtype):
+    """The power of two S for packing two tile sums (|sum| <= pmax) as lo + S*hi
+    exactly in ``dtype``, or 0 when they do not fit (|lo + S*hi| must stay
+    below 2^24 in float32, 2^53 in float64)."""
+    limit = 2.0 ** 24 if dtype == np.float32 else 2.0 ** 53
+    S = 2.0
+    while S <= 2.0 * pmax:
+        S *= 2.0
+    return S if pmax * (S + 1.0) < limit else 0.0
+
+
 def _full_and_rem(a, b, T):
     """Batched matmuls giving the exact tile sums: (full (..., nF, M, N) or None, rem or None)."""
     K = a.shape[-1]
@@ -169,8 +250,69 @@ def _full_and_rem(a, b, T):
     return full, rem
 
 
-def tiled_matmul(a, b, batch, T, L, mode, odt, want_audit, acc_bits):
-    """wide/clamp/wrap: a (..., M, K), b (..., K, N) -> (out (batch..., M, N) odt, nsat, max_abs)."""
+def _narrow_tiled(a2, b, T, Lv, half, code, odt, want, pmax):
+    """Narrow outputs (N < _WIDE_N): (R, K) @ (K, N) -> (out (R, N), nsat, max_abs).
+
+    One (rows x T) @ (T x N) GEMM per tile is too small for BLAS to run well, so
+    the tiles of a row block go through one batched matmul. When two tile sums
+    fit in one float exactly, pairs of tiles are multiplied as one tile of 2T
+    with the second tile's rows of b scaled by S: each product entry then holds
+    lo + S*hi, which halves the tile planes written and read again, and the
+    parallel reduction decodes the pair.
+    """
+    R, K = a2.shape
+    N = b.shape[-1]
+    cdt = b.dtype
+    nF = K // T
+    S = pack_scale(pmax, cdt) if nF >= 2 else 0.0
+    nPair = nF // 2 if S else 0
+    K2 = 2 * T * nPair
+    bs = None
+    if nPair:
+        scale = np.ones(K2, cdt)
+        scale.reshape(nPair, 2, T)[:, 1] = S
+        bs = (b[:K2] * scale[:, None]).reshape(nPair, 2 * T, N)
+    nPlanes = nPair + (-(-(K - K2) // T))
+    out = np.zeros((R, N), odt)
+    nsat = 0
+    mx = 0.0
+    rb = min(R, max(8, _BLOCK_ELEMS // max(1, nPlanes * N)))
+    # buffers reused by every row block: fresh multi-MB arrays per call cost
+    # more in page faults than the arithmetic
+    abuf = None if a2.dtype == cdt else np.empty((rb, K), cdt)
+    pbuf = np.empty((nPair, rb, N), cdt) if nPair else None
+    for r0 in range(0, R, rb):
+        r1 = min(R, r0 + rb)
+        n = r1 - r0
+        if abuf is None:
+            ab = a2[r0:r1]
+        else:
+            ab = abuf[:n]
+            _cast_rows(a2[r0:r1], ab)
+        ob = out[r0:r1]
+        if nPair:
+            at = np.moveaxis(ab[:, :K2].reshape(n, nPair, 2 * T), 1, 0)
+            P = np.matmul(at, bs, out=pbuf[:, :n])
+            s, m = _reduce_planes(P, ob, Lv, half, code, want, S)
+            nsat += s
+            mx = max(mx, m)
+        if K2 < K:
+            for P in _full_and_rem(ab[:, K2:], b[K2:], T):
+                if P is not None:
+                    s, m = _reduce_planes(P, ob, Lv, half, code, want, 0.0)
+                    nsat += s
+                    mx = max(mx, m)
+    return out, nsat, mx
+
+
+def tiled_matmul(a, b, batch, T, L, mode, odt, want_audit, acc_bits, pmax):
+    """wide/clamp/wrap: a (..., M, K), b (..., K, N) -> (out (batch..., M, N) odt, nsat, max_abs).
+
+    b arrives in the compute dtype (float32 / float64 / int64); a may still be
+    in any real dtype holding integers (cast to b's dtype here, per row block
+    on the narrow path, so no full-size copy is made). pmax: bound on |tile
+    sum| (T * max|a| * max|b|).
+    """
     code = _MODE_CODE[mode]
     half = (1 << (acc_bits - 1)) if acc_bits is not None else 1
     if code != _WIDE and acc_bits is None:
@@ -181,6 +323,12 @@ def tiled_matmul(a, b, batch, T, L, mode, odt, want_audit, acc_bits):
     nT = -(-K // T)
     nsat = 0
     mx = 0.0
+    if b.ndim == 2 and b.dtype != np.int64 and nT > 1 and N < _WIDE_N \
+            and a.size // K * N >= _SMALL_OUT:
+        out, nsat, mx = _narrow_tiled(a.reshape(-1, K), b, T, Lv, half, code, odt,
+                                      want_audit, pmax)
+        return out.reshape(batch + (M, N)), nsat, mx
+    a = a.astype(b.dtype, copy=False)
     if a.dtype == np.int64:
         return _tiled_int64(a, b, batch, T, L, code, odt, want_audit, acc_bits)
     if b.ndim == 2:
@@ -200,19 +348,6 @@ def tiled_matmul(a, b, batch, T, L, mode, odt, want_audit, acc_bits):
                     s, m = _reduce_tiles(P[None], out, Lv, half, code, want_audit)
                     nsat += s
                     mx = max(mx, m)
-            return out.reshape(batch + (M, N)), nsat, mx
-        if N < _WIDE_N:
-            # narrow outputs: a (rows x T) @ (T x N) GEMM per tile is too small
-            # for BLAS to run well; batch all tiles of a cache-sized row block
-            out = np.zeros((1, R, N), odt)
-            rb = max(8, _BLOCK_ELEMS // max(1, nT * N))
-            for r0 in range(0, R, rb):
-                r1 = min(R, r0 + rb)
-                for P in _full_and_rem(a2[r0:r1], b, T):
-                    if P is not None:
-                        s, m = _reduce_tiles(P[None], out[:, r0:r1], Lv, half, code, want_audit)
-                        nsat += s
-                        mx = max(mx, m)
             return out.reshape(batch + (M, N)), nsat, mx
         out = np.empty((R, N), odt)
         rb = max(8, _ROW_ELEMS // max(1, N))

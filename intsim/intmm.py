@@ -151,14 +151,14 @@ def matmul_acc(a, b, *, acc_bits=8, tile=32, mode="clamp", audit=None, a_max=Non
         odt = np.float64
     if nT == 0 or M == 0 or N == 0 or int(np.prod(batch, dtype=np.int64)) == 0:
         return np.zeros(out_shape, odt)
-    a = a.astype(cdt, copy=False)
     b = b.astype(cdt, copy=False)
     if mode == "saturate":
+        a = a.astype(cdt, copy=False)   # the other modes cast a per row block where they can
         out, nsat, mx = _km.saturate_matmul(a, b, batch, T, L, odt, audit is not None,
                                             amax * bmax)
     else:
         out, nsat, mx = _km.tiled_matmul(a, b, batch, T, L, mode, odt, audit is not None,
-                                         acc_bits)
+                                         acc_bits, amax * bmax * T)
     if audit is not None:
         audit.tiles += int(np.prod(out_shape, dtype=np.int64)) * nT
         audit.saturated += int(nsat) if acc_bits is not None else 0
@@ -182,9 +182,7 @@ def int_matmul(a, b, *, acc_bits=8, tile=32, mode="clamp", audit=None):
     for name, x in (("a", a), ("b", b)):
         if x.dtype == np.bool_ or not np.issubdtype(x.dtype, np.integer):
             raise ValueError(f"int_matmul needs integer arrays; {name} has dtype {x.dtype}")
-        if x.dtype.itemsize == 1:
-            bounds.append(float(max(-np.iinfo(x.dtype).min, np.iinfo(x.dtype).max)))
-        elif x.size:
+        if x.size:
             lo, hi = int(x.min()), int(x.max())
             if lo < -32768 or hi > 32767:
                 raise ValueError(f"int_matmul: {name} has values outside the int16 range "
@@ -193,7 +191,7 @@ def int_matmul(a, b, *, acc_bits=8, tile=32, mode="clamp", audit=None):
         else:
             bounds.append(0.0)
     _check_shapes(a, b)
-    cast = np.float32
-    out = matmul_acc(a.astype(cast), b.astype(cast), acc_bits=acc_bits, tile=tile, mode=mode,
-                     audit=audit, a_max=bounds[0], b_max=bounds[1])
+    out = matmul_acc(a, b, acc_bits=acc_bits, tile=tile, mode=mode, audit=audit,
+                     a_max=bounds[0], b_max=bounds[1])
+    # accumulating in float (exact) and converting once is faster than int64 lanes
     return out.astype(np.int64)

@@ -145,6 +145,40 @@ def test_fast_path_size_matches_reference():
         assert (au.tiles, au.saturated, au.max_abs) == counts
 
 
+@pytest.mark.parametrize("mode", ["wide", "clamp", "wrap"])
+@pytest.mark.parametrize("K,tile", [(576, 32), (610, 32), (97, 8), (64, 32), (130, 13)])
+@pytest.mark.parametrize("vmax", [7, 15, 120])
+def test_narrow_output_path_packed_and_not(mode, K, tile, vmax):
+    # outputs of >= 2^14 elements and N < 256: the row-blocked batched path; at
+    # small values two tile sums are packed into one float (even and odd tile
+    # counts, partial last tiles), at vmax 120 they cannot be
+    rng = np.random.default_rng(K + tile + vmax)
+    a = rng.integers(-vmax, vmax + 1, (700, K)).astype(np.int16)
+    b = rng.integers(-vmax, vmax + 1, (K, 24)).astype(np.int16)
+    for acc_bits in (6, 10):
+        au = Audit()
+        got = int_matmul(a, b, acc_bits=acc_bits, tile=tile, mode=mode, audit=au)
+        want, counts = ref_tiled(a, b, tile, mode, acc_bits)
+        np.testing.assert_array_equal(got, want)
+        assert (au.tiles, au.saturated, au.max_abs) == counts
+        f = matmul_acc(a.astype(np.float32), b.astype(np.float32), acc_bits=acc_bits,
+                       tile=tile, mode=mode, a_max=vmax, b_max=vmax)
+        np.testing.assert_array_equal(f.astype(np.int64), want)
+
+
+def test_pack_scale_fits_exactly():
+    from intsim._kernels_mm import pack_scale
+    # 4-bit signed operands, tile 32: |tile sum| <= 1568 packs with S = 4096
+    assert pack_scale(32 * 7 * 7, np.float32) == 4096.0
+    # unsigned 4-bit activations: 3360 * (8192 + 1) >= 2^24, no packing in float32
+    assert pack_scale(32 * 15 * 7, np.float32) == 0.0
+    assert pack_scale(32 * 15 * 7, np.float64) == 8192.0
+    for pmax in (0, 1, 5, 1000, 2895, 2896, 4000):
+        S = pack_scale(pmax, np.float32)
+        if S:
+            assert S > 2 * pmax and pmax * (S + 1) < 2 ** 24
+
+
 def test_saturate_fast_size_matches_tiled_reference_when_no_overflow():
     # with a wide accumulator saturate equals the exact product
     rng = np.random.default_rng(5)
