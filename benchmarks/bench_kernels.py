@@ -16,7 +16,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchutil import best_time, print_table, write_table  # noqa: E402
+from benchutil import best_times, print_table, write_table  # noqa: E402
 
 from intsim.hadamard import block_hadamard, fwht  # noqa: E402
 from intsim.intmm import int_matmul, matmul_acc  # noqa: E402
@@ -33,21 +33,37 @@ def bench_matmul(rows):
     b = rng.integers(-7, 8, (576, 64), dtype=np.int8)
     af, bf = a.astype(np.float32), b.astype(np.float32)
     a64, b64 = a.astype(np.int64), b.astype(np.int64)
-    t_f32 = best_time(lambda: af @ bf, repeat=7)
-    t_i64 = best_time(lambda: a64 @ b64, repeat=3)
+    modes = ("clamp", "saturate", "wrap", "wide")
+    fns = {"f32": lambda: af @ bf}
+    for mode in modes:
+        fns[mode] = lambda mode=mode: int_matmul(a, b, acc_bits=8, tile=32, mode=mode)
+        fns[mode + " f32"] = lambda mode=mode: matmul_acc(af, bf, acc_bits=8, tile=32,
+                                                          mode=mode, a_max=7, b_max=7)
+    t = best_times(fns, rounds=12)
+    t_f32 = t["f32"]
+    t_i64 = best_times({"i64": lambda: a64 @ b64}, rounds=3)["i64"]
     rows.append(["float32 a@b (baseline)", "4096x576x64", ms(t_f32), "1.00", f"{t_f32 / t_i64:.2f}", ""])
     rows.append(["int64 a@b (baseline)", "4096x576x64", ms(t_i64), f"{t_i64 / t_f32:.2f}", "1.00", ""])
     target = {"clamp": 3.0, "saturate": 15.0}
-    for mode in ("clamp", "saturate", "wrap", "wide"):
-        t = best_time(lambda: int_matmul(a, b, acc_bits=8, tile=32, mode=mode), repeat=5)
-        tf = best_time(lambda: matmul_acc(af, bf, acc_bits=8, tile=32, mode=mode,
-                                          a_max=7, b_max=7), repeat=5)
+    for mode in modes:
+        ti, tf = t[mode], t[mode + " f32"]
         tgt = target.get(mode)
-        verdict = "" if tgt is None else f"<= {tgt:g}x: {'met' if t / t_f32 <= tgt else 'MISSED'}"
-        rows.append([f"int_matmul {mode} (int8 in)", "tile 32, acc 8", ms(t),
-                     f"{t / t_f32:.2f}", f"{t / t_i64:.3f}", verdict])
+        verdict = "" if tgt is None else f"<= {tgt:g}x: {'met' if ti / t_f32 <= tgt else 'MISSED'}"
+        rows.append([f"int_matmul {mode} (int8 in)", "tile 32, acc 8", ms(ti),
+                     f"{ti / t_f32:.2f}", f"{ti / t_i64:.3f}", verdict])
         rows.append([f"matmul_acc {mode} (float32 in)", "tile 32, acc 8", ms(tf),
                      f"{tf / t_f32:.2f}", f"{tf / t_i64:.3f}", ""])
+
+
+def _fwht_row(label, shape, fwd, dense, x, target):
+    t = best_times({"fwht": fwd, "dense": dense, "copy": lambda: x.copy()}, rounds=10)
+    tf, td, tc = t["fwht"], t["dense"], t["copy"]
+    verdict = target
+    if target == "target":
+        ok = td / tf >= 5 and tf / tc <= 4
+        verdict = f">= 5x faster than dense, <= 4x copy: {'met' if ok else 'MISSED'}"
+    return [label, shape, ms(tf), f"dense {ms(td)} ms: {td / tf:.2f}x faster",
+            f"copy {ms(tc)} ms: {tf / tc:.2f}x copy", verdict]
 
 
 def bench_fwht(rows):
@@ -56,24 +72,13 @@ def bench_fwht(rows):
     for blk in (32, 128, 1024):
         x = rng.standard_normal((n // blk, blk)).astype(np.float32)
         H = block_hadamard(blk, dtype=np.float32)
-        t = best_time(lambda: fwht(x), repeat=5)
-        t_dense = best_time(lambda: x @ H, repeat=5)
-        t_copy = best_time(lambda: x.copy(), repeat=7)
-        verdict = ""
-        if blk == 1024:
-            ok = t_dense / t >= 5 and t / t_copy <= 4
-            verdict = f">= 5x faster than dense, <= 4x copy: {'met' if ok else 'MISSED'}"
-        rows.append([f"fwht block {blk}", "2^22 float32, axis -1", ms(t),
-                     f"dense {ms(t_dense)} ms: {t_dense / t:.2f}x faster",
-                     f"copy {ms(t_copy)} ms: {t / t_copy:.2f}x copy", verdict])
+        rows.append(_fwht_row(f"fwht block {blk}", "2^22 float32, axis -1", lambda: fwht(x),
+                              lambda: x @ H, x, "target" if blk == 1024 else ""))
     # the backward's other layout: transform over axis 0 (batch rows)
     x = rng.standard_normal((1024, n // 1024)).astype(np.float32)
-    t = best_time(lambda: fwht(x, axis=0), repeat=5)
-    t_dense = best_time(lambda: block_hadamard(1024, dtype=np.float32) @ x, repeat=3)
-    t_copy = best_time(lambda: x.copy(), repeat=7)
-    rows.append(["fwht block 1024, axis 0", "2^22 float32 (1024, 4096)", ms(t),
-                 f"dense {ms(t_dense)} ms: {t_dense / t:.2f}x faster",
-                 f"copy {ms(t_copy)} ms: {t / t_copy:.2f}x copy", "(extra)"])
+    H = block_hadamard(1024, dtype=np.float32)
+    rows.append(_fwht_row("fwht block 1024, axis 0", "2^22 float32 (1024, 4096)",
+                          lambda: fwht(x, axis=0), lambda: H @ x, x, "(extra)"))
 
 
 def bench_quant(rows):
@@ -84,10 +89,11 @@ def bench_quant(rows):
         s = np.float32(np.abs(x).max() / 7)
         return np.floor(np.clip(x / s, -7, 7) + rng.random(x.shape, dtype=np.float32))
 
-    t_plain = best_time(plain, repeat=5)
     g = np.random.default_rng(3)
-    t_q = best_time(lambda: quantize(x, 4, rounding="stochastic", rng=g), repeat=5)
-    t_qf = best_time(lambda: quantize_f32(x, 4, rounding="stochastic", rng=g), repeat=5)
+    t = best_times({"plain": plain,
+                    "q": lambda: quantize(x, 4, rounding="stochastic", rng=g),
+                    "qf": lambda: quantize_f32(x, 4, rounding="stochastic", rng=g)}, rounds=6)
+    t_plain, t_q, t_qf = t["plain"], t["q"], t["qf"]
     rows.append(["plain NumPy stochastic (baseline)", "2^22 float32", ms(t_plain), "1.00", "", ""])
     rows.append(["quantize stochastic 4-bit (int8 out)", "2^22 float32", ms(t_q),
                  f"{t_q / t_plain:.2f}", "", ""])
@@ -118,8 +124,10 @@ def main():
     rows = [["**matmul**", "", "", "x float32 GEMM", "x int64 @", "target"]] + mm
     rows += [["**fwht**", "", "", "vs dense product", "vs copy", "target"]] + fw
     rows += [["**quantize**", "", "", "x plain NumPy", "", ""]] + qu
-    notes = ["Best of several runs each; the 2 cores were shared with other jobs, so "
-             "figures are noisy. Ratios compare runs made seconds apart in one process."]
+    notes = ["Each figure is the best of 10-12 calls, the candidates of one row group called "
+             "in turn (interleaved), so the ratios compare the same moments of the machine. "
+             "This VM's speed drifts (the same float32 GEMM took 1.6-3.5 ms within one hour), "
+             "so compare ratios, not milliseconds."]
     path = write_table("kernels", "Kernel speed (issue 2)", header_mm, rows,
                        "make bench-kernels", notes)
     print(f"\nwrote {path}")

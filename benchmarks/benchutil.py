@@ -29,6 +29,25 @@ def best_time(fn, *, repeat=5, number=1, warmup=1):
     return best
 
 
+def best_times(fns, *, rounds=10, warmup=1):
+    """Best wall time (seconds) of each of ``fns`` (a dict name -> callable).
+
+    The calls are interleaved (one call of each per round, ``rounds`` rounds),
+    so a slow spell of the machine hits every candidate alike and the ratios
+    between them stay meaningful even when the absolute times drift.
+    """
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    best = {k: float("inf") for k in fns}
+    for _ in range(rounds):
+        for k, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            best[k] = min(best[k], time.perf_counter() - t0)
+    return best
+
+
 def machine_line():
     """One line describing the machine, Python, NumPy and BLAS threads."""
     try:
