@@ -19,7 +19,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from benchutil import best_times, print_table, write_table  # noqa: E402
 
 from intsim.hadamard import block_hadamard, fwht  # noqa: E402
-from intsim.intmm import int_matmul, matmul_acc  # noqa: E402
+from intsim.intmm import Audit, int_matmul, matmul_acc  # noqa: E402
 from intsim.quant import quantize, quantize_f32  # noqa: E402
 
 
@@ -39,6 +39,9 @@ def bench_matmul(rows):
         fns[mode] = lambda mode=mode: int_matmul(a, b, acc_bits=8, tile=32, mode=mode)
         fns[mode + " f32"] = lambda mode=mode: matmul_acc(af, bf, acc_bits=8, tile=32,
                                                           mode=mode, a_max=7, b_max=7)
+    for mode in ("clamp", "saturate"):   # as in training, where every call is audited
+        fns[mode + " audit"] = lambda mode=mode: int_matmul(a, b, acc_bits=8, tile=32, mode=mode,
+                                                            audit=Audit())
     t = best_times(fns, rounds=12)
     t_f32 = t["f32"]
     t_i64 = best_times({"i64": lambda: a64 @ b64}, rounds=3)["i64"]
@@ -53,6 +56,10 @@ def bench_matmul(rows):
                      f"{ti / t_f32:.2f}", f"{ti / t_i64:.3f}", verdict])
         rows.append([f"matmul_acc {mode} (float32 in)", "tile 32, acc 8", ms(tf),
                      f"{tf / t_f32:.2f}", f"{tf / t_i64:.3f}", ""])
+        if mode + " audit" in t:
+            ta = t[mode + " audit"]
+            rows.append([f"int_matmul {mode} + Audit", "tile 32, acc 8", ms(ta),
+                         f"{ta / t_f32:.2f}", f"{ta / t_i64:.3f}", ""])
 
 
 def _fwht_row(label, shape, fwd, dense, x, target):

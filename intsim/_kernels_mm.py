@@ -419,8 +419,8 @@ def _saturate_kernel(a, b, T, L, want, out):
             ai[k] = a[ba, i, k]
         acc = np.zeros(N, b.dtype)
         tot = np.zeros(N, np.int64)
-        flag = np.zeros(N, np.int32)
-        ex = np.zeros(N, np.int64)
+        flag = np.zeros(N, b.dtype)
+        ex = np.zeros(N, b.dtype)
         cnt = 0
         big = 0
         for t0 in range(0, K, T):
@@ -434,13 +434,16 @@ def _saturate_kernel(a, b, T, L, want, out):
                 if av == 0:
                     continue
                 if want:
+                    # every value stays in the lane type (the caller picked lanes wide
+                    # enough for L + |product| and for the exact tile sum), so LLVM
+                    # keeps narrow vector lanes here too
                     for j in range(N):
-                        p = av * b[bb, k, j]
-                        s = acc[j] + p
-                        c = min(max(s, -Ll), Ll)
-                        flag[j] |= c != s
+                        p = tp(av * b[bb, k, j])
+                        s = tp(acc[j] + p)
+                        c = min(max(s, nLl), Ll)
+                        flag[j] |= tp(c != s)
                         acc[j] = c
-                        ex[j] += p
+                        ex[j] = tp(ex[j] + p)
                 else:
                     # casting back to the lane type lets LLVM keep narrow vector lanes
                     for j in range(N):
@@ -450,8 +453,8 @@ def _saturate_kernel(a, b, T, L, want, out):
                 tot[j] += acc[j]
             if want:
                 for j in range(N):
-                    cnt += flag[j]
-                    big = max(big, abs(ex[j]))
+                    cnt += np.int64(flag[j])
+                    big = max(big, abs(np.int64(ex[j])))
         for j in range(N):
             out[ba, i, j] = tot[j]
         nsat[r] = cnt
@@ -462,13 +465,17 @@ def _saturate_kernel(a, b, T, L, want, out):
 def saturate_matmul(a, b, batch, T, L, odt, want_audit, pmax):
     """Saturating accumulator: a (..., M, K), b (..., K, N) -> (out, nsat, max_abs).
 
-    pmax: bound on |a_ik * b_kj|; int16 / int32 lanes are used when L + pmax < 2^15 / 2^31.
+    pmax: bound on |a_ik * b_kj|; int16 / int32 lanes are used when both the running
+    sum (L + pmax) and, with the audit, the exact tile sum (T * pmax) stay below 2^15 / 2^31.
     """
     M, K = a.shape[-2:]
     N = b.shape[-1]
-    if L + pmax < 2.0 ** 15:
+    need = L + pmax
+    if want_audit:
+        need = max(need, min(T, K) * pmax)
+    if need < 2.0 ** 15:
         lane = np.int16
-    elif L + pmax < 2.0 ** 31:
+    elif need < 2.0 ** 31:
         lane = np.int32
     else:
         lane = np.int64
