@@ -215,15 +215,6 @@ def _reduce_planes(P, out, L, half, mode, want, S):
     return nsat.sum(), mx.max()
 
 
-@njit(parallel=True, cache=True)
-def _cast_rows(src, dst):
-    """dst[...] = src (2-D, same shape), cast to dst's dtype, in parallel over rows."""
-    R, K = src.shape
-    for i in prange(R):
-        for k in range(K):
-            dst[i, k] = src[i, k]
-
-
 def pack_scale(pmax, dtype):
     """The power of two S for packing two tile sums (|sum| <= pmax) as lo + S*hi
     exactly in ``dtype``, or 0 when they do not fit (|lo + S*hi| must stay
@@ -288,7 +279,7 @@ def _narrow_tiled(a2, b, T, Lv, half, code, odt, want, pmax):
             ab = a2[r0:r1]
         else:
             ab = abuf[:n]
-            _cast_rows(a2[r0:r1], ab)
+            np.copyto(ab, a2[r0:r1])   # a parallel Numba cast measured no faster
         ob = out[r0:r1]
         if nPair:
             at = np.moveaxis(ab[:, :K2].reshape(n, nPair, 2 * T), 1, 0)
