@@ -453,6 +453,127 @@ def _saturate_kernel(a, b, T, L, want, out):
     return nsat.sum(), mx.max()
 
 
+@njit(parallel=True, cache=True)
+def _saturate_risky(a2, bT, P, Q, T, L, want, out):
+    """Saturating accumulator from exact tile sums, sequential only where it can clip.
+
+    a2: (R, K) integer values (float dtype); bT: (N, K) b transposed (integer lanes);
+    P, Q: (nT, R, N) exact tile sums of a2 @ b and of |a2| @ |b|; out: (R, N) zeros.
+    A tile whose sum of |products| is <= L cannot leave [-L, L] at any addition, so
+    its saturating result is its exact sum P; only the other tiles replay the
+    additions in increasing k. Returns (tiles in which an addition left [-L, L],
+    max |exact tile sum|) when ``want``.
+    """
+    nT, R, N = P.shape
+    K = a2.shape[1]
+    dt = P.dtype.type
+    Lf = dt(L)
+    Li = np.int64(L)
+    zero = dt(0)
+    nsat = np.zeros(R, np.int64)
+    mx = np.zeros(R, np.float64)
+    for i in prange(R):
+        cnt = 0
+        o = out[i]
+        big = np.zeros(N, P.dtype)
+        for t in range(nT):
+            t0 = t * T
+            t1 = min(K, t0 + T)
+            Pt = P[t, i]
+            Qt = Q[t, i]
+            # the safe tiles in one vectorisable pass, then the others replayed
+            nr = 0
+            for j in range(N):
+                safe = Qt[j] <= Lf
+                o[j] += Pt[j] if safe else zero
+                nr += 0 if safe else 1
+            if want:
+                for j in range(N):
+                    big[j] = max(big[j], abs(Pt[j]))
+            if nr == 0:
+                continue
+            for j in range(N):
+                if Qt[j] <= Lf:
+                    continue
+                acc = np.int64(0)
+                hit = False
+                bj = bT[j]
+                for k in range(t0, t1):
+                    acc += np.int64(a2[i, k]) * np.int64(bj[k])
+                    if acc > Li:
+                        acc = Li
+                        hit = True
+                    elif acc < -Li:
+                        acc = -Li
+                        hit = True
+                o[j] += acc
+                cnt += hit
+        nsat[i] = cnt
+        if want and N:
+            mx[i] = np.float64(big.max())
+    return nsat.sum(), mx.max()
+
+
+def _tile_planes(ab, bt, brem, T, buf):
+    """Exact tile sums of ab (n, K) @ b into buf[:, :n] (nT, n, N); returns that view.
+
+    bt: b's full tiles as (nF, T, N) (or None), brem: its last partial tile (or None).
+    """
+    n, K = ab.shape
+    nF = K // T
+    P = buf[:, :n]
+    if nF:
+        at = np.moveaxis(ab[:, :nF * T].reshape(n, nF, T), 1, 0)
+        np.matmul(at, bt, out=P[:nF])
+    if brem is not None:
+        np.matmul(ab[:, nF * T:], brem, out=P[nF])
+    return P
+
+
+def _b_tiles(b, T):
+    """(b's full tiles (nF, T, N) contiguous or None, its partial last tile or None)."""
+    K, N = b.shape
+    nF = K // T
+    bt = np.ascontiguousarray(b[:nF * T]).reshape(nF, T, N) if nF else None
+    brem = np.ascontiguousarray(b[nF * T:]) if K > nF * T else None
+    return bt, brem
+
+
+# the replay path is used when at most this fraction of a first row block's tiles can clip
+_RISKY_MAX = 0.25
+# plane elements per row block of that path (two float32 buffers of 1 MB: larger
+# fresh buffers cost more in page faults than they save)
+_SAT_BLOCK_ELEMS = 1 << 18
+
+
+def _saturate_planes(a2, b, T, L, odt, want, lane):
+    """saturate for 2-D float a2 (R, K) @ b (K, N) via BLAS tile sums; None if too many
+    tiles could clip (then the vectorised replay-everything kernel is faster)."""
+    R, K = a2.shape
+    N = b.shape[1]
+    nT = -(-K // T)
+    rb = min(R, max(8, _SAT_BLOCK_ELEMS // max(1, nT * N)))
+    Pbuf = np.empty((nT, rb, N), a2.dtype)
+    Qbuf = np.empty((nT, rb, N), a2.dtype)
+    bt, brem = _b_tiles(b, T)
+    bta, brema = _b_tiles(np.abs(b), T)
+    bT = np.ascontiguousarray(b.T).astype(lane)
+    out = np.zeros((R, N), odt)
+    nsat = 0
+    mx = 0.0
+    for r0 in range(0, R, rb):
+        r1 = min(R, r0 + rb)
+        ab = a2[r0:r1]
+        Q = _tile_planes(np.abs(ab), bta, brema, T, Qbuf)
+        if r0 == 0 and np.count_nonzero(Q > L) > _RISKY_MAX * Q.size:
+            return None
+        P = _tile_planes(ab, bt, brem, T, Pbuf)
+        s, m = _saturate_risky(ab, bT, P, Q, T, L, want, out[r0:r1])
+        nsat += s
+        mx = max(mx, m)
+    return out, nsat, mx
+
+
 def saturate_matmul(a, b, batch, T, L, odt, want_audit, pmax):
     """Saturating accumulator: a (..., M, K), b (..., K, N) -> (out, nsat, max_abs).
 
@@ -470,6 +591,13 @@ def saturate_matmul(a, b, batch, T, L, odt, want_audit, pmax):
         lane = np.int32
     else:
         lane = np.int64
+    if b.ndim == 2 and a.dtype != np.int64 and K > 1:
+        # exact float tile sums (the caller chose a dtype exact for them) decide
+        # which tiles can clip at all
+        res = _saturate_planes(a.reshape(-1, K), b, T, L, odt, want_audit, lane)
+        if res is not None:
+            out, nsat, mx = res
+            return out.reshape(batch + (M, N)), nsat, mx
     if b.ndim == 2:
         a3 = a.reshape(1, -1, K)
         b3 = b.astype(lane).reshape(1, K, N)

@@ -179,6 +179,40 @@ def test_pack_scale_fits_exactly():
             assert S > 2 * pmax and pmax * (S + 1) < 2 ** 24
 
 
+@pytest.mark.parametrize("acc_bits", [4, 7, 10])
+def test_saturate_replay_path_and_fallback(acc_bits, monkeypatch):
+    # 2-D b: BLAS tile sums decide which tiles can clip; only those are replayed
+    # (acc 7 and 10 here); with too many such tiles (acc 4) the replay-everything
+    # kernel runs. Both must match the pure-Python saturating accumulator.
+    import intsim._kernels_mm as km
+    calls = []
+    orig = km._saturate_risky
+
+    def spy(*args):
+        calls.append(1)
+        return orig(*args)
+    monkeypatch.setattr(km, "_saturate_risky", spy)
+    rng = np.random.default_rng(acc_bits)
+    a = rng.integers(-3, 4, (40, 75)) * (rng.random((40, 75)) < 0.6)
+    b = rng.integers(-3, 4, (75, 9))
+    check(a, b, 16, "saturate", acc_bits)
+    assert bool(calls) == (acc_bits > 4)
+
+
+def test_saturate_replay_path_counts_real_clips():
+    # mostly tiny values with rare +-7 outliers: few tiles can clip (replay path) and
+    # some of those do clip at acc 6, so the replayed additions and the counts matter
+    rng = np.random.default_rng(0)
+    a = rng.integers(-1, 2, (40, 75))
+    a[rng.random((40, 75)) < 0.03] = 7
+    b = rng.integers(-1, 2, (75, 9))
+    b[rng.random((75, 9)) < 0.05] = -7
+    check(a, b, 16, "saturate", 6)
+    au = Audit()
+    int_matmul(a, b, tile=16, mode="saturate", acc_bits=6, audit=au)
+    assert 0 < au.saturated < 0.1 * au.tiles
+
+
 def test_saturate_fast_size_matches_tiled_reference_when_no_overflow():
     # with a wide accumulator saturate equals the exact product
     rng = np.random.default_rng(5)
