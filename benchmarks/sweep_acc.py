@@ -9,8 +9,11 @@ first seed(s) (SEEDS=n, default 1), plus FP as the baseline of the same run.
 modes are one run there. Writes benchmarks/results/sweep_acc.md and, when
 matplotlib is importable, sweep_acc.png (accuracy and saturation % vs bits).
 QUICK=1: 10 epochs per task, one seed (files *_quick.*).
-MODES=clamp,wrap (comma list) restricts the modes: a saturate run costs
-about 4x a clamp run (the saturating accumulator cannot use BLAS).
+MODES=clamp,wrap (comma list) restricts the modes, ACC=10,12 the accumulator
+widths: a saturate run costs 2-15x a clamp run (the saturating accumulator
+replays additions where it can clip; the narrower, the more). With
+`--table-only` nothing runs: the table shows every setting, '-' where no run
+is cached.
 """
 import os
 import sys
@@ -31,11 +34,11 @@ def hdqt_spec(acc, mode):
             "acc_mode": "clamp" if acc >= 16 else mode}
 
 
-def make_jobs(quick, n_seeds, modes=MODES):
+def make_jobs(quick, n_seeds, modes=MODES, accs=ACC_BITS):
     seeds = ex.PAPER_SEEDS[:1] if quick else ex.PAPER_SEEDS[:n_seeds]
     over = {"epochs": QUICK_EPOCHS} if quick else {}
     jobs = {("fp", None): [ex.Job("hapt", "icarl", {"kind": "fp"}, s, dict(over)) for s in seeds]}
-    for acc in ACC_BITS:
+    for acc in accs:
         for mode in modes:
             jobs[(acc, mode)] = [ex.Job("hapt", "icarl", hdqt_spec(acc, mode), s, dict(over))
                                  for s in seeds]
@@ -55,21 +58,25 @@ def plot(runs, jobs, modes, path, title):
         import matplotlib.pyplot as plt
     except ImportError as e:
         return f"matplotlib is not importable ({e}); no plot written"
+    bits = sorted({k[0] for k in jobs if k[0] != "fp"})
+
+    def series(mode, field):   # NaN where no run is cached yet (matplotlib leaves a gap)
+        v = [_mean(runs, jobs[(b, mode)], field) for b in bits]
+        return [float("nan") if x is None else x for x in v]
+
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4))
     for mode, mk in zip(modes, ("o", "s", "^")):
-        a1.plot(ACC_BITS, [_mean(runs, jobs[(b, mode)], "cnn_avg") for b in ACC_BITS],
-                marker=mk, label=f"HDQT 4-bit, {mode}")
-        a2.plot(ACC_BITS, [_mean(runs, jobs[(b, mode)], "sat_pct") for b in ACC_BITS],
-                marker=mk, label=mode)
+        a1.plot(bits, series(mode, "cnn_avg"), marker=mk, label=f"HDQT 4-bit, {mode}")
+        a2.plot(bits, series(mode, "sat_pct"), marker=mk, label=mode)
     a1.axhline(_mean(runs, jobs[("fp", None)], "cnn_avg"), color="k", ls="--", label="FP")
     a1.set_xlabel("accumulator bits")
     a1.set_ylabel("avg incremental acc. (iCaRL CNN) %")
-    a1.set_xticks(ACC_BITS)
+    a1.set_xticks(bits)
     a1.legend(fontsize=8)
     a2.set_xlabel("accumulator bits")
     a2.set_ylabel("saturated accumulator results %")
     a2.set_yscale("symlog", linthresh=0.01)
-    a2.set_xticks(ACC_BITS)
+    a2.set_xticks(bits)
     a2.legend(fontsize=8)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
@@ -84,7 +91,14 @@ def main():
     modes = tuple(m.strip() for m in os.environ.get("MODES", ",".join(MODES)).split(",") if m.strip())
     if not modes or set(modes) - set(MODES):
         raise SystemExit(f"MODES must be a comma list of {MODES}, got {os.environ.get('MODES')!r}")
-    jobs, seeds = make_jobs(quick, n_seeds, modes)
+    accs = tuple(int(a) for a in os.environ.get("ACC", ",".join(map(str, ACC_BITS))).split(",")
+                 if a.strip())
+    if not accs or set(accs) - set(ACC_BITS):
+        raise SystemExit(f"ACC must be a comma list of {ACC_BITS}, got {os.environ.get('ACC')!r}")
+    table_only = "--table-only" in sys.argv[1:]
+    if table_only:
+        modes, accs = MODES, ACC_BITS   # the table shows every setting
+    jobs, seeds = make_jobs(quick, n_seeds, modes, accs)
     runs = ex.run_or_collect([j for js in jobs.values() for j in js])
     fp_avg = ex.summaries(runs, jobs[("fp", None)], "cnn_avg")
     header = ["acc bits", "mode", "CNN last %", "CNN avg %", "NME last %", "NME avg %",
@@ -113,6 +127,8 @@ def main():
         cmd = f"SEEDS={n_seeds} " + cmd
     if modes != MODES:
         cmd = f"MODES={','.join(modes)} " + cmd
+    if accs != ACC_BITS:
+        cmd = f"ACC={','.join(map(str, accs))} " + cmd
     png = os.path.join(RESULTS_DIR, f"sweep_acc{suffix}.png")
     why = plot(runs, jobs, modes, png, f"HAPT iCaRL, HDQT 4-bit inputs, tile 32 ({cmd})")
     total = sum(r["seconds"] for r in runs.values())
