@@ -557,7 +557,7 @@ def _saturate_planes(a2, b, T, L, odt, want, lane):
     Qbuf = np.empty((nT, rb, N), a2.dtype)
     bt, brem = _b_tiles(b, T)
     bta, brema = _b_tiles(np.abs(b), T)
-    bT = np.ascontiguousarray(b.T).astype(lane)
+    bT = np.ascontiguousarray(b.T, dtype=lane)
     out = np.zeros((R, N), odt)
     nsat = 0
     mx = 0.0
@@ -600,14 +600,17 @@ def saturate_matmul(a, b, batch, T, L, odt, want_audit, pmax):
             return out.reshape(batch + (M, N)), nsat, mx
     if b.ndim == 2:
         a3 = a.reshape(1, -1, K)
-        b3 = b.astype(lane).reshape(1, K, N)
+        # C order matters: astype keeps a transposed view's layout, and the kernel's
+        # inner loop over j must be contiguous to vectorise (10x measured)
+        b3 = np.ascontiguousarray(b, dtype=lane).reshape(1, K, N)
     else:
         a3 = np.broadcast_to(a, batch + (M, K)).reshape(-1, M, K)
         bshape = b.shape[:-2]
         if int(np.prod(bshape, dtype=np.int64)) == 1:
-            b3 = b.astype(lane).reshape(1, K, N)
+            b3 = np.ascontiguousarray(b, dtype=lane).reshape(1, K, N)
         else:
-            b3 = np.broadcast_to(b, batch + (K, N)).astype(lane).reshape(-1, K, N)
+            b3 = np.ascontiguousarray(np.broadcast_to(b, batch + (K, N)),
+                                      dtype=lane).reshape(-1, K, N)
     out = np.empty(a3.shape[:2] + (N,), odt)
     nsat, mx = _saturate_kernel(a3, b3, T, L, want_audit, out)
     return out.reshape(batch + (M, N)), nsat, mx
