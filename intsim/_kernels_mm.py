@@ -15,7 +15,8 @@ _ROW_ELEMS = 1 << 17
 _SMALL_OUT = 1 << 14
 # outputs narrower than this batch a row block's tiles into one matmul call
 _WIDE_N = 256
-# that row block's tile products (tile planes x rows x N) kept at most this size
+# a row block's exact tile sums (tile planes x rows x N, the narrow tiled path and
+# the saturate path) kept at most this size: buffers of about 1 MB
 _BLOCK_ELEMS = 1 << 18
 
 
@@ -263,36 +264,35 @@ def _narrow_tiled(a2, b, T, Lv, half, code, odt, want, pmax):
         scale = np.ones(K2, cdt)
         scale.reshape(nPair, 2, T)[:, 1] = S
         bs = (b[:K2] * scale[:, None]).reshape(nPair, 2 * T, N)
-    nPlanes = nPair + (-(-(K - K2) // T))
+    nRem = -(-(K - K2) // T)                 # tiles left after the pairs, unpacked
+    bt_r, brem_r = _b_tiles(b[K2:], T) if nRem else (None, None)
     out = np.zeros((R, N), odt)
     nsat = 0
     mx = 0.0
-    rb = min(R, max(8, _BLOCK_ELEMS // max(1, nPlanes * N)))
+    rb = min(R, max(8, _BLOCK_ELEMS // max(1, (nPair + nRem) * N)))
     # buffers reused by every row block: fresh multi-MB arrays per call cost
     # more in page faults than the arithmetic
     abuf = None if a2.dtype == cdt else np.empty((rb, K), cdt)
     pbuf = np.empty((nPair, rb, N), cdt) if nPair else None
+    rbuf = np.empty((nRem, rb, N), cdt) if nRem else None
     for r0 in range(0, R, rb):
         r1 = min(R, r0 + rb)
-        n = r1 - r0
         if abuf is None:
             ab = a2[r0:r1]
         else:
-            ab = abuf[:n]
+            ab = abuf[:r1 - r0]
             np.copyto(ab, a2[r0:r1])   # a parallel Numba cast measured no faster
         ob = out[r0:r1]
-        if nPair:
-            at = np.moveaxis(ab[:, :K2].reshape(n, nPair, 2 * T), 1, 0)
-            P = np.matmul(at, bs, out=pbuf[:, :n])
-            s, m = _reduce_planes(P, ob, Lv, half, code, want, S)
+        if nPair:   # pairs of tiles as one tile of 2T against the scaled b
+            s, m = _reduce_planes(_tile_planes(ab[:, :K2], bs, None, 2 * T, pbuf), ob,
+                                  Lv, half, code, want, S)
             nsat += s
             mx = max(mx, m)
-        if K2 < K:
-            for P in _full_and_rem(ab[:, K2:], b[K2:], T):
-                if P is not None:
-                    s, m = _reduce_planes(P, ob, Lv, half, code, want, 0.0)
-                    nsat += s
-                    mx = max(mx, m)
+        if nRem:
+            s, m = _reduce_planes(_tile_planes(ab[:, K2:], bt_r, brem_r, T, rbuf), ob,
+                                  Lv, half, code, want, 0.0)
+            nsat += s
+            mx = max(mx, m)
     return out, nsat, mx
 
 
@@ -541,9 +541,6 @@ def _b_tiles(b, T):
 
 # the replay path is used when at most this fraction of a first row block's tiles can clip
 _RISKY_MAX = 0.25
-# plane elements per row block of that path (two float32 buffers of 1 MB: larger
-# fresh buffers cost more in page faults than they save)
-_SAT_BLOCK_ELEMS = 1 << 18
 
 
 def _saturate_planes(a2, b, T, L, odt, want, lane):
@@ -552,7 +549,7 @@ def _saturate_planes(a2, b, T, L, odt, want, lane):
     R, K = a2.shape
     N = b.shape[1]
     nT = -(-K // T)
-    rb = min(R, max(8, _SAT_BLOCK_ELEMS // max(1, nT * N)))
+    rb = min(R, max(8, _BLOCK_ELEMS // max(1, nT * N)))
     Pbuf = np.empty((nT, rb, N), a2.dtype)
     Qbuf = np.empty((nT, rb, N), a2.dtype)
     bt, brem = _b_tiles(b, T)
