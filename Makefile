@@ -3,7 +3,7 @@
 PY ?= python
 QUICK ?= 0
 
-.PHONY: install test test-nojit bench-kernels bench-step reproduce-hapt sweep-acc ablate embedded clean
+.PHONY: install test test-nojit bench-kernels bench-step bench-resnet reproduce-hapt sweep-acc ablate embedded clean
 
 install:
 	$(PY) -m pip install -e ".[test]"
@@ -14,13 +14,17 @@ test:
 # The kernel and engine tests again with Numba's JIT off: the kernels then run
 # as plain Python, which checks them against the same references.
 test-nojit:
-	NUMBA_DISABLE_JIT=1 $(PY) -m pytest -q -m "not slow" tests/test_hadamard.py tests/test_quant.py tests/test_intmm.py
+	NUMBA_DISABLE_JIT=1 $(PY) -m pytest -q -m "not slow" tests/test_hadamard.py tests/test_quant.py tests/test_intmm.py tests/test_kernels_fast.py
 
 bench-kernels:
 	$(PY) benchmarks/bench_kernels.py
 
 bench-step:
 	$(PY) benchmarks/bench_step.py
+
+# one ResNet-32 step (FP, HDQT clamp/saturate, LUQ) against the float32 GEMM limit
+bench-resnet:
+	QUICK=$(QUICK) $(PY) benchmarks/bench_resnet.py
 
 reproduce-hapt:
 	QUICK=$(QUICK) $(PY) benchmarks/reproduce_hapt.py

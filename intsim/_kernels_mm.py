@@ -8,6 +8,7 @@ import numpy as np
 from numba import njit, prange
 
 _WIDE, _CLAMP, _WRAP = 0, 1, 2
+_U = np.uint64
 _MODE_CODE = {"wide": _WIDE, "clamp": _CLAMP, "wrap": _WRAP}
 # rows x N elements of one tile product in the 2-D path (float32: 512 KB, in L2)
 _ROW_ELEMS = 1 << 17
@@ -216,6 +217,196 @@ def _reduce_planes(P, out, L, half, mode, want, S):
     return nsat.sum(), mx.max()
 
 
+# a few rows (a conv's output channels) against a very wide b (its B*L positions)
+_FEW_ROWS = 256
+_COL_BLOCK = 512     # columns of b per task: a tile's rows of b stay in L1/L2
+_ROW_GROUP = 4       # rows of a sharing each load of b
+
+
+@njit(parallel=True, cache=True, fastmath=True)
+def _few_rows_tiled(a, b, T, L, half, mode, want, out):
+    """out = sum over K-tiles of f(exact tile sum) for a (R, K) @ b (K, J), R small.
+
+    Direct kernel (no BLAS): per block of _COL_BLOCK columns, tile by tile, each
+    group of _ROW_GROUP rows of a accumulates its tile sums in an L1 buffer with
+    one load of b per column for the whole group, then clips (mode 1) or wraps
+    (mode 2) them into the running totals. Operands are exact integers in a
+    float dtype chosen by the caller so every tile sum is exact; fastmath only
+    contracts and reorders exact integer arithmetic. Returns (count |tile sum|
+    > L, max |tile sum|) when ``want``.
+    """
+    R, K = a.shape
+    J = b.shape[1]
+    dt = b.dtype.type
+    Lt = dt(L)
+    m2 = dt(2.0 * half)
+    inv = dt(1.0 / (2.0 * half))
+    hf = dt(half)
+    one = dt(1)
+    zero = dt(0)
+    G = _ROW_GROUP
+    nblk = (J + _COL_BLOCK - 1) // _COL_BLOCK
+    nsat = np.zeros(nblk, np.int64)
+    mx = np.zeros(nblk, np.float64)
+    for blk in prange(nblk):
+        j0 = blk * _COL_BLOCK
+        w = min(J, j0 + _COL_BLOCK) - j0
+        tot = np.zeros((R, w), out.dtype)
+        acc = np.empty((G, w), b.dtype)
+        sat = np.zeros(w, b.dtype)
+        big = np.zeros(w, b.dtype)
+        for t0 in range(0, K, T):
+            t1 = min(K, t0 + T)
+            for r0 in range(0, R, G):
+                g = min(G, R - r0)
+                acc[:, :] = 0
+                if g == G:
+                    a0 = acc[0]
+                    a1 = acc[1]
+                    a2 = acc[2]
+                    a3 = acc[3]
+                    for k in range(t0, t1):
+                        w0 = a[r0, k]
+                        w1 = a[r0 + 1, k]
+                        w2 = a[r0 + 2, k]
+                        w3 = a[r0 + 3, k]
+                        br = b[k, j0:j0 + w]
+                        for j in range(w):
+                            bv = br[j]
+                            a0[j] += w0 * bv
+                            a1[j] += w1 * bv
+                            a2[j] += w2 * bv
+                            a3[j] += w3 * bv
+                else:
+                    for r in range(g):
+                        ar = acc[r]
+                        for k in range(t0, t1):
+                            wv = a[r0 + r, k]
+                            br = b[k, j0:j0 + w]
+                            for j in range(w):
+                                ar[j] += wv * br[j]
+                for r in range(g):
+                    ar = acc[r]
+                    tr = tot[r0 + r]
+                    if want:
+                        for j in range(w):
+                            av = abs(ar[j])
+                            sat[j] += one if av > Lt else zero
+                            big[j] = max(big[j], av)
+                    if mode == 1:
+                        for j in range(w):
+                            tr[j] += min(max(ar[j], -Lt), Lt)
+                    elif mode == 2:
+                        for j in range(w):
+                            v = ar[j]
+                            tr[j] += v - m2 * np.floor((v + hf) * inv)
+                    else:
+                        for j in range(w):
+                            tr[j] += ar[j]
+        for r in range(R):
+            out[r, j0:j0 + w] = tot[r]
+        if want:
+            c = 0
+            for j in range(w):
+                c += np.int64(sat[j])
+            nsat[blk] = c
+            mx[blk] = np.float64(big.max())
+    return nsat.sum(), mx.max()
+
+
+@njit(parallel=True, cache=True, fastmath=True)
+def _rowdot_tiled(x, g, T, L, half, mode, want, out):
+    """out[s, k, n] = sum over M-tiles of f(sum_m x[k, s, m] g[n, s, m]) (K-major operands).
+
+    x: (K, S, M), g: (N, S, M) C arrays of exact integers (float dtype chosen by
+    the caller so every tile sum is exact); out: (S, K, N). The per-image weight
+    gradient of the K-major conv: each product reads two contiguous rows, four
+    rows of g per row of x at a time. f = identity / clip to +-L / wrap (mode
+    0/1/2); fastmath only reorders exact integer sums. Returns (count |tile sum|
+    > L, max |tile sum|) when ``want``.
+    """
+    K, S, M = x.shape
+    N = g.shape[0]
+    dt = x.dtype.type
+    Lt = dt(L)
+    m2 = dt(2.0 * half)
+    inv = dt(1.0 / (2.0 * half))
+    hf = dt(half)
+    zero = dt(0)
+    nsat = np.zeros(S * K, np.int64)
+    mx = np.zeros(S * K, np.float64)
+    for task in prange(S * K):
+        s = task // K
+        k = task - s * K
+        xr = x[k, s]
+        o = out[s, k]
+        cnt = 0
+        big = zero
+        for n0 in range(0, N, 4):
+            nn = min(4, N - n0)
+            t4 = np.zeros(4, dt)
+            for t0 in range(0, M, T):
+                t1 = min(M, t0 + T)
+                c0 = zero
+                c1 = zero
+                c2 = zero
+                c3 = zero
+                # uint64 indices: no negative-index selects, so the loops vectorise
+                if nn == 4:
+                    g0 = g[n0, s]
+                    g1 = g[n0 + 1, s]
+                    g2 = g[n0 + 2, s]
+                    g3 = g[n0 + 3, s]
+                    for m in range(_U(t0), _U(t1)):
+                        xv = xr[m]
+                        c0 += xv * g0[m]
+                        c1 += xv * g1[m]
+                        c2 += xv * g2[m]
+                        c3 += xv * g3[m]
+                else:
+                    for r in range(nn):
+                        gr = g[n0 + r, s]
+                        c = zero
+                        for m in range(_U(t0), _U(t1)):
+                            c += xr[m] * gr[m]
+                        if r == 0:
+                            c0 = c
+                        elif r == 1:
+                            c1 = c
+                        else:
+                            c2 = c
+                for r in range(nn):
+                    v = c0 if r == 0 else (c1 if r == 1 else (c2 if r == 2 else c3))
+                    if want:
+                        av = abs(v)
+                        cnt += 1 if av > Lt else 0
+                        big = max(big, av)
+                    if mode == 1:
+                        t4[r] += min(max(v, -Lt), Lt)
+                    elif mode == 2:
+                        t4[r] += v - m2 * np.floor((v + hf) * inv)
+                    else:
+                        t4[r] += v
+            for r in range(nn):
+                o[n0 + r] = t4[r]
+        nsat[task] = cnt
+        mx[task] = np.float64(big)
+    return nsat.sum(), mx.max()
+
+
+def rowdot_tiled(x, g, T, L, mode, odt, want_audit, acc_bits):
+    """Per-image x[:, s] (K, M) @ g[:, s].T (M, N) of K-major (K, S, M) / (N, S, M)
+    exact-integer float arrays with tiles of T along M -> (out (S, K, N) odt, nsat, max_abs)."""
+    code = _MODE_CODE[mode]
+    half = (1 << (acc_bits - 1)) if acc_bits is not None else 1
+    if acc_bits is None:
+        code = _WIDE
+    Lv = float(L if acc_bits is not None else np.inf)
+    out = np.empty((x.shape[1], x.shape[0], g.shape[0]), odt)
+    nsat, mx = _rowdot_tiled(x, g, T, Lv, half, code, want_audit, out)
+    return out, nsat, mx
+
+
 def pack_scale(pmax, dtype):
     """The power of two S for packing two tile sums (|sum| <= pmax) as lo + S*hi
     exactly in ``dtype``, or 0 when they do not fit (|lo + S*hi| must stay
@@ -341,6 +532,9 @@ def tiled_matmul(a, b, batch, T, L, mode, odt, want_audit, acc_bits, pmax):
                     mx = max(mx, m)
             return out.reshape(batch + (M, N)), nsat, mx
         out = np.empty((R, N), odt)
+        if R <= _FEW_ROWS and N >= _WIDE_N and nT > 1:
+            s, m = _few_rows_tiled(a2, b, T, Lv, half, code, want_audit, out)
+            return out.reshape(batch + (M, N)), s, m
         rb = max(8, _ROW_ELEMS // max(1, N))
         P = np.empty((min(rb, R), N), a.dtype)
         for r0 in range(0, R, rb):

@@ -7,6 +7,8 @@ fastmath is off, so every operation matches the NumPy reference bit for bit.
 import numpy as np
 from numba import njit, prange
 
+from intsim._kernels_rng import fill_range
+
 U = np.uint64
 _CHUNK = 1 << 16
 _PAR_MIN = 1 << 16   # smaller arrays use the serial builds
@@ -47,6 +49,42 @@ def _apply_impl(x2, u2, sdiv, lo, hi, keep, stochastic, out, chunk):
 _apply_par = njit(parallel=True, cache=True)(_apply_impl)
 _apply_ser = njit(cache=True)(_apply_impl)
 
+_UBLOCK = 4096   # uniforms drawn per block into an L1-resident buffer
+
+
+def _apply_sr_impl(x2, p, sdiv, lo, hi, keep, out, chunk):
+    """Stochastic _apply_impl whose uniforms are float r * m + t of the PCG64
+    stream p (intsim._kernels_rng), drawn inside the kernel: the same values as
+    rng.random(x2.shape, dtype=float32) fed to _apply_impl, without the array."""
+    rows, m = x2.shape
+    nch = (m + chunk - 1) // chunk
+    xf = x2.reshape(-1)
+    of = out.reshape(-1)
+    for task in prange(rows * nch):
+        r = task // nch
+        c = task % nch
+        b0 = U(r * m + c * chunk)
+        k = U(min(m, (c + 1) * chunk) - c * chunk)
+        s = sdiv[r]
+        a = lo[r]
+        b = hi[r]
+        if not keep[r]:
+            for t in range(k):
+                of[b0 + U(t)] = 0
+            continue
+        ub = np.empty(_UBLOCK, np.float32)
+        for t0 in range(U(0), k, U(_UBLOCK)):
+            n = min(k - t0, U(_UBLOCK))
+            fill_range(p, b0 + t0, b0 + t0 + n, ub)
+            for t in range(n):
+                i = b0 + t0 + U(t)
+                y = min(max(xf[i] / s, a), b)
+                of[i] = min(np.floor(y + ub[t]), b)
+
+
+_apply_sr_par = njit(parallel=True, cache=True)(_apply_sr_impl)
+_apply_sr_ser = njit(cache=True)(_apply_sr_impl)
+
 
 def row_range(x2):
     """(max, min) float64 arrays of length rows for the C (rows, m) float array x2 (m >= 1);
@@ -62,11 +100,20 @@ def row_range(x2):
     return mx.astype(np.float64), mn.astype(np.float64)
 
 
-def apply(x2, u2, sdiv, lo, hi, keep):
+def apply(x2, u2, sdiv, lo, hi, keep, stream=None):
     """Fused scale/clip/round of the C (rows, m) float array x2 -> float32 (rows, m).
 
-    u2: float32 uniforms of x2's shape, or None for round-half-to-even."""
+    u2: float32 uniforms of x2's shape, or None for round-half-to-even.
+    stream: instead of u2, a intsim._kernels_rng.Stream whose next x2.size
+    float32 draws are the uniforms (drawn in the kernel; the caller advances
+    the Generator)."""
     out = np.empty(x2.shape, np.float32)
+    if stream is not None:
+        dt = x2.dtype
+        f = _apply_sr_par if x2.size >= _PAR_MIN else _apply_sr_ser
+        f(x2, stream.params, sdiv.astype(dt), lo.astype(dt), hi.astype(dt),
+          keep.astype(np.bool_), out, _CHUNK)
+        return out
     stochastic = u2 is not None
     if u2 is None:
         u2 = np.zeros((1, 1), np.float32)
@@ -124,3 +171,66 @@ def levels_seen(q, qmin, qmax):
     if qf.dtype == np.bool_ or qf.dtype.kind not in "fiu":
         qf = qf.astype(np.int64)
     return _levels_seen(qf, qmin, qmax)
+
+
+def item_range(x3):
+    """(max, min) float64 arrays (S,) over axes 0 and 2 of the (A, S, M) float array x3;
+    raises ValueError on NaN or inf (NumPy's SIMD reductions propagate NaN)."""
+    mx = x3.max(axis=2).max(axis=0)
+    mn = x3.min(axis=2).min(axis=0)
+    if not (np.isfinite(mx).all() and np.isfinite(mn).all()):
+        raise ValueError("quantize: input contains NaN or inf")
+    return mx.astype(np.float64), mn.astype(np.float64)
+
+
+_ROWS_TASK = 16   # rows of one item per parallel task in _apply_items
+
+
+@njit(parallel=True, cache=True)
+def _apply_items(x3, p, stochastic, sdiv, lo, hi, keep, out):
+    """out[a, s] = round(clip(x3[a, s] / sdiv[s], lo[s], hi[s])) * keep[s] for (A, S, M)
+    float32 C arrays; stochastic: min(floor(y + u), hi) with u the draw of index
+    (s * A + a) * M + m of the PCG64 stream p (the item-major order). Flat uint64
+    indices keep the inner loops vectorisable (see _apply_impl)."""
+    A, S, M = x3.shape
+    xf = x3.reshape(-1)
+    of = out.reshape(-1)
+    Mu = U(M)
+    nt = (A + _ROWS_TASK - 1) // _ROWS_TASK
+    rb = max(1, _UBLOCK // max(M, 1))        # rows whose draws fill one buffer
+    for task in prange(S * nt):
+        s = task // nt
+        a0 = (task - s * nt) * _ROWS_TASK
+        a1 = min(A, a0 + _ROWS_TASK)
+        sd = sdiv[s]
+        qa = lo[s]
+        qb = hi[s]
+        ub = np.empty(rb * M, np.float32)
+        for r0 in range(a0, a1, rb):
+            r1 = min(a1, r0 + rb)
+            if stochastic and keep[s]:
+                d0 = (s * A + r0) * M
+                fill_range(p, d0, d0 + (r1 - r0) * M, ub)
+            for a in range(r0, r1):
+                b0 = U(a * S + s) * Mu
+                if not keep[s]:
+                    for m in range(Mu):
+                        of[b0 + U(m)] = 0
+                elif stochastic:
+                    o = U(a - r0) * Mu
+                    for m in range(Mu):
+                        y = min(max(xf[b0 + U(m)] / sd, qa), qb)
+                        of[b0 + U(m)] = min(np.floor(y + ub[o + U(m)]), qb)
+                else:
+                    for m in range(Mu):
+                        of[b0 + U(m)] = np.rint(min(max(xf[b0 + U(m)] / sd, qa), qb))
+
+
+def apply_items(x3, stream, sdiv, lo, hi, keep):
+    """Fused scale/clip/round of the (A, S, M) float32 array x3 with per-item (axis 1)
+    parameters -> float32 (A, S, M); stream: a PCG64 Stream (stochastic) or None (nearest)."""
+    out = np.empty(x3.shape, np.float32)
+    p = stream.params if stream is not None else np.zeros(6, np.uint64)
+    _apply_items(x3, p, stream is not None, sdiv.astype(np.float32), lo.astype(np.float32),
+                 hi.astype(np.float32), keep.astype(np.bool_), out)
+    return out

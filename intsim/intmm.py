@@ -20,7 +20,7 @@ import numpy as np
 
 from intsim import _kernels_mm as _km
 
-__all__ = ["Audit", "int_matmul", "matmul_acc", "MODES"]
+__all__ = ["Audit", "int_matmul", "matmul_acc", "matmul_acc_km", "MODES"]
 
 MODES = ("wide", "clamp", "saturate", "wrap")
 _F32_EXACT = 2.0 ** 24
@@ -103,6 +103,58 @@ def _absmax(x):
     return float(max(x.max(), -x.min()))
 
 
+def _dtypes(amax, bmax, K, T, nT, L, acc_bits, mode):
+    """(compute dtype exact for every tile sum, output dtype exact for the result)."""
+    tile_bound = amax * bmax * T
+    if mode == "wrap":
+        tile_bound += 2.0 ** acc_bits  # the wrap arithmetic adds 2^(acc_bits-1) to tile sums
+    out_bound = amax * bmax * K
+    if mode != "wide":
+        out_bound = min(out_bound, nT * (L + 1.0))
+    if tile_bound < _F32_EXACT:
+        cdt = np.float32
+    elif tile_bound < _F64_EXACT:
+        cdt = np.float64
+    else:
+        cdt = np.int64
+    if cdt is np.int64 or out_bound >= _F64_EXACT:
+        odt = np.int64
+    elif out_bound < _F32_EXACT:
+        odt = np.float32
+    else:
+        odt = np.float64
+    return cdt, odt
+
+
+def matmul_acc_km(x, g, *, acc_bits=8, tile=32, mode="clamp", audit=None, a_max, b_max):
+    """Per-image products of K-major operands: x (K, S, M) @ g (N, S, M) over M.
+
+    Equals ``matmul_acc(x.transpose(1, 0, 2), g.transpose(1, 2, 0), ...)``, an
+    (S, K, N) array, bit for bit, audit included, without BLAS on strided views
+    (the HDQT conv's weight gradient). x, g: C-contiguous float arrays of
+    integers; a_max / b_max: bounds on max|x| / max|g| (required).
+    """
+    acc_bits, tile = _check_params(acc_bits, tile, mode, audit)
+    K, S, M = x.shape
+    N = g.shape[0]
+    if acc_bits is None:
+        mode = "wide"
+    T = M if tile is None else min(tile, M)
+    nT = -(-M // T) if M else 0
+    L = (1 << (acc_bits - 1)) - 1 if acc_bits is not None else 0
+    cdt, odt = _dtypes(float(a_max), float(b_max), M, T, nT, L, acc_bits, mode)
+    if mode == "saturate" or cdt is np.int64 or nT == 0 or x.dtype != g.dtype \
+            or x.dtype != cdt or not (x.flags.c_contiguous and g.flags.c_contiguous):
+        return matmul_acc(x.transpose(1, 0, 2), g.transpose(1, 2, 0), acc_bits=acc_bits,
+                          tile=tile, mode=mode, audit=audit, a_max=a_max, b_max=b_max)
+    out, nsat, mx = _km.rowdot_tiled(x, g, T, L, mode, odt, audit is not None, acc_bits)
+    if audit is not None:
+        audit.tiles += out.size * nT
+        audit.saturated += int(nsat) if acc_bits is not None else 0
+        audit.max_abs = max(audit.max_abs, int(mx))
+    return out
+
+
 def matmul_acc(a, b, *, acc_bits=8, tile=32, mode="clamp", audit=None, a_max=None, b_max=None):
     """Tiled accumulator matmul on float arrays holding integers (engine entry point).
 
@@ -131,24 +183,7 @@ def matmul_acc(a, b, *, acc_bits=8, tile=32, mode="clamp", audit=None, a_max=Non
     amax = _absmax(a) if a_max is None else float(a_max)
     bmax = _absmax(b) if b_max is None else float(b_max)
     L = (1 << (acc_bits - 1)) - 1 if acc_bits is not None else 0
-    tile_bound = amax * bmax * T
-    if mode == "wrap":
-        tile_bound += 2.0 ** acc_bits  # the wrap arithmetic adds 2^(acc_bits-1) to tile sums
-    out_bound = amax * bmax * K
-    if mode != "wide":
-        out_bound = min(out_bound, nT * (L + 1.0))
-    if tile_bound < _F32_EXACT:
-        cdt = np.float32
-    elif tile_bound < _F64_EXACT:
-        cdt = np.float64
-    else:
-        cdt = np.int64
-    if cdt is np.int64 or out_bound >= _F64_EXACT:
-        odt = np.int64
-    elif out_bound < _F32_EXACT:
-        odt = np.float32
-    else:
-        odt = np.float64
+    cdt, odt = _dtypes(amax, bmax, K, T, nT, L, acc_bits, mode)
     if nT == 0 or M == 0 or N == 0 or int(np.prod(batch, dtype=np.int64)) == 0:
         return np.zeros(out_shape, odt)
     b = b.astype(cdt, copy=False)

@@ -11,6 +11,8 @@
 """
 import numpy as np
 
+from intsim._kernels_rng import random_f32
+
 
 def _finite(x, what):
     if not np.isfinite(x).all():
@@ -71,7 +73,7 @@ def log_quantize(g, bits, rng):
         return z, z.copy(), 0.0
     alpha = gmax / 2.0 ** emax
     y = np.abs(g) / np.float32(alpha)                   # in [0, 2^emax]
-    u = rng.random(g.shape, dtype=np.float32)
+    u = random_f32(rng, g.shape)   # rng.random(g.shape, dtype=float32), drawn in parallel
     e = np.floor(np.log2(np.maximum(y, np.float32(1.0))))
     np.minimum(e, emax, out=e)
     lo = np.exp2(e)                                     # 2^e <= y (for y >= 1)

@@ -16,8 +16,9 @@ are the same rng.random(x.shape, dtype=float32) draws as the NumPy reference.
 import numpy as np
 
 from intsim import _kernels_quant as _kq
+from intsim._kernels_rng import Stream
 
-__all__ = ["quantize", "quantize_f32", "levels_used", "qrange"]
+__all__ = ["quantize", "quantize_f32", "quantize_items", "levels_used", "qrange"]
 
 _ROUNDINGS = ("nearest", "stochastic")
 _F32_TINY = np.finfo(np.float32).tiny
@@ -86,29 +87,65 @@ def quantize_f32(x, bits, *, rounding="nearest", signed=None, clip=1.0, rng=None
         return _quantize_one(x, bits, rounding, signed, clip, rng)
     rows = int(np.prod(bshape, dtype=np.int64))
     xmax, xmin = _kq.row_range(x.reshape(rows, -1))
-    xmax, xmin = xmax.reshape(bshape), xmin.reshape(bshape)
+    s, s_div, lo, L, zero = _item_scales(xmax.reshape(bshape), xmin.reshape(bshape),
+                                         bits, signed, clip)
+    if x.dtype == np.float32 and np.any(s_div.astype(np.float32) < _F32_TINY):
+        x = x.astype(np.float64)  # scale not representable in float32 (subnormal input)
+    u, st = _uniforms(rng, x) if rounding == "stochastic" else (None, None)
+    q = _kq.apply(x.reshape(rows, -1), None if u is None else u.reshape(rows, -1),
+                  s_div.reshape(-1), lo.reshape(-1), L.reshape(-1),
+                  ~zero.reshape(-1), stream=st).reshape(x.shape)
+    if st is not None:
+        st.consume(rng, x.size)
+    if batch_dims == 0:
+        return q, float(s)
+    return q, np.where(zero, 0.0, s)
+
+
+def _item_scales(xmax, xmin, bits, signed, clip):
+    """Per-item (scale s, divisor, qmin, qmax, all-zero mask) float64 arrays from the
+    items' float64 max and min (the module docstring's formula)."""
     m = clip * np.maximum(xmax, -xmin)
     if signed is None:
         sgn = xmin < 0
     else:
         sgn = np.full(xmin.shape, bool(signed))
     Ls = float((1 << (bits - 1)) - 1)
-    Lu = float((1 << bits) - 1)
-    L = np.where(sgn, Ls, Lu)
+    L = np.where(sgn, Ls, float((1 << bits) - 1))
     s = m / L
     zero = ~(s > 0)
-    s_div = np.where(zero, 1.0, s)
-    lo = np.where(sgn, -Ls, 0.0)
-    if x.dtype == np.float32 and np.any(s_div.astype(np.float32) < np.finfo(np.float32).tiny):
-        x = x.astype(np.float64)  # scale not representable in float32 (subnormal input)
-    u = None
-    if rounding == "stochastic":
-        # drawn for every entry (also of all-zero items) so seeded streams do not depend on data
-        u = rng.random(x.shape, dtype=np.float32).reshape(rows, -1)
-    q = _kq.apply(x.reshape(rows, -1), u, s_div.reshape(-1), lo.reshape(-1), L.reshape(-1),
-                  ~zero.reshape(-1)).reshape(x.shape)
-    if batch_dims == 0:
-        return q, float(s)
+    return s, np.where(zero, 1.0, s), np.where(sgn, -Ls, 0.0), L, zero
+
+
+def quantize_items(x, bits, *, rounding="nearest", signed=None, clip=1.0, rng=None):
+    """quantize_f32 of a (A, S, M) float32 array whose items are along axis 1.
+
+    Equals ``np.moveaxis(q, 0, 1)`` of ``quantize_f32(np.moveaxis(x, 1, 0), ...,
+    batch_dims=1)`` bit for bit, draws included (the uniforms are taken in the
+    item-major order (S, A, M)), without the two transposed copies; the layout
+    of the K-major convolution. Returns (q (A, S, M) float32, scale (S,) float64).
+    """
+    bits = _check_bits(bits)
+    x = np.asarray(x)
+    if x.ndim != 3 or x.dtype != np.float32 or not x.flags.c_contiguous:
+        raise ValueError(f"quantize_items needs a C-contiguous (A, S, M) float32 array, "
+                         f"got {x.dtype} {x.shape}")
+    A, S, M = x.shape
+    st = Stream.of(rng) if rounding == "stochastic" else None
+    if x.size == 0 or (rounding == "stochastic" and st is None):
+        q, s = quantize_f32(np.moveaxis(x, 1, 0), bits, rounding=rounding, signed=signed,
+                            clip=clip, rng=rng, batch_dims=1)
+        return np.ascontiguousarray(np.moveaxis(q, 0, 1)), s
+    xmax, xmin = _kq.item_range(x)
+    s, s_div, lo, L, zero = _item_scales(xmax, xmin, bits, signed, clip)
+    if np.any(s_div.astype(np.float32) < _F32_TINY):
+        # float64 arithmetic (subnormal input): the general path
+        q, s = quantize_f32(np.moveaxis(x, 1, 0), bits, rounding=rounding, signed=signed,
+                            clip=clip, rng=rng, batch_dims=1)
+        return np.ascontiguousarray(np.moveaxis(q, 0, 1)), s
+    q = _kq.apply_items(x, st, s_div, lo, L, ~zero)
+    if st is not None:
+        st.consume(rng, x.size)
     return q, np.where(zero, 0.0, s)
 
 
@@ -126,13 +163,27 @@ def _quantize_one(x, bits, rounding, signed, clip, rng):
     s_div = 1.0 if zero else s
     if x.dtype == np.float32 and np.float32(s_div) < _F32_TINY:
         x = x.astype(np.float64)  # scale not representable in float32 (subnormal input)
-    u = None
-    if rounding == "stochastic":
-        # drawn for every entry (also of all-zero tensors) so seeded streams do not depend on data
-        u = rng.random(x.shape, dtype=np.float32).reshape(1, -1)
-    q = _kq.apply(x.reshape(1, -1), u, np.array([s_div]), np.array([-Ls if sgn else 0.0]),
-                  np.array([L]), np.array([not zero])).reshape(x.shape)
+    u, st = _uniforms(rng, x) if rounding == "stochastic" else (None, None)
+    q = _kq.apply(x.reshape(1, -1), None if u is None else u.reshape(1, -1),
+                  np.array([s_div]), np.array([-Ls if sgn else 0.0]),
+                  np.array([L]), np.array([not zero]), stream=st).reshape(x.shape)
+    if st is not None:
+        st.consume(rng, x.size)
     return q, float(s)
+
+
+def _uniforms(rng, x):
+    """The uniforms of a stochastic rounding of x: (None, Stream) for a PCG64 rng (the
+    kernel draws rng.random(x.shape, dtype=float32)'s values itself), else (that array, None).
+
+    Drawn for every entry (also of all-zero tensors) so seeded streams do not depend on
+    data. Any other bit generator (a PCG64 subclass too) takes the plain NumPy
+    draw, which is the reference the fused path is tested against.
+    """
+    st = Stream.of(rng)
+    if st is None:
+        return rng.random(x.shape, dtype=np.float32), None
+    return None, st
 
 
 def _int_dtype(bits, signed):

@@ -5,7 +5,7 @@ import numpy as np
 
 from intsim.arith import HDQT
 from intsim.nn import qmatmul as qm
-from intsim.nn.im2col import col2im, im2col
+from intsim.nn.im2col import col2im, col2im_km, im2col, im2col_km
 from intsim.nn.init import bias_uniform, child_rng, he_normal, kaiming_uniform
 from intsim.nn.linear import check_arith
 from intsim.nn.module import Module, Parameter
@@ -21,6 +21,11 @@ class Conv2d(Module):
     the HDQT backward runs per image (the L = H_out*W_out positions are the
     batch of H_b; per-image backward scales and draws; per-image clamped
     weight gradients summed in float; input gradient through col2im in float).
+
+    Two implementations give the same bits: the K-major one (the default) keeps
+    the unfolded input as (C*k*k, B, L), so the forward and the input gradient
+    are each one GEMM over the whole batch; ``kmajor = False`` selects the
+    per-image (B, K, L) reference it is tested against.
     """
 
     def __init__(self, in_ch, out_ch, kernel, stride, padding, bias, arith, rng, init="kaiming_uniform"):
@@ -42,8 +47,93 @@ class Conv2d(Module):
         self.bias = Parameter(bias_uniform(out_ch, fan_in, rng), "bias") if bias else None
         self.rng = child_rng(rng) if arith.quantized else None
         self.layer_audit = qm.LayerAudit() if arith.quantized else None
+        self.kmajor = True
+
+    def _use_km(self):
+        # float32 GEMMs over the whole batch sum in another order than per image,
+        # so unquantized products keep the reference layout (same bits as before)
+        a = self.arith
+        return self.kmajor and a.quantized and not (isinstance(a, HDQT) and not a.fwd_quant)
 
     def forward(self, x):
+        self._km = self._use_km()
+        if self._km:
+            return self._forward_km(x)
+        return self._forward_ref(x)
+
+    def backward(self, grad):
+        if self._km:
+            return self._backward_km(grad)
+        return self._backward_ref(grad)
+
+    def _forward_km(self, x):
+        if x.ndim != 4 or x.shape[1] != self.in_ch:
+            raise ValueError(f"Conv2d({self.in_ch}->{self.out_ch}) expects (B, {self.in_ch}, H, W), got {x.shape}")
+        a = self.arith
+        W = self.weight.data
+        B = x.shape[0]
+        N = self.out_ch
+        W2 = W.reshape(N, -1)
+        self._xshape = x.shape
+        per = isinstance(a, HDQT) and a.eval_per_sample and not self.training
+        self.layer_audit.tick()
+        aud = (self.layer_audit, "forward")
+        wq, sw, _, self._wmask = qm.quantize_forward(W2, a, aud, "W")
+        xq, sx, xs, self._xmask = qm.quantize_forward(x, a, aud, "x", batch_dims=int(per))
+        cols, (Ho, Wo) = im2col_km(xq, self.k, self.stride, self.padding)      # (K, B, L)
+        acc = qm.forward_matmul_T(wq, cols.reshape(cols.shape[0], -1), xs, a,
+                                  self.layer_audit)                         # (N, B*L)
+        if per:
+            scale = (np.asarray(sx, np.float32) * np.float32(sw))[None, :, None]
+            acc = acc.reshape(N, B, -1)
+        else:
+            scale = np.float32(sw * sx)
+        y = (acc * scale).astype(np.float32, copy=False)
+        self._cols, self._sx, self._wq, self._sw = cols, sx, wq, sw
+        self._hw = (Ho, Wo)
+        y = np.ascontiguousarray(y.reshape(N, B, Ho * Wo).transpose(1, 0, 2)).reshape(B, N, Ho, Wo)
+        if self.bias is not None:
+            y += self.bias.data[None, :, None, None]
+        return y
+
+    def _backward_km(self, grad):
+        a = self.arith
+        B = self._xshape[0]
+        Ho, Wo = self._hw
+        N = self.out_ch
+        if grad.shape != (B, N, Ho, Wo):
+            raise ValueError(f"Conv2d backward: grad shape {grad.shape} != {(B, N, Ho, Wo)}")
+        if self.bias is not None:
+            self.bias.grad = grad.sum(axis=(0, 2, 3)).astype(self.bias.data.dtype)
+        L = Ho * Wo
+        gT = np.ascontiguousarray(grad).reshape(B, N, L)                   # (B, N, L)
+        cols = self._cols                                                  # (K, B, L)
+        # LUQ's float input-gradient product stays per image (one GEMM over the
+        # batch sums in another order): dcols (B, K, L); HDQT's integer products
+        # run K-major: dcols (K, B, L)
+        kmaj = isinstance(a, HDQT)
+        if np.ndim(self._sx) != 0:
+            raise ValueError("backward after an eval-mode per-sample forward is not supported")
+        gT = gT.astype(np.float32, copy=False)
+        if kmaj:
+            g = np.ascontiguousarray(gT.transpose(1, 0, 2))                  # (N, B, L)
+            dcols, dw = qm.hdqt_backward_km(g, cols, self._sx, self._wq, self._sw, a,
+                                            self.rng, self.layer_audit)
+        else:
+            dcols, dw = qm.luq_backward_km(gT, cols, self._sx, self._wq, self._sw, a,
+                                           self.rng, self.layer_audit)
+        if self._wmask is not None:
+            dw = dw * self._wmask
+        self.weight.grad = dw.reshape(self.weight.data.shape)
+        if kmaj:
+            dx = col2im_km(dcols, self._xshape, self.k, self.stride, self.padding)
+        else:
+            dx = col2im(dcols, self._xshape, self.k, self.stride, self.padding)
+        if self._xmask is not None:
+            dx = dx * self._xmask
+        return dx
+
+    def _forward_ref(self, x):
         if x.ndim != 4 or x.shape[1] != self.in_ch:
             raise ValueError(f"Conv2d({self.in_ch}->{self.out_ch}) expects (B, {self.in_ch}, H, W), got {x.shape}")
         a = self.arith
@@ -78,7 +168,7 @@ class Conv2d(Module):
             y += self.bias.data[None, :, None, None]
         return y
 
-    def backward(self, grad):
+    def _backward_ref(self, grad):
         a = self.arith
         B = self._xshape[0]
         Ho, Wo = self._hw

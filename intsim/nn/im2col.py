@@ -69,3 +69,50 @@ def col2im(cols, x_shape, k, stride, padding):
     if padding:
         return xp[:, :, padding:padding + H, padding:padding + W]
     return xp
+
+
+# ------------------------------------------------------------ K-major layout
+# cols_km (K, B, L): row kk = (c, kh, kw) holds that tap for every image and
+# output position, so a layer's whole batch is one (N, K) @ (K, B*L) GEMM and
+# each reduction tile over K is a contiguous band of rows.
+
+def im2col_km(x, k, stride, padding):
+    """x: (B, C, H, W) -> (cols (C*k*k, B, Ho*Wo) contiguous, x's dtype; (Ho, Wo))."""
+    B, C, H, W = x.shape
+    Ho, Wo = out_size(H, k, stride, padding), out_size(W, k, stride, padding)
+    if Ho < 1 or Wo < 1:
+        raise ValueError(f"conv kernel {k} larger than padded input {H}x{W} (padding {padding})")
+    xp = _padded(x, padding)
+    sB, sC, sH, sW = xp.strides
+    view = as_strided(xp, shape=(C, k, k, B, Ho, Wo),
+                      strides=(sC, sH, sW, sB, sH * stride, sW * stride), writeable=False)
+    return view.reshape(C * k * k, B, Ho * Wo), (Ho, Wo)
+
+
+@njit(parallel=True, cache=True)
+def _col2im_km_kernel(c6, xp, stride):
+    """xp[b, c, ho*s + i, wo*s + j] += c6[c, i, j, b, ho, wo]; one task per (b, c) plane,
+    taps (i, j) in the same order as _col2im_kernel (so the float sums are identical)."""
+    C, k, _, B, Ho, Wo = c6.shape
+    for t in prange(B * C):
+        b = t // C
+        c = t - b * C
+        for i in range(k):
+            for j in range(k):
+                for ho in range(Ho):
+                    r = ho * stride + i
+                    for wo in range(Wo):
+                        xp[b, c, r, wo * stride + j] += c6[c, i, j, b, ho, wo]
+
+
+def col2im_km(cols, x_shape, k, stride, padding):
+    """Adjoint of im2col_km: cols (C*k*k, B, L) -> (B, C, H, W), summing overlaps
+    in the order col2im does (bit-identical to col2im of the (B, K, L) transpose)."""
+    B, C, H, W = x_shape
+    Ho, Wo = out_size(H, k, stride, padding), out_size(W, k, stride, padding)
+    c6 = np.ascontiguousarray(cols).reshape(C, k, k, B, Ho, Wo)
+    xp = np.zeros((B, C, H + 2 * padding, W + 2 * padding), cols.dtype)
+    _col2im_km_kernel(c6, xp, stride)
+    if padding:
+        return xp[:, :, padding:padding + H, padding:padding + W]
+    return xp

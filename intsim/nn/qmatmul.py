@@ -275,3 +275,81 @@ def luq_backward(gT, xT, sx, wq, sw, arith, rng, audit, need_dx=True):
     if dwT.ndim == 3:
         dwT = dwT.sum(axis=0)
     return dxT, np.ascontiguousarray(dwT.T * np.float32(sx), dtype=np.float32)
+
+
+# ------------------------------------------------------- K-major (conv) layout
+def hdqt_backward_km(g, xk, sx, wq, sw, arith, rng, audit, need_dx=True):
+    """hdqt_backward for S images in the K-major layout, bit for bit.
+
+    g: (N, S, M) float32 output gradient (M positions of image s in g[:, s]);
+    xk: (K, S, M) quantized input (float32 integers, scale sx float); wq (N, K),
+    scale sw. Returns (dx (K, S, M) float32 or None, dW (N, K) float32): the
+    same values, audit counts and draws as hdqt_backward of the (S, N, M) /
+    (S, K, M) transposes, with the input-gradient product one (K, N) @ (N, S*M)
+    GEMM instead of S small ones and no transposed copies of the large arrays.
+    """
+    N, S, M = g.shape
+    K = xk.shape[0]
+    bits = arith.bits
+    qm = _qmax(bits, True)
+    had = arith.hadamard
+    n_o = hadamard.bp2(N) if had else 1
+    n_b = hadamard.bp2(M) if had else 1
+    bq = arith.bwd_quant
+    ints = bq and (arith.requantize or arith.fwd_quant)
+    if not (ints and bq and arith.requantize):
+        # the ablations without requantized integer operands: the reference path
+        dxT, dW = hdqt_backward(np.ascontiguousarray(g.transpose(1, 0, 2)),
+                                np.ascontiguousarray(xk.transpose(1, 0, 2)),
+                                sx, wq, sw, arith, rng, audit, need_dx)
+        return (None if dxT is None else np.ascontiguousarray(dxT.transpose(1, 0, 2))), dW
+    limit = arith.acc_limit
+    mode = arith.acc_mode if limit is not None else "wide"
+    clip = arith.bwd_clip
+    grr = arith.grad_rounding
+
+    def mm(a, b, p):
+        return intmm.matmul_acc(a, b, acc_bits=limit, tile=arith.bwd_tile, mode=mode,
+                                audit=audit[p], a_max=qm, b_max=qm)
+
+    dx = None
+    if need_dx:
+        w1 = hadamard.fwht(wq, axis=0) if had and n_o > 1 else wq           # H_o W  (N, K)
+        w1q, s1 = quant.quantize_f32(w1, bits, rounding=arith.weight_rounding, signed=True,
+                                     clip=clip, rng=rng)
+        audit.record("backward_input", "HoW", w1q, bits, True)
+        g1 = hadamard.fwht(g, axis=0) if had and n_o > 1 else g             # (g H_o)^T
+        g1q, sg1 = quant.quantize_items(g1, bits, rounding=grr, signed=True, clip=clip,
+                                        rng=rng)
+        audit.record("backward_input", "gHo", g1q[:, 0], bits, True)
+        d = mm(w1q.T, g1q.reshape(N, S * M), "backward_input").reshape(K, S, M)
+        coef = (np.asarray(sg1) * (s1 * sw / n_o)).astype(np.float32).reshape(1, S, 1)
+        dx = (d * coef).astype(np.float32, copy=False)
+
+    x2 = hadamard.fwht(xk, axis=-1) if had and n_b > 1 else xk              # (H_b X)^T
+    x2q, sx2 = quant.quantize_items(x2, bits, rounding=arith.act_rounding, signed=True,
+                                    clip=clip, rng=rng)
+    audit.record("backward_weight", "HbX", x2q[:, 0], bits, True)
+    g2 = hadamard.fwht(g, axis=-1) if had and n_b > 1 else g                # g^T H_b
+    g2q, sg2 = quant.quantize_items(g2, bits, rounding=grr, signed=True, clip=clip, rng=rng)
+    audit.record("backward_weight", "gHb", g2q[:, 0], bits, True)
+    coef = np.asarray(sg2) * np.asarray(sx2) * (sx / n_b)
+    # E^T per image: (K, M) @ (M, N), rows of the K-major arrays
+    eT = intmm.matmul_acc_km(x2q, g2q, acc_bits=limit, tile=arith.bwd_tile, mode=mode,
+                             audit=audit["backward_weight"], a_max=qm, b_max=qm)
+    dwT = np.tensordot(coef.astype(eT.dtype), np.ascontiguousarray(eT), axes=(0, 0))
+    return dx, np.ascontiguousarray(dwT.T, dtype=np.float32)
+
+
+def luq_backward_km(g, xk, sx, wq, sw, arith, rng, audit, need_dx=True):
+    """luq_backward with the input xk (K, S, M) in the K-major layout; g (S, N, M).
+
+    Returns (dxT (S, K, M) or None, dW (N, K)) bit for bit as luq_backward: the
+    float input-gradient product stays per image (one (K, N) @ (N, S*M) GEMM
+    sums in another order), the weight gradient reads xk through strided views.
+    """
+    code, gq, _ = luq.log_quantize(g, arith.grad_bits, rng)
+    audit.record("backward_input", "g_log", code, arith.grad_bits, True)
+    dx = np.matmul(wq.T * np.float32(sw), gq) if need_dx else None
+    dwT = np.matmul(xk.transpose(1, 0, 2), np.swapaxes(gq, -1, -2)).sum(axis=0)
+    return dx, np.ascontiguousarray(dwT.T * np.float32(sx), dtype=np.float32)
