@@ -129,6 +129,11 @@ def instrument(model):
     def matmul_acc(*args, **kw):
         return pt.wrap(pass_of.get(id(kw.get("audit")), pt.current()), orig)(*args, **kw)
     intmm.matmul_acc = matmul_acc
+    orig_km = intmm.matmul_acc_km
+
+    def matmul_acc_km(*args, **kw):
+        return pt.wrap(pass_of.get(id(kw.get("audit")), pt.current()), orig_km)(*args, **kw)
+    intmm.matmul_acc_km = matmul_acc_km
     for mod, fname in ((quant, "quantize_f32"), (quant, "quantize_items"),
                        (luq, "sawb_quantize"), (luq, "log_quantize"),
                        (qmatmul, "quantize_forward")):

@@ -51,7 +51,7 @@ def _same(a, b):
     assert ra == rb
 
 
-ARITHS = {"hdqt": intsim.HDQT(), "luq": intsim.LUQ(), "fp": intsim.FP(),
+ARITHS = {"hdqt": intsim.HDQT(), "luq": intsim.LUQ(),
           "saturate": intsim.HDQT(acc_mode="saturate"),
           "wrap-bwdtile": intsim.HDQT(acc_mode="wrap", bwd_tile=8, acc_bits=10),
           "no-requant": intsim.HDQT(requantize=False, weight_rounding="stochastic")}

@@ -96,8 +96,8 @@ class Conv2d(Module):
             y += self.bias.data[None, :, None, None]
         return y
 
-    def _backward_km(self, grad):
-        a = self.arith
+    def _grad_in(self, grad):
+        """Checks grad (B, N, Ho, Wo), fills the bias gradient; returns g^T (B, N, L)."""
         B = self._xshape[0]
         Ho, Wo = self._hw
         N = self.out_ch
@@ -105,8 +105,11 @@ class Conv2d(Module):
             raise ValueError(f"Conv2d backward: grad shape {grad.shape} != {(B, N, Ho, Wo)}")
         if self.bias is not None:
             self.bias.grad = grad.sum(axis=(0, 2, 3)).astype(self.bias.data.dtype)
-        L = Ho * Wo
-        gT = np.ascontiguousarray(grad).reshape(B, N, L)                   # (B, N, L)
+        return np.ascontiguousarray(grad).reshape(B, N, Ho * Wo)
+
+    def _backward_km(self, grad):
+        a = self.arith
+        gT = self._grad_in(grad)                                           # (B, N, L)
         cols = self._cols                                                  # (K, B, L)
         # LUQ's float input-gradient product stays per image (one GEMM over the
         # batch sums in another order): dcols (B, K, L); HDQT's integer products
@@ -170,14 +173,7 @@ class Conv2d(Module):
 
     def _backward_ref(self, grad):
         a = self.arith
-        B = self._xshape[0]
-        Ho, Wo = self._hw
-        N = self.out_ch
-        if grad.shape != (B, N, Ho, Wo):
-            raise ValueError(f"Conv2d backward: grad shape {grad.shape} != {(B, N, Ho, Wo)}")
-        if self.bias is not None:
-            self.bias.grad = grad.sum(axis=(0, 2, 3)).astype(self.bias.data.dtype)
-        gT = np.ascontiguousarray(grad).reshape(B, N, Ho * Wo)      # (B, N, L): per-image g^T
+        gT = self._grad_in(grad)                                    # (B, N, L): per-image g^T
         cols = self._cols
         if not a.quantized:
             dw = np.matmul(gT, np.swapaxes(cols, 1, 2)).sum(axis=0)   # sum_b g_b^T cols_b^T

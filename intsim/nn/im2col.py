@@ -40,17 +40,31 @@ def _padded(x, padding):
     return xp
 
 
-def im2col(x, k, stride, padding):
-    """x: (B, C, H, W) -> (cols (B, C*k*k, Ho*Wo) contiguous, x's dtype; (Ho, Wo))."""
+def _taps(x, k, stride, padding):
+    """{axis name: (size, stride)} of the strided view of padded x, and (Ho, Wo)."""
     B, C, H, W = x.shape
     Ho, Wo = out_size(H, k, stride, padding), out_size(W, k, stride, padding)
     if Ho < 1 or Wo < 1:
         raise ValueError(f"conv kernel {k} larger than padded input {H}x{W} (padding {padding})")
     xp = _padded(x, padding)
     sB, sC, sH, sW = xp.strides
-    view = as_strided(xp, shape=(B, C, k, k, Ho, Wo),
-                      strides=(sB, sC, sH, sW, sH * stride, sW * stride), writeable=False)
-    return view.reshape(B, C * k * k, Ho * Wo), (Ho, Wo)
+    ax = {"b": (B, sB), "c": (C, sC), "i": (k, sH), "j": (k, sW),
+          "ho": (Ho, sH * stride), "wo": (Wo, sW * stride)}
+    return xp, ax, (Ho, Wo)
+
+
+def _unfold(x, k, stride, padding, order):
+    """The taps of x as a contiguous array with axes in ``order`` (6 names of _taps)."""
+    xp, ax, hw = _taps(x, k, stride, padding)
+    view = as_strided(xp, shape=tuple(ax[n][0] for n in order),
+                      strides=tuple(ax[n][1] for n in order), writeable=False)
+    return view, hw
+
+
+def im2col(x, k, stride, padding):
+    """x: (B, C, H, W) -> (cols (B, C*k*k, Ho*Wo) contiguous, x's dtype; (Ho, Wo))."""
+    view, (Ho, Wo) = _unfold(x, k, stride, padding, ("b", "c", "i", "j", "ho", "wo"))
+    return view.reshape(x.shape[0], -1, Ho * Wo), (Ho, Wo)
 
 
 def col2im(cols, x_shape, k, stride, padding):
@@ -78,15 +92,8 @@ def col2im(cols, x_shape, k, stride, padding):
 
 def im2col_km(x, k, stride, padding):
     """x: (B, C, H, W) -> (cols (C*k*k, B, Ho*Wo) contiguous, x's dtype; (Ho, Wo))."""
-    B, C, H, W = x.shape
-    Ho, Wo = out_size(H, k, stride, padding), out_size(W, k, stride, padding)
-    if Ho < 1 or Wo < 1:
-        raise ValueError(f"conv kernel {k} larger than padded input {H}x{W} (padding {padding})")
-    xp = _padded(x, padding)
-    sB, sC, sH, sW = xp.strides
-    view = as_strided(xp, shape=(C, k, k, B, Ho, Wo),
-                      strides=(sC, sH, sW, sB, sH * stride, sW * stride), writeable=False)
-    return view.reshape(C * k * k, B, Ho * Wo), (Ho, Wo)
+    view, (Ho, Wo) = _unfold(x, k, stride, padding, ("c", "i", "j", "b", "ho", "wo"))
+    return view.reshape(-1, x.shape[0], Ho * Wo), (Ho, Wo)
 
 
 @njit(parallel=True, cache=True)
