@@ -6,10 +6,16 @@ learning methods).
 """
 import os as _os
 
-# Numba's OpenMP threads spin after each parallel region and starve OpenBLAS's
-# threads when the two alternate (a 60x slowdown was measured here); passive
-# waiting fixes it. setdefault keeps a user's own choice.
-_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+from intsim.jitcache import configure_cache_dir as _configure_cache_dir
+from intsim.threads import configure_environment as _configure_environment
+
+# Before NumPy/Numba load: idle OpenMP and OpenBLAS threads sleep instead of
+# spinning (spinning threads starved the other pool's threads, and the other
+# run's, 30-60x slowdowns measured here), and compiled kernels are cached in a
+# per-user folder when the package's own folder is read-only. A user's own
+# values win. See intsim.threads and intsim.jitcache.
+_configure_environment()
+_configure_cache_dir(_os.path.dirname(_os.path.abspath(__file__)))
 
 __version__ = "0.1.0"
 

@@ -33,10 +33,12 @@ import numpy as np
 
 from intsim import runio
 from intsim.auditreport import acc_range, audit_rows, audit_to_dict, format_audit, merge_audits
+from intsim.jitcache import MESSAGE, notify_compiles
 from intsim.progress import Progress
 from intsim.runconfig import (ACC_MODES, ARITHS, DATASETS, HAR_DATASETS, METHODS, MODELS,
                               ROUNDINGS, SCHEDULES, SHORT_SCHEDULE, ConfigError, RunConfig,
                               parse_arith_option, resolve)
+from intsim.threads import set_threads
 
 RESULTS_FORMAT = 1
 
@@ -290,6 +292,10 @@ OPTIONS = [
          "[default: 42467]."),
     _opt("--audit-threshold", type=float, help="Flag layers with more than this % saturated "
          "tiles [default: 1]."),
+    _opt("--per-class", type=int, help="Train on the first N training samples of each class "
+         "only (the test set stays whole), for quick looks [default: all]."),
+    _opt("--threads", type=int, help="Threads for Numba kernels and OpenBLAS [default: "
+         "$INTSIM_THREADS, else all cores]."),
     click.option("--out", "out", type=click.Path(file_okay=False), default=None,
                  help="Run folder [default: runs/<time>-<dataset>-<method>-<arith>]."),
     click.option("--resume", is_flag=True, help="Continue the interrupted run in --out from "
@@ -302,7 +308,7 @@ _CONFIG_KEYS = ["dataset", "data", "model", "hidden", "method", "arith", "bits",
                 "tile", "acc_mode", "hadamard", "requantize", "grad_rounding", "act_rounding",
                 "weight_rounding", "fwd_clip", "schedule", "epochs", "lr", "milestones",
                 "batch_size", "memory", "init_classes", "inc_classes", "seed",
-                "audit_threshold"]
+                "audit_threshold", "per_class", "threads"]
 
 
 def _with_options(f):
@@ -367,7 +373,7 @@ def _default_out(cfg: RunConfig) -> Path:
 
 
 def _train(cfg: RunConfig, arith, out, resume: bool, hooks, prog: Progress) -> None:
-    from intsim.data import TaskStream
+    from intsim.data import TaskStream, first_per_class
 
     # ---- everything that can fail on user input happens before any write
     run_dir = Path(out) if out is not None else _default_out(cfg)
@@ -383,6 +389,8 @@ def _train(cfg: RunConfig, arith, out, resume: bool, hooks, prog: Progress) -> N
         raise ConfigError(f"run folder {run_dir} is not empty; use --resume to continue it "
                           f"or choose another --out")
     ds = load_data(cfg, hooks)
+    if cfg.per_class is not None:
+        ds = first_per_class(ds, cfg.per_class)
     cc_probe = cil_config(cfg)
     ds = prepare_inputs(ds, cc_probe.model)
     if cc_probe.model == "resnet32" and ds.X_train.ndim != 4:
@@ -395,7 +403,7 @@ def _train(cfg: RunConfig, arith, out, resume: bool, hooks, prog: Progress) -> N
     cc = cc_probe
     cfg = complete_config(cfg, cc)
     acc_bits = effective_acc_bits(arith)
-    if state is not None and state.get("config") != runio.to_jsonable(cfg.to_dict()):
+    if state is not None and not _same_settings(state.get("config"), cfg):
         raise ConfigError(f"cannot resume: the checkpoint in {run_dir} was written with "
                           f"different settings than its config.toml")
 
@@ -419,6 +427,7 @@ def _train(cfg: RunConfig, arith, out, resume: bool, hooks, prog: Progress) -> N
             raise ConfigError(f"cannot resume: checkpoint lacks {e}") from None
 
     # ---- from here on we write
+    used_threads = set_threads(cfg.threads)
     run_info = {"dataset": cfg.dataset, "dataset_name": getattr(ds, "name", cfg.dataset),
                 "class_order": [int(c) for c in np.asarray(stream.class_order)],
                 "num_tasks": int(stream.num_tasks), "num_classes": int(stream.num_classes),
@@ -426,7 +435,8 @@ def _train(cfg: RunConfig, arith, out, resume: bool, hooks, prog: Progress) -> N
                 "n_train": int(len(ds.X_train)), "n_test": int(len(ds.X_test)),
                 "arith": repr(arith), "acc_limit": acc_bits,
                 "acc_range": acc_range(acc_bits), "cil": cc.to_dict(),
-                "injected_dataset": bool(hooks is not None and hooks.dataset is not None)}
+                "injected_dataset": bool(hooks is not None and hooks.dataset is not None),
+                "threads": used_threads}
     run_dir.mkdir(parents=True, exist_ok=True)
     if not resume or not (run_dir / runio.CONFIG).exists():
         runio.atomic_write_text(run_dir / runio.CONFIG, _config_toml(cfg))
@@ -460,7 +470,8 @@ def _train(cfg: RunConfig, arith, out, resume: bool, hooks, prog: Progress) -> N
             "records": records, "elapsed": elapsed})
         saved["tasks"] = t + 1
         timings = {"total_seconds": elapsed,
-                   "task_seconds": [r["seconds"]["total"] for r in records]}
+                   "task_seconds": [r["seconds"]["total"] for r in records],
+                   "compile_seconds": compiling.seconds}
         runio.atomic_write_json(run_dir / runio.RESULTS, build_results(
             cfg, run_info, records, timings, complete=t == stream.num_tasks - 1))
         summ = _task_summary(rec, stream.num_tasks)
@@ -480,7 +491,8 @@ def _train(cfg: RunConfig, arith, out, resume: bool, hooks, prog: Progress) -> N
     from intsim.cil import run_cil
     try:
         if start_task < stream.num_tasks:
-            with _sigterm_as_interrupt():
+            with _sigterm_as_interrupt(), \
+                    notify_compiles(lambda: _compile_notice(prog)) as compiling:
                 run_cil(stream, model_factory, cc, np.random.default_rng(cfg.seed),
                         on_task_end=on_task_end, on_epoch=on_epoch, state=cil_state,
                         progress=None if prog.mode == "quiet" else prog)
@@ -522,6 +534,23 @@ def _sigterm_as_interrupt():
         yield
     finally:
         signal.signal(signal.SIGTERM, old)
+
+
+def _compile_notice(prog: Progress) -> None:
+    """Numba started compiling (a cold cache): say so, so the run does not look hung."""
+    if prog.mode == "bar":
+        click.echo(MESSAGE, err=True)
+    else:
+        prog.event({"event": "compiling"})
+
+
+def _same_settings(saved, cfg: RunConfig) -> bool:
+    """The checkpoint's settings equal cfg's; settings newer than the checkpoint
+    (absent from it, e.g. threads) are not compared."""
+    if not isinstance(saved, dict):
+        return False
+    now = runio.to_jsonable(cfg.to_dict())
+    return saved == {k: v for k, v in now.items() if k in saved}
 
 
 def _task_summary(rec: dict, num_tasks: int) -> dict:

@@ -3,8 +3,10 @@
 Three modes:
 
 - ``"bar"`` (default): per epoch a progress bar with running loss and
-  accuracy on stderr (redrawn in place on a terminal, one line per finished
-  epoch otherwise); per task a line with its accuracies on stdout.
+  accuracy on stderr (redrawn in place on a terminal with the seconds so far
+  and the projected seconds per epoch; one line per finished epoch, ending
+  in its seconds per epoch, otherwise); per task a line with its accuracies
+  on stdout.
 - ``"quiet"``: nothing but what the caller prints itself.
 - ``"jsonl"``: one JSON object per line on stdout for every epoch and task
   (``{"event": "epoch", ...}``, ``{"event": "task", ...}``) and nothing else.
@@ -70,7 +72,7 @@ class Progress:
             now = time.perf_counter()
             if now - self._last_draw >= self.min_interval or e["batch"] == e["num_batches"]:
                 self._last_draw = now
-                self.err.write("\r" + self._bar_line() + "\x1b[K")
+                self.err.write("\r" + self._bar_line() + self._eta(now) + "\x1b[K")
                 self.err.flush()
 
     def running(self) -> tuple[float, float]:
@@ -96,10 +98,19 @@ class Progress:
         elif self.mode == "bar":
             if e["num_batches"] is None:
                 e["num_batches"] = e["batch"]
-            line = self._bar_line(loss, acc) + f" {secs:.1f}s"
+            line = self._bar_line(loss, acc) + f" {secs:.1f} s/epoch"
             self.err.write(("\r" + line + "\x1b[K\n") if self.tty else line + "\n")
             self.err.flush()
         self._ep = {}
+
+    def _eta(self, now: float) -> str:
+        """Live bar suffix: seconds so far and the epoch's projected seconds."""
+        e = self._ep
+        secs = now - e["t0"]
+        n = e["num_batches"]
+        if not n or not e["batch"]:
+            return f" {secs:.0f}s"
+        return f" {secs:.0f}s, ~{secs * n / min(e['batch'], n):.0f} s/epoch"
 
     def _bar_line(self, loss=None, acc=None) -> str:
         e = self._ep

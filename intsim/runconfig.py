@@ -79,6 +79,10 @@ class RunConfig:
     inc_classes: int | None = None
     seed: int = 42467
     audit_threshold: float = 1.0            # % saturated tiles that flags a layer
+    per_class: int | None = None            # train on the first N samples of each class
+    # Numba + OpenBLAS threads; None = INTSIM_THREADS or all cores (resolve fills
+    # it in). Part of the config: float BLAS results can depend on the count.
+    threads: int | None = None
 
     def to_dict(self) -> dict:
         """Plain dict (tuples as lists, arith_options as a dict)."""
@@ -98,13 +102,13 @@ class RunConfig:
 
 _FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}
 _NULLABLE = {"data", "hidden", "acc_bits", "tile", "epochs", "lr", "milestones",
-             "batch_size", "memory", "init_classes", "inc_classes"}
+             "batch_size", "memory", "init_classes", "inc_classes", "per_class", "threads"}
 _CHOICES = {"dataset": DATASETS, "model": MODELS, "method": METHODS, "arith": ARITHS,
             "acc_mode": ACC_MODES, "grad_rounding": ROUNDINGS,
             "act_rounding": ROUNDINGS, "weight_rounding": ROUNDINGS,
             "schedule": SCHEDULES}
 _INTS = {"bits", "acc_bits", "tile", "epochs", "batch_size", "memory",
-         "init_classes", "inc_classes", "seed"}
+         "init_classes", "inc_classes", "seed", "per_class", "threads"}
 _FLOATS = {"fwd_clip", "lr", "audit_threshold"}
 _BOOLS = {"hadamard", "requantize"}
 _INT_TUPLES = {"hidden", "milestones"}
@@ -240,7 +244,7 @@ def validate(cfg: RunConfig) -> RunConfig:
         raise ConfigError(f"tile={cfg.tile} must be >= 1 (or none for one tile over K)")
     if not 0.0 < cfg.fwd_clip <= 1.0:
         raise ConfigError(f"fwd_clip={cfg.fwd_clip} out of range (0, 1]")
-    for key in ("epochs", "batch_size", "init_classes", "inc_classes"):
+    for key in ("epochs", "batch_size", "init_classes", "inc_classes", "per_class", "threads"):
         v = getattr(cfg, key)
         if v is not None and v < 1:
             raise ConfigError(f"{key}={v} must be >= 1")
@@ -266,7 +270,11 @@ def validate(cfg: RunConfig) -> RunConfig:
 
 
 def resolve(config_file=None, overrides: Mapping[str, Any] | None = None) -> RunConfig:
-    """defaults <- TOML ``config_file`` <- ``overrides`` (None values ignored)."""
+    """defaults <- TOML ``config_file`` <- ``overrides`` (None values ignored).
+
+    ``threads`` not given in either: ``INTSIM_THREADS``, else every core
+    (:func:`intsim.threads.default_threads`), so the result is concrete.
+    """
     values: dict[str, Any] = {}
     if config_file is not None:
         for k, v in read_toml(config_file).items():
@@ -280,6 +288,12 @@ def resolve(config_file=None, overrides: Mapping[str, Any] | None = None) -> Run
             values[k] = tuple(sorted(merged.items()))
         else:
             values[k] = _coerce(k, v)
+    if values.get("threads") is None:
+        from intsim.threads import default_threads
+        try:
+            values["threads"] = default_threads()
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
     return validate(RunConfig(**values))
 
 

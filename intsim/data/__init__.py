@@ -1,16 +1,16 @@
 """Datasets for intsim: official-format loaders, HAR feature pipelines, CIL streams.
 
-Public API: Dataset, load_dataset, TaskStream, Task, iterate_batches,
+Public API: Dataset, first_per_class, load_dataset, TaskStream, Task, iterate_batches,
 augment_cifar, DataFileError, DATASETS, plus the readers in the sub-modules
 (hapt, dsads, pamap2, cifar, idx, embedded) and the feature pipelines
 (har_features, stats9).
 """
 from .augment import augment_cifar
 from .batches import iterate_batches
-from .common import DataFileError, Dataset
+from .common import DataFileError, Dataset, first_per_class
 from .loader import DATASETS, HAR_DEFAULTS, har_dataset, load_dataset
 from .stream import Task, TaskStream, paper_class_order
 
 __all__ = ["Dataset", "DataFileError", "load_dataset", "har_dataset", "DATASETS",
            "HAR_DEFAULTS", "TaskStream", "Task", "paper_class_order", "iterate_batches",
-           "augment_cifar"]
+           "augment_cifar", "first_per_class"]

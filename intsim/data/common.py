@@ -15,11 +15,11 @@ import glob
 import io
 import os
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-__all__ = ["DataFileError", "Source", "open_source", "parse_table", "Dataset"]
+__all__ = ["DataFileError", "Source", "open_source", "parse_table", "Dataset", "first_per_class"]
 
 
 class DataFileError(ValueError):
@@ -51,6 +51,24 @@ class Dataset:
     def classes(self) -> np.ndarray:
         """Sorted original label ids present in train or test (int64)."""
         return np.unique(np.concatenate([self.y_train, self.y_test])).astype(np.int64)
+
+
+def first_per_class(ds: Dataset, n: int) -> Dataset:
+    """``ds`` with only the first ``n`` training samples of each class (file order).
+
+    Classes with fewer samples keep all of theirs; the test set and the order
+    of the kept samples are unchanged, so the result is deterministic. The
+    kept count goes into ``info["per_class"]``.
+    """
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"per_class must be an integer >= 1, got {n!r}")
+    y = np.asarray(ds.y_train)
+    keep = np.zeros(len(y), bool)
+    for c in np.unique(y):
+        keep[np.flatnonzero(y == c)[:int(n)]] = True
+    users = None if ds.users_train is None else ds.users_train[keep]
+    return replace(ds, X_train=ds.X_train[keep], y_train=y[keep], users_train=users,
+                   info={**ds.info, "per_class": int(n)})
 
 
 class Source:

@@ -1,0 +1,232 @@
+"""``intsim train --threads`` / INTSIM_THREADS, ``--per-class``, seconds per epoch
+in the progress line, and the compile notice / cache folder (intsim.threads,
+intsim.jitcache)."""
+import io
+import json
+import pickle
+import re
+import tomllib
+
+import numba
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import intsim.cli_train
+from intsim import jitcache, threads
+from intsim.cli import main
+from intsim.cli_train import TrainHooks, _same_settings
+from intsim.data import first_per_class
+from intsim.progress import Progress
+from intsim.runconfig import ConfigError, RunConfig, resolve
+from test_cli_train import FAST, tiny_dataset, train
+
+
+@pytest.fixture(autouse=True)
+def _restore_threads(monkeypatch):
+    """Each test starts without INTSIM_THREADS and leaves the thread counts as found."""
+    monkeypatch.delenv(threads.ENV_VAR, raising=False)
+    before = numba.get_num_threads()
+    yield
+    threads.set_threads(before)
+
+
+def _run(tmp_path, *args, name="run", hooks=None, env=None):
+    out = tmp_path / name
+    r = CliRunner(env=env).invoke(main, ["train", "--out", str(out), *args],
+                                  obj=hooks if hooks is not None else TrainHooks(dataset=tiny_dataset()))
+    return r, out
+
+
+def _written(out):
+    return (tomllib.loads((out / "config.toml").read_text()),
+            json.loads((out / "results.json").read_text()))
+
+
+# ------------------------------------------------------------------ threads
+
+def test_parse_and_default_threads():
+    assert threads.parse_threads("3") == 3 and threads.parse_threads(2) == 2
+    for bad in ("0", "-1", "two", "", 1.5, True, 0):
+        with pytest.raises(ValueError, match="integer >= 1"):
+            threads.parse_threads(bad)
+    assert threads.default_threads({}) == threads.available_cores() >= 1
+    assert threads.default_threads({"INTSIM_THREADS": " 5 "}) == 5
+    with pytest.raises(ValueError, match="INTSIM_THREADS must be an integer >= 1, got 'x'"):
+        threads.default_threads({"INTSIM_THREADS": "x"})
+
+
+def test_set_threads_sets_numba_and_openblas():
+    got = threads.set_threads(1)
+    assert got["numba"] == numba.get_num_threads() == 1
+    if got["openblas"] is not None:                 # NumPy's bundled OpenBLAS
+        assert got["openblas"] == threads.openblas_threads() == 1
+    many = threads.set_threads(10_000)              # capped at Numba's pool size
+    assert many["numba"] == numba.config.NUMBA_NUM_THREADS
+
+
+def test_environment_defaults_keep_user_values():
+    env = {"OMP_WAIT_POLICY": "ACTIVE"}
+    threads.configure_environment(env)
+    assert env == {"OMP_WAIT_POLICY": "ACTIVE", "OPENBLAS_THREAD_TIMEOUT": "4"}
+
+
+def test_threads_option_file_and_environment(tmp_path):
+    r, out = _run(tmp_path, "--threads", "1", *FAST)
+    assert r.exit_code == 0, r.output + r.stderr
+    cfg, res = _written(out)
+    assert cfg["threads"] == 1 and res["config"]["threads"] == 1
+    assert res["run"]["threads"]["numba"] == 1 and numba.get_num_threads() == 1
+    # default: INTSIM_THREADS, else every core; the file beats the environment
+    r, out = _run(tmp_path, *FAST, name="env", env={"INTSIM_THREADS": "1"})
+    assert r.exit_code == 0 and _written(out)[0]["threads"] == 1
+    conf = tmp_path / "c.toml"
+    conf.write_text("threads = 2\n")
+    r, out = _run(tmp_path, "--config", str(conf), *FAST, name="file",
+                  env={"INTSIM_THREADS": "1"})
+    assert r.exit_code == 0 and _written(out)[0]["threads"] == 2
+    assert resolve(None, {}).threads == threads.available_cores()
+
+
+@pytest.mark.parametrize("args, env, words", [
+    (["--threads", "0"], None, "threads=0 must be >= 1"),
+    (["--threads", "many"], None, "'many' is not a valid integer"),
+    ([], {"INTSIM_THREADS": "all"}, "INTSIM_THREADS must be an integer >= 1, got 'all'"),
+    (["--per-class", "0"], None, "per_class=0 must be >= 1"),
+    (["--per-class", "1.5"], None, "'1.5' is not a valid integer"),
+])
+def test_bad_threads_and_per_class_one_line_exit_2(tmp_path, args, env, words):
+    r, out = _run(tmp_path, *args, env=env)
+    assert r.exit_code == 2, r.output + r.stderr
+    assert r.stderr.count("\n") == 1 and r.stderr.startswith("intsim: error:") and words in r.stderr
+    assert not out.exists()
+
+
+def test_bad_values_in_config_file(tmp_path):
+    for text, words in (('threads = "x"\n', "threads must be an integer"),
+                        ("per_class = -2\n", "per_class=-2 must be >= 1")):
+        conf = tmp_path / "c.toml"
+        conf.write_text(text)
+        with pytest.raises(ConfigError, match=re.escape(words)):
+            resolve(conf)
+
+
+def test_old_checkpoint_without_new_settings_still_matches():
+    cfg = RunConfig(threads=2)
+    saved = {k: v for k, v in cfg.to_dict().items() if k not in ("threads", "per_class")}
+    assert _same_settings(saved, cfg)
+    assert not _same_settings({**saved, "epochs": 99}, cfg)
+    assert not _same_settings(None, cfg)
+
+
+# ---------------------------------------------------------------- per class
+
+def test_first_per_class_keeps_file_order_and_test_set():
+    ds = tiny_dataset(n_cls=3, ntr=5, nte=2)
+    order = np.random.default_rng(0).permutation(len(ds.y_train))
+    ds = type(ds)(ds.X_train[order], ds.y_train[order], ds.X_test, ds.y_test,
+                  users_train=ds.users_train[order])
+    sub = first_per_class(ds, 2)
+    for c in (1, 2, 3):
+        first = np.flatnonzero(ds.y_train == c)[:2]
+        np.testing.assert_array_equal(sub.X_train[sub.y_train == c], ds.X_train[np.sort(first)])
+    assert len(sub.y_train) == 6 and sub.info["per_class"] == 2
+    assert sub.X_test is ds.X_test and len(sub.users_train) == 6
+    assert len(first_per_class(ds, 50).y_train) == 15       # fewer than N: all kept
+    with pytest.raises(ValueError, match="per_class"):
+        first_per_class(ds, 0)
+
+
+def _write_cifar10(root, per_class_train=4, per_class_test=2, seed=0):
+    """Tiny CIFAR-10 in the official python layout (5 data batches + test batch)."""
+    rng = np.random.default_rng(seed)
+    d = root / "cifar-10-batches-py"
+    d.mkdir(parents=True)
+    ytr = rng.permutation(np.repeat(np.arange(10), per_class_train))
+    parts = np.array_split(ytr, 5)
+    for i, y in enumerate(parts, 1):
+        x = rng.integers(0, 256, (len(y), 3072), dtype=np.uint8)
+        (d / f"data_batch_{i}").write_bytes(pickle.dumps({b"data": x, b"labels": y.tolist()}))
+    yte = np.repeat(np.arange(10), per_class_test)
+    (d / "test_batch").write_bytes(pickle.dumps(
+        {b"data": rng.integers(0, 256, (len(yte), 3072), dtype=np.uint8), b"labels": yte.tolist()}))
+    (d / "batches.meta").write_bytes(pickle.dumps({b"label_names": [b"c"] * 10}))
+    return root
+
+
+def test_cifar_per_class_end_to_end_with_seconds_per_epoch(tmp_path):
+    data = _write_cifar10(tmp_path / "data")
+    args = ["--dataset", "cifar10", "--data", str(data), "--arith", "fp", "--method", "finetune", "--inc-classes", "5", "--init-classes", "5",
+            "--per-class", "3", *FAST]
+    r, out = _run(tmp_path, *args, hooks=TrainHooks())
+    assert r.exit_code == 0, r.output + r.stderr
+    cfg, res = _written(out)
+    assert cfg["per_class"] == 3 and res["config"]["per_class"] == 3
+    assert res["run"]["n_train"] == 30 and res["run"]["n_test"] == 20      # test set whole
+    # the progress line of every finished epoch ends in its seconds per epoch
+    lines = [l for l in r.stderr.splitlines() if l.startswith("task ")]
+    assert len(lines) == 2 and all(re.search(r" \d+\.\d s/epoch$", l) for l in lines)
+
+
+def test_live_bar_shows_elapsed_and_projected_seconds_per_epoch():
+    err = io.StringIO()
+    p = Progress("bar", out=io.StringIO(), err=err, tty=True, min_interval=0.0)
+    p.start_epoch(0, 1, 0, 1, num_batches=4)
+    p.batch(0.5, 3, 4)
+    assert re.search(r"1/4 loss 0\.5000 acc  75\.0% \d+s, ~\d+ s/epoch", err.getvalue())
+
+
+# ------------------------------------------------------------------ compile
+
+def test_compile_notice_in_bar_and_jsonl_modes_only(tmp_path, monkeypatch):
+    from contextlib import contextmanager
+
+    @contextmanager
+    def always_compiles(notify):      # as on a cold cache: Numba compiles at once
+        class Seen:
+            seconds = 1.5
+        notify()
+        yield Seen()
+    monkeypatch.setattr(intsim.cli_train, "notify_compiles", always_compiles)
+    r, _ = _run(tmp_path, *FAST, name="bar")
+    assert r.exit_code == 0 and r.stderr.count(jitcache.MESSAGE) == 1
+    r, out = _run(tmp_path, "--quiet", *FAST, name="quiet")
+    assert r.exit_code == 0 and r.stderr == "" and r.stdout.strip() == str(out)
+    assert _written(out)[1]["timings"]["compile_seconds"] == 1.5
+    r, _ = _run(tmp_path, "--jsonl", *FAST, name="jsonl")
+    events = [json.loads(l)["event"] for l in r.stdout.splitlines()]
+    assert r.exit_code == 0 and events.count("compiling") == 1 and r.stderr == ""
+
+
+@pytest.mark.skipif(numba.config.DISABLE_JIT, reason="nothing is compiled without the JIT")
+def test_notify_compiles_fires_once_on_compilation_only():
+    calls = []
+
+    @numba.njit
+    def f(x):
+        return x + 1
+
+    with jitcache.notify_compiles(lambda: calls.append(1)) as seen:
+        f(1)
+        f(2.0)                       # a second specialization: no second notice
+    assert calls == [1] and seen.compiled and seen.seconds > 0
+    with jitcache.notify_compiles(lambda: calls.append(2)) as seen:
+        f(3)                         # already compiled
+    assert calls == [1] and not seen.compiled
+
+
+def test_cache_dir_for_a_read_only_package(tmp_path):
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    (pkg / "__pycache__").write_text("")         # cannot hold files: as if read-only
+    env = {"XDG_CACHE_HOME": str(tmp_path / "xdg")}
+    d = jitcache.configure_cache_dir(str(pkg), env)
+    assert d == env["NUMBA_CACHE_DIR"] == str(tmp_path / "xdg" / "intsim" / "numba")
+    assert jitcache.writable_dir(d)
+    mine = {"NUMBA_CACHE_DIR": "/my/cache", "XDG_CACHE_HOME": str(tmp_path / "xdg")}
+    assert jitcache.configure_cache_dir(str(pkg), mine) is None
+    assert mine["NUMBA_CACHE_DIR"] == "/my/cache"                     # the user's choice
+    ok = tmp_path / "ok"
+    ok.mkdir()
+    env = {}
+    assert jitcache.configure_cache_dir(str(ok), env) is None and env == {}
