@@ -218,7 +218,8 @@ def _reduce_planes(P, out, L, half, mode, want, S):
 
 
 # a few rows (a conv's output channels) against a very wide b (its B*L positions)
-_FEW_ROWS = 256
+_FEW_ROWS = 320
+_FEW_ROWS_MIN_N = 4096   # and only this wide (measured faster than BLAS + a clip pass)
 _COL_BLOCK = 512     # columns of b per task: a tile's rows of b stay in L1/L2
 _ROW_GROUP = 4       # rows of a sharing each load of b
 
@@ -265,7 +266,39 @@ def _few_rows_tiled(a, b, T, L, half, mode, want, out):
                     a1 = acc[1]
                     a2 = acc[2]
                     a3 = acc[3]
-                    for k in range(t0, t1):
+                    k4 = t0 + (t1 - t0) // 4 * 4
+                    for k in range(t0, k4, 4):
+                        # four k at a time: 8 loads and 4 stores per 16 multiply-adds
+                        w00 = a[r0, k]
+                        w01 = a[r0, k + 1]
+                        w02 = a[r0, k + 2]
+                        w03 = a[r0, k + 3]
+                        w10 = a[r0 + 1, k]
+                        w11 = a[r0 + 1, k + 1]
+                        w12 = a[r0 + 1, k + 2]
+                        w13 = a[r0 + 1, k + 3]
+                        w20 = a[r0 + 2, k]
+                        w21 = a[r0 + 2, k + 1]
+                        w22 = a[r0 + 2, k + 2]
+                        w23 = a[r0 + 2, k + 3]
+                        w30 = a[r0 + 3, k]
+                        w31 = a[r0 + 3, k + 1]
+                        w32 = a[r0 + 3, k + 2]
+                        w33 = a[r0 + 3, k + 3]
+                        b0r = b[k, j0:j0 + w]
+                        b1r = b[k + 1, j0:j0 + w]
+                        b2r = b[k + 2, j0:j0 + w]
+                        b3r = b[k + 3, j0:j0 + w]
+                        for j in range(w):
+                            v0 = b0r[j]
+                            v1 = b1r[j]
+                            v2 = b2r[j]
+                            v3 = b3r[j]
+                            a0[j] += w00 * v0 + w01 * v1 + w02 * v2 + w03 * v3
+                            a1[j] += w10 * v0 + w11 * v1 + w12 * v2 + w13 * v3
+                            a2[j] += w20 * v0 + w21 * v1 + w22 * v2 + w23 * v3
+                            a3[j] += w30 * v0 + w31 * v1 + w32 * v2 + w33 * v3
+                    for k in range(k4, t1):
                         w0 = a[r0, k]
                         w1 = a[r0 + 1, k]
                         w2 = a[r0 + 2, k]
@@ -293,16 +326,8 @@ def _few_rows_tiled(a, b, T, L, half, mode, want, out):
                             av = abs(ar[j])
                             sat[j] += one if av > Lt else zero
                             big[j] = max(big[j], av)
-                    if mode == 1:
-                        for j in range(w):
-                            tr[j] += min(max(ar[j], -Lt), Lt)
-                    elif mode == 2:
-                        for j in range(w):
-                            v = ar[j]
-                            tr[j] += v - m2 * np.floor((v + hf) * inv)
-                    else:
-                        for j in range(w):
-                            tr[j] += ar[j]
+                    for j in range(w):
+                        tr[j] += _fold(ar[j], Lt, m2, inv, hf, mode)
         for r in range(R):
             out[r, j0:j0 + w] = tot[r]
         if want:
@@ -314,16 +339,27 @@ def _few_rows_tiled(a, b, T, L, half, mode, want, out):
     return nsat.sum(), mx.max()
 
 
+@njit(inline="always")
+def _fold(v, Lt, m2, inv, hf, mode):
+    """A tile sum as the accumulator keeps it: identity / clip to +-L / wrap (mode 0/1/2)."""
+    if mode == 1:
+        return min(max(v, -Lt), Lt)
+    if mode == 2:
+        return v - m2 * np.floor((v + hf) * inv)
+    return v
+
+
 @njit(parallel=True, cache=True, fastmath=True)
 def _rowdot_tiled(x, g, T, L, half, mode, want, out):
     """out[s, k, n] = sum over M-tiles of f(sum_m x[k, s, m] g[n, s, m]) (K-major operands).
 
     x: (K, S, M), g: (N, S, M) C arrays of exact integers (float dtype chosen by
     the caller so every tile sum is exact); out: (S, K, N). The per-image weight
-    gradient of the K-major conv: each product reads two contiguous rows, four
-    rows of g per row of x at a time. f = identity / clip to +-L / wrap (mode
-    0/1/2); fastmath only reorders exact integer sums. Returns (count |tile sum|
-    > L, max |tile sum|) when ``want``.
+    gradient of the K-major conv. Each task takes two rows of x against four rows
+    of g at a time: eight running sums over contiguous rows, which LLVM keeps in
+    vector registers (uint64 indices avoid negative-index selects). Edge rows
+    are computed on a repeated row and dropped. f: _fold; fastmath only reorders
+    exact integer sums. Returns (count |tile sum| > L, max |tile sum|) if ``want``.
     """
     K, S, M = x.shape
     N = g.shape[0]
@@ -333,62 +369,62 @@ def _rowdot_tiled(x, g, T, L, half, mode, want, out):
     inv = dt(1.0 / (2.0 * half))
     hf = dt(half)
     zero = dt(0)
-    nsat = np.zeros(S * K, np.int64)
-    mx = np.zeros(S * K, np.float64)
-    for task in prange(S * K):
-        s = task // K
-        k = task - s * K
-        xr = x[k, s]
-        o = out[s, k]
+    nkp = (K + 1) // 2
+    nsat = np.zeros(S * nkp, np.int64)
+    mx = np.zeros(S * nkp, np.float64)
+    for task in prange(S * nkp):
+        s = task // nkp
+        k0 = (task - s * nkp) * 2
+        kk = min(2, K - k0)
+        xa = x[k0, s]
+        xb = x[k0 + kk - 1, s]
         cnt = 0
         big = zero
+        tot = np.zeros(8, dt)
         for n0 in range(0, N, 4):
             nn = min(4, N - n0)
-            t4 = np.zeros(4, dt)
+            ga = g[n0, s]
+            gb = g[n0 + min(1, nn - 1), s]
+            gc = g[n0 + min(2, nn - 1), s]
+            gd = g[n0 + min(3, nn - 1), s]
+            tot[:] = 0
             for t0 in range(0, M, T):
                 t1 = min(M, t0 + T)
                 c0 = zero
                 c1 = zero
                 c2 = zero
                 c3 = zero
-                # uint64 indices: no negative-index selects, so the loops vectorise
-                if nn == 4:
-                    g0 = g[n0, s]
-                    g1 = g[n0 + 1, s]
-                    g2 = g[n0 + 2, s]
-                    g3 = g[n0 + 3, s]
-                    for m in range(_U(t0), _U(t1)):
-                        xv = xr[m]
-                        c0 += xv * g0[m]
-                        c1 += xv * g1[m]
-                        c2 += xv * g2[m]
-                        c3 += xv * g3[m]
-                else:
-                    for r in range(nn):
-                        gr = g[n0 + r, s]
-                        c = zero
-                        for m in range(_U(t0), _U(t1)):
-                            c += xr[m] * gr[m]
-                        if r == 0:
-                            c0 = c
-                        elif r == 1:
-                            c1 = c
-                        else:
-                            c2 = c
-                for r in range(nn):
-                    v = c0 if r == 0 else (c1 if r == 1 else (c2 if r == 2 else c3))
-                    if want:
-                        av = abs(v)
-                        cnt += 1 if av > Lt else 0
-                        big = max(big, av)
-                    if mode == 1:
-                        t4[r] += min(max(v, -Lt), Lt)
-                    elif mode == 2:
-                        t4[r] += v - m2 * np.floor((v + hf) * inv)
-                    else:
-                        t4[r] += v
-            for r in range(nn):
-                o[n0 + r] = t4[r]
+                c4 = zero
+                c5 = zero
+                c6 = zero
+                c7 = zero
+                for m in range(_U(t0), _U(t1)):
+                    a0 = xa[m]
+                    a1 = xb[m]
+                    b0 = ga[m]
+                    b1 = gb[m]
+                    b2 = gc[m]
+                    b3 = gd[m]
+                    c0 += a0 * b0
+                    c1 += a0 * b1
+                    c2 += a0 * b2
+                    c3 += a0 * b3
+                    c4 += a1 * b0
+                    c5 += a1 * b1
+                    c6 += a1 * b2
+                    c7 += a1 * b3
+                cs = (c0, c1, c2, c3, c4, c5, c6, c7)
+                for q in range(8):
+                    if q // 4 < kk and q % 4 < nn:
+                        v = cs[q]
+                        if want:
+                            av = abs(v)
+                            cnt += 1 if av > Lt else 0
+                            big = max(big, av)
+                        tot[q] += _fold(v, Lt, m2, inv, hf, mode)
+            for q in range(8):
+                if q // 4 < kk and q % 4 < nn:
+                    out[s, k0 + q // 4, n0 + q % 4] = tot[q]
         nsat[task] = cnt
         mx[task] = np.float64(big)
     return nsat.sum(), mx.max()
@@ -518,6 +554,12 @@ def tiled_matmul(a, b, batch, T, L, mode, odt, want_audit, acc_bits, pmax):
         # (P: rows x N, cache-resident) then a fused clip/accumulate/audit pass
         a2 = a.reshape(-1, K)
         R = a2.shape[0]
+        if R <= _FEW_ROWS and N >= _FEW_ROWS_MIN_N:
+            # a few rows against a very wide b (the K-major conv): direct kernel
+            out = np.empty((R, N), odt)
+            s, m = _few_rows_tiled(np.ascontiguousarray(a2), b, T, Lv, half, code,
+                                   want_audit, out)
+            return out.reshape(batch + (M, N)), s, m
         if nT == 1 and odt == a.dtype:
             out = np.matmul(a2, b)      # BLAS takes transposed views directly
             s, m = _clip_acc(out, out, Lv, half, code, want_audit, True)
@@ -532,9 +574,6 @@ def tiled_matmul(a, b, batch, T, L, mode, odt, want_audit, acc_bits, pmax):
                     mx = max(mx, m)
             return out.reshape(batch + (M, N)), nsat, mx
         out = np.empty((R, N), odt)
-        if R <= _FEW_ROWS and N >= _WIDE_N and nT > 1:
-            s, m = _few_rows_tiled(a2, b, T, Lv, half, code, want_audit, out)
-            return out.reshape(batch + (M, N)), s, m
         rb = max(8, _ROW_ELEMS // max(1, N))
         P = np.empty((min(rb, R), N), a.dtype)
         for r0 in range(0, R, rb):
