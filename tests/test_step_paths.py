@@ -77,3 +77,19 @@ def test_fcnet_step_fast_equals_reference(name):
     def build():
         return FCNet(561, (561, 561), ARITHS[name], np.random.default_rng(2), num_classes=6)
     _same(_steps(build, X, y, ref=True), _steps(build, X, y, ref=False))
+
+
+def test_resnet32_fp_kmajor_close_to_reference():
+    """FP convs run as whole-batch GEMMs: BLAS sums in another order than the
+    per-image reference, so the step agrees to float rounding, not bit for bit."""
+    r = np.random.default_rng(7)
+    X = r.standard_normal((3, 3, 32, 32)).astype(np.float32)
+    y = r.integers(0, 10, 3)
+
+    def build():
+        return resnet32(10, intsim.FP(), np.random.default_rng(1))
+    (sa, ga, _, la, _), (sb, gb, _, lb, _) = (_steps(build, X, y, ref=True, n=1),
+                                              _steps(build, X, y, ref=False, n=1))
+    for x, z in zip(ga, gb):
+        np.testing.assert_allclose(x, z, rtol=2e-3, atol=1e-5 * max(1.0, float(np.abs(x).max())))
+    np.testing.assert_allclose(la, lb, rtol=1e-3, atol=1e-4)

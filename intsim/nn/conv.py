@@ -3,7 +3,7 @@ import math
 
 import numpy as np
 
-from intsim.arith import HDQT
+from intsim.arith import HDQT, LUQ
 from intsim.nn import qmatmul as qm
 from intsim.nn.im2col import col2im, col2im_km, im2col, im2col_km
 from intsim.nn.init import bias_uniform, child_rng, he_normal, kaiming_uniform
@@ -50,10 +50,9 @@ class Conv2d(Module):
         self.kmajor = True
 
     def _use_km(self):
-        # float32 GEMMs over the whole batch sum in another order than per image,
-        # so unquantized products keep the reference layout (same bits as before)
+        # HDQT without forward quantization (an ablation) keeps the reference path
         a = self.arith
-        return self.kmajor and a.quantized and not (isinstance(a, HDQT) and not a.fwd_quant)
+        return self.kmajor and not (isinstance(a, HDQT) and not a.fwd_quant)
 
     def forward(self, x):
         self._km = self._use_km()
@@ -75,6 +74,15 @@ class Conv2d(Module):
         N = self.out_ch
         W2 = W.reshape(N, -1)
         self._xshape = x.shape
+        if not a.quantized:
+            # float: one (N, K) @ (K, B*L) GEMM (sums in BLAS's order for that shape,
+            # not the per-image GEMMs' of the reference: equal up to float rounding)
+            cols, (Ho, Wo) = im2col_km(x.astype(W.dtype, copy=False), self.k, self.stride,
+                                       self.padding)
+            y = np.matmul(W2, cols.reshape(cols.shape[0], -1))
+            self._cols, self._sx, self._wq, self._sw = cols, 1.0, W2, 1.0
+            self._xmask = self._wmask = None
+            return self._output(y, B, Ho, Wo)
         per = isinstance(a, HDQT) and a.eval_per_sample and not self.training
         self.layer_audit.tick()
         aud = (self.layer_audit, "forward")
@@ -90,6 +98,11 @@ class Conv2d(Module):
             scale = np.float32(sw * sx)
         y = (acc * scale).astype(np.float32, copy=False)
         self._cols, self._sx, self._wq, self._sw = cols, sx, wq, sw
+        return self._output(y, B, Ho, Wo)
+
+    def _output(self, y, B, Ho, Wo):
+        """(N, B*L) K-major product -> (B, N, Ho, Wo) layer output (+ bias)."""
+        N = self.out_ch
         self._hw = (Ho, Wo)
         y = np.ascontiguousarray(y.reshape(N, B, Ho * Wo).transpose(1, 0, 2)).reshape(B, N, Ho, Wo)
         if self.bias is not None:
@@ -114,7 +127,14 @@ class Conv2d(Module):
         # LUQ's float input-gradient product stays per image (one GEMM over the
         # batch sums in another order): dcols (B, K, L); HDQT's integer products
         # run K-major: dcols (K, B, L)
-        kmaj = isinstance(a, HDQT)
+        kmaj = not isinstance(a, LUQ)
+        if not a.quantized:
+            B, N, L = gT.shape
+            g2 = np.ascontiguousarray(gT.transpose(1, 0, 2)).reshape(N, B * L)
+            c2 = cols.reshape(cols.shape[0], B * L)
+            self.weight.grad = np.matmul(g2, c2.T).reshape(self.weight.data.shape)
+            return col2im_km(np.matmul(self._wq.T, g2).reshape(-1, B, L), self._xshape,
+                             self.k, self.stride, self.padding)
         if np.ndim(self._sx) != 0:
             raise ValueError("backward after an eval-mode per-sample forward is not supported")
         gT = gT.astype(np.float32, copy=False)
