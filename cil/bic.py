@@ -202,6 +202,9 @@ class BiC(Learner):
     def _forward(self, xb):
         return self.bias.forward(self.model.forward(xb))
 
+    def _head(self, features):
+        return self.bias.forward(super()._head(features))
+
     def _backward(self, grad):
         self.model.backward(self.bias.backward(grad))
 

@@ -32,6 +32,19 @@ from . import metrics
 from .memory import ExemplarMemory, class_mean, nme_predict
 
 
+def audits_passes(model) -> bool:
+    """True when the model has quantized (audited) layers: their audit counts
+    every forward pass, so the learner never merges two passes of such a model."""
+    arith = getattr(model, "arith", None)
+    return arith is None or bool(arith.quantized)
+
+
+def _batched(fn, X, batch_size) -> np.ndarray:
+    """np.concatenate of fn(X[i:i+batch_size]) over consecutive batches."""
+    return np.concatenate([np.asarray(fn(X[i:i + batch_size]))
+                           for i in range(0, len(X), batch_size)])
+
+
 def _rng_state(rng: np.random.Generator) -> dict:
     return copy.deepcopy(rng.bit_generator.state)
 
@@ -84,13 +97,12 @@ class Learner:
         for classes without test samples) and confusion (metrics.old_new_confusion).
         """
         n_old = int(task.seen - len(task.classes))
-        self.model.eval()
-        logits = self._predict_logits(task.X_test)
+        nme = bool(self.config.nme and self.class_means is not None)
+        logits, feats = self._eval_outputs(task.X_test, nme)
         out = {"task": int(task.t), "seen": int(task.seen), "n_old": n_old,
                "cnn": self._scores(np.argmax(logits, axis=1), task.y_test, task.seen, n_old),
                "nme": None}
-        if self.config.nme and self.class_means is not None:
-            feats = self._features(task.X_test, self.config.test_batch_size)
+        if nme:
             out["nme"] = self._scores(nme_predict(feats, self.class_means), task.y_test,
                                       task.seen, n_old)
         return out
@@ -121,6 +133,10 @@ class Learner:
 
     def _forward(self, xb) -> np.ndarray:
         return self.model.forward(xb)
+
+    def _head(self, features) -> np.ndarray:
+        """Logits from backbone features: _forward(x) == _head(model.features(x))."""
+        return self.model.classifier.forward(features)
 
     def _backward(self, grad) -> None:
         self.model.backward(grad)
@@ -186,10 +202,15 @@ class Learner:
     def _build_memory(self, task) -> None:
         """Reduce old classes to m = memory // seen, herd m for each new class,
         recompute all class means with the current model (PyCIL order)."""
+        self._select_exemplars(task)
+        if self.config.nme:
+            self._update_class_means()
+
+    def _select_exemplars(self, task) -> None:
+        """Reduce the old classes to their first m exemplars; herd m of each new class."""
         mem = self.memory
         m = mem.per_class(self.total_classes)
         mem.reduce(m)
-        self.model.eval()
         fb = self.config.feature_batch_size
         y = np.asarray(task.y_train)
         for c in np.asarray(task.classes, dtype=np.int64):
@@ -197,23 +218,51 @@ class Learner:
             if len(Xc) == 0:
                 raise ValueError(f"task {task.t}: class {c} has no training samples")
             mem.add_class(int(c), Xc, self._features(Xc, fb), m)
-        if self.config.nme:
-            self.class_means = np.stack([
-                class_mean(self._features(mem.exemplars[c], fb)) for c in range(self.total_classes)])
+
+    def _update_class_means(self) -> None:
+        """Class means (C, D) of every seen class's exemplars, with the current model.
+
+        Each class takes its own pass over its exemplars in feature batches,
+        even the new classes whose training images were just passed for
+        herding: a float linear layer's BLAS result for an image can change
+        with the rows batched with it, so reusing those features is not exact.
+        """
+        fb = self.config.feature_batch_size
+        ex = self.memory.exemplars
+        self.class_means = np.stack([class_mean(self._features(ex[c], fb))
+                                     for c in range(self.total_classes)])
 
     # ------------------------------------------------------------ inference
     def _features(self, X, batch_size) -> np.ndarray:
         """Backbone features (N, D) in eval mode, in batches of batch_size (no shuffle)."""
         self.model.eval()
-        return np.concatenate([np.asarray(self.model.features(X[i:i + batch_size]))
-                               for i in range(0, len(X), batch_size)])
+        return _batched(self.model.features, X, batch_size)
 
     def _predict_logits(self, X) -> np.ndarray:
         """Logits (N, C) in eval mode, in test batches (no shuffle)."""
         self.model.eval()
+        return _batched(self._forward, X, self.config.test_batch_size)
+
+    def _eval_outputs(self, X, need_features: bool):
+        """(logits (N, C), features (N, D) or None) of X in eval mode, in test batches.
+
+        With the features needed too, one backbone pass per test batch gives
+        both (logits = _head(features of that batch), exactly what _forward
+        computes). A quantized model instead takes a second pass for the
+        features, as it always has: its audit counts every pass.
+        """
+        if not need_features:
+            return self._predict_logits(X), None
         bs = self.config.test_batch_size
-        return np.concatenate([np.asarray(self._forward(X[i:i + bs]))
-                               for i in range(0, len(X), bs)])
+        if audits_passes(self.model):
+            return self._predict_logits(X), self._features(X, bs)
+        self.model.eval()
+        logits, feats = [], []
+        for i in range(0, len(X), bs):
+            f = np.asarray(self.model.features(X[i:i + bs]))
+            logits.append(np.asarray(self._head(f)))
+            feats.append(f)
+        return np.concatenate(logits), np.concatenate(feats)
 
     @staticmethod
     def _scores(pred, y, seen, n_old) -> dict:
