@@ -141,7 +141,7 @@ class Conv2d(Module):
         if kmaj:
             g = np.ascontiguousarray(gT.transpose(1, 0, 2))                  # (N, B, L)
             dcols, dw = qm.hdqt_backward_km(g, cols, self._sx, self._wq, self._sw, a,
-                                            self.rng, self.layer_audit)
+                                            self.rng, self.layer_audit, scaled_dx=False)
         else:
             dcols, dw = qm.luq_backward_km(gT, cols, self._sx, self._wq, self._sw, a,
                                            self.rng, self.layer_audit)
@@ -149,7 +149,8 @@ class Conv2d(Module):
             dw = dw * self._wmask
         self.weight.grad = dw.reshape(self.weight.data.shape)
         if kmaj:
-            dx = col2im_km(dcols, self._xshape, self.k, self.stride, self.padding)
+            dcols, scale = dcols if isinstance(dcols, tuple) else (dcols, None)
+            dx = col2im_km(dcols, self._xshape, self.k, self.stride, self.padding, scale)
         else:
             dx = col2im(dcols, self._xshape, self.k, self.stride, self.padding)
         if self._xmask is not None:

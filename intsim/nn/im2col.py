@@ -97,29 +97,35 @@ def im2col_km(x, k, stride, padding):
 
 
 @njit(parallel=True, cache=True)
-def _col2im_km_kernel(c6, xp, stride):
-    """xp[b, c, ho*s + i, wo*s + j] += c6[c, i, j, b, ho, wo]; one task per (b, c) plane,
+def _col2im_km_kernel(c6, scale, xp, stride):
+    """xp[b, c, ho*s + i, wo*s + j] += c6[c, i, j, b, ho, wo] * scale[b] (float32
+    product, as a scaled array's entries would be); one task per (b, c) plane,
     taps (i, j) in the same order as _col2im_kernel (so the float sums are identical)."""
     C, k, _, B, Ho, Wo = c6.shape
     for t in prange(B * C):
         b = t // C
         c = t - b * C
+        sb = scale[b]
         for i in range(k):
             for j in range(k):
                 for ho in range(Ho):
                     r = ho * stride + i
                     for wo in range(Wo):
-                        xp[b, c, r, wo * stride + j] += c6[c, i, j, b, ho, wo]
+                        xp[b, c, r, wo * stride + j] += c6[c, i, j, b, ho, wo] * sb
 
 
-def col2im_km(cols, x_shape, k, stride, padding):
+def col2im_km(cols, x_shape, k, stride, padding, scale=None):
     """Adjoint of im2col_km: cols (C*k*k, B, L) -> (B, C, H, W), summing overlaps
-    in the order col2im does (bit-identical to col2im of the (B, K, L) transpose)."""
+    in the order col2im does (bit-identical to col2im of the (B, K, L) transpose).
+
+    scale: optional per-image factors (B,) of cols' dtype: the result is then
+    col2im_km(cols * scale[None, :, None]) bit for bit, without that array."""
     B, C, H, W = x_shape
     Ho, Wo = out_size(H, k, stride, padding), out_size(W, k, stride, padding)
     c6 = np.ascontiguousarray(cols).reshape(C, k, k, B, Ho, Wo)
     xp = np.zeros((B, C, H + 2 * padding, W + 2 * padding), cols.dtype)
-    _col2im_km_kernel(c6, xp, stride)
+    sc = np.ones(B, cols.dtype) if scale is None else np.asarray(scale, cols.dtype).reshape(B)
+    _col2im_km_kernel(c6, sc, xp, stride)
     if padding:
         return xp[:, :, padding:padding + H, padding:padding + W]
     return xp

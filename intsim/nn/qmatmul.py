@@ -278,7 +278,7 @@ def luq_backward(gT, xT, sx, wq, sw, arith, rng, audit, need_dx=True):
 
 
 # ------------------------------------------------------- K-major (conv) layout
-def hdqt_backward_km(g, xk, sx, wq, sw, arith, rng, audit, need_dx=True):
+def hdqt_backward_km(g, xk, sx, wq, sw, arith, rng, audit, need_dx=True, scaled_dx=True):
     """hdqt_backward for S images in the K-major layout, bit for bit.
 
     g: (N, S, M) float32 output gradient (M positions of image s in g[:, s]);
@@ -287,6 +287,8 @@ def hdqt_backward_km(g, xk, sx, wq, sw, arith, rng, audit, need_dx=True):
     same values, audit counts and draws as hdqt_backward of the (S, N, M) /
     (S, K, M) transposes, with the input-gradient product one (K, N) @ (N, S*M)
     GEMM instead of S small ones and no transposed copies of the large arrays.
+    scaled_dx False may return dx as (d (K, S, M) float32, coef (S,) float32), the
+    unscaled product and the per-image factors, so that col2im applies them.
     """
     N, S, M = g.shape
     K = xk.shape[0]
@@ -323,8 +325,11 @@ def hdqt_backward_km(g, xk, sx, wq, sw, arith, rng, audit, need_dx=True):
                                         rng=rng)
         audit.record("backward_input", "gHo", g1q[:, 0], bits, True)
         d = mm(w1q.T, g1q.reshape(N, S * M), "backward_input").reshape(K, S, M)
-        coef = (np.asarray(sg1) * (s1 * sw / n_o)).astype(np.float32).reshape(1, S, 1)
-        dx = (d * coef).astype(np.float32, copy=False)
+        coef = (np.asarray(sg1) * (s1 * sw / n_o)).astype(np.float32)
+        if scaled_dx or d.dtype != np.float32:
+            dx = (d * coef.reshape(1, S, 1)).astype(np.float32, copy=False)
+        else:
+            dx = (d, coef)      # the caller applies the float32 factors where it reads d
 
     x2 = hadamard.fwht(xk, axis=-1) if had and n_b > 1 else xk              # (H_b X)^T
     x2q, sx2 = quant.quantize_items(x2, bits, rounding=arith.act_rounding, signed=True,
