@@ -3,7 +3,7 @@
 PY ?= python
 QUICK ?= 0
 
-.PHONY: install test test-nojit bench-kernels bench-step bench-resnet reproduce-hapt sweep-acc ablate embedded clean
+.PHONY: install test test-nojit bench-kernels bench-step bench-resnet bench-task reproduce-hapt sweep-acc ablate embedded clean
 
 install:
 	$(PY) -m pip install -e ".[test]"
@@ -25,6 +25,10 @@ bench-step:
 # one ResNet-32 step (FP, HDQT clamp/saturate, LUQ) against the float32 GEMM limit
 bench-resnet:
 	QUICK=$(QUICK) $(PY) benchmarks/bench_resnet.py
+
+# one CIFAR-10 iCaRL task part by part (training, exemplars, class means, evaluation)
+bench-task:
+	$(PY) benchmarks/bench_task.py $(if $(filter 1,$(FULL)),--full)
 
 reproduce-hapt:
 	QUICK=$(QUICK) $(PY) benchmarks/reproduce_hapt.py
