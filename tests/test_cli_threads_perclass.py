@@ -19,7 +19,7 @@ from intsim.cli_train import TrainHooks, _same_settings
 from intsim.data import first_per_class
 from intsim.progress import Progress
 from intsim.runconfig import ConfigError, RunConfig, resolve
-from test_cli_train import FAST, tiny_dataset, train
+from test_cli_train import FAST, tiny_dataset
 
 
 @pytest.fixture(autouse=True)
@@ -33,8 +33,8 @@ def _restore_threads(monkeypatch):
 
 def _run(tmp_path, *args, name="run", hooks=None, env=None):
     out = tmp_path / name
-    r = CliRunner(env=env).invoke(main, ["train", "--out", str(out), *args],
-                                  obj=hooks if hooks is not None else TrainHooks(dataset=tiny_dataset()))
+    hooks = hooks if hooks is not None else TrainHooks(dataset=tiny_dataset())
+    r = CliRunner(env=env).invoke(main, ["train", "--out", str(out), *args], obj=hooks)
     return r, out
 
 
@@ -72,10 +72,11 @@ def test_environment_defaults_keep_user_values():
 
 
 def test_threads_option_file_and_environment(tmp_path):
-    r, out = _run(tmp_path, "--threads", "1", *FAST)
+    r, out = _run(tmp_path, "--threads", "1", "--per-class", "5", *FAST)
     assert r.exit_code == 0, r.output + r.stderr
     cfg, res = _written(out)
     assert cfg["threads"] == 1 and res["config"]["threads"] == 1
+    assert cfg["per_class"] == 5 and res["run"]["n_train"] == 6 * 5     # HAR-like: 6 classes
     assert res["run"]["threads"]["numba"] == 1 and numba.get_num_threads() == 1
     # default: INTSIM_THREADS, else every core; the file beats the environment
     r, out = _run(tmp_path, *FAST, name="env", env={"INTSIM_THREADS": "1"})
@@ -156,8 +157,8 @@ def _write_cifar10(root, per_class_train=4, per_class_test=2, seed=0):
 
 def test_cifar_per_class_end_to_end_with_seconds_per_epoch(tmp_path):
     data = _write_cifar10(tmp_path / "data")
-    args = ["--dataset", "cifar10", "--data", str(data), "--arith", "fp", "--method", "finetune", "--inc-classes", "5", "--init-classes", "5",
-            "--per-class", "3", *FAST]
+    args = ["--dataset", "cifar10", "--data", str(data), "--arith", "fp", "--method", "finetune",
+            "--inc-classes", "5", "--init-classes", "5", "--per-class", "3", *FAST]
     r, out = _run(tmp_path, *args, hooks=TrainHooks())
     assert r.exit_code == 0, r.output + r.stderr
     cfg, res = _written(out)
