@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 
+import intsim  # noqa: F401  (first: it sets the run's thread environment before NumPy loads)
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))

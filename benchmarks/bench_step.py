@@ -17,6 +17,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from benchutil import best_time, print_table, write_table  # noqa: E402
 
 import intsim  # noqa: E402
+from intsim.threads import set_threads  # noqa: E402
 from intsim import nn  # noqa: E402
 from intsim.models import FCNet, resnet32  # noqa: E402
 
@@ -26,25 +27,6 @@ QUICK = os.environ.get("QUICK", "0") == "1"
 # on the shared 2-core machine, 2-thread OpenBLAS/Numba regions stalled badly
 # (a 128x561x561 GEMM took 70 ms with 2 threads vs 4 ms with 1).
 THREADS = int(os.environ.get("BENCH_THREADS", "1"))
-
-
-def set_threads(n):
-    """Set OpenBLAS (NumPy's bundled scipy-openblas, via ctypes) and Numba threads."""
-    import ctypes
-    import glob
-    import numba
-    done = []
-    libdir = os.path.join(os.path.dirname(np.__file__), "..", "numpy.libs")
-    for path in glob.glob(os.path.join(libdir, "libscipy_openblas*.so")):
-        lib = ctypes.CDLL(path)
-        for fn in ("scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads",
-                   "openblas_set_num_threads64_", "openblas_set_num_threads"):
-            if hasattr(lib, fn):
-                getattr(lib, fn)(int(n))
-                done.append("openblas")
-                break
-    numba.set_num_threads(min(int(n), numba.config.NUMBA_NUM_THREADS))
-    return done
 
 
 def make_step(model, X, y):
@@ -85,8 +67,8 @@ def resnet_gemms(model, X):
 
 
 def main():
-    blas = set_threads(THREADS)
-    print(f"threads: {THREADS} (OpenBLAS {'set' if blas else 'NOT set'}, Numba set)", flush=True)
+    used = set_threads(THREADS)
+    print(f"threads: {used}", flush=True)
     rng = np.random.default_rng(0)
     ariths = [("FP", intsim.FP()), ("HDQT 4/8", intsim.HDQT()), ("LUQ 4", intsim.LUQ())]
     rows = []
