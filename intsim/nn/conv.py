@@ -55,6 +55,9 @@ class Conv2d(Module):
         return self.kmajor and not (isinstance(a, HDQT) and not a.fwd_quant)
 
     def forward(self, x):
+        if x.ndim != 4 or x.shape[1] != self.in_ch:
+            raise ValueError(f"Conv2d({self.in_ch}->{self.out_ch}) expects (B, {self.in_ch}, H, W), got {x.shape}")
+        self._xshape = x.shape
         self._km = self._use_km()
         if self._km:
             return self._forward_km(x)
@@ -66,14 +69,11 @@ class Conv2d(Module):
         return self._backward_ref(grad)
 
     def _forward_km(self, x):
-        if x.ndim != 4 or x.shape[1] != self.in_ch:
-            raise ValueError(f"Conv2d({self.in_ch}->{self.out_ch}) expects (B, {self.in_ch}, H, W), got {x.shape}")
         a = self.arith
         W = self.weight.data
         B = x.shape[0]
         N = self.out_ch
         W2 = W.reshape(N, -1)
-        self._xshape = x.shape
         if not a.quantized:
             # float: one (N, K) @ (K, B*L) GEMM (sums in BLAS's order for that shape,
             # not the per-image GEMMs' of the reference: equal up to float rounding)
@@ -158,14 +158,11 @@ class Conv2d(Module):
         return dx
 
     def _forward_ref(self, x):
-        if x.ndim != 4 or x.shape[1] != self.in_ch:
-            raise ValueError(f"Conv2d({self.in_ch}->{self.out_ch}) expects (B, {self.in_ch}, H, W), got {x.shape}")
         a = self.arith
         W = self.weight.data
         B = x.shape[0]
         N = self.out_ch
         W2 = W.reshape(N, -1)
-        self._xshape = x.shape
         if not a.quantized or (isinstance(a, HDQT) and not a.fwd_quant):
             x = x.astype(W.dtype, copy=False)
             cols, (Ho, Wo) = im2col(x, self.k, self.stride, self.padding)     # (B, K, L)
