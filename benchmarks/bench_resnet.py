@@ -20,7 +20,7 @@ import intsim  # noqa: F401  (first: it sets the run's thread environment before
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchutil import best_time, print_table, write_table  # noqa: E402
+from benchutil import best_time, md_table, print_table, write_table  # noqa: E402
 
 B = 128
 QUICK = os.environ.get("QUICK", "0") == "1"
@@ -259,14 +259,8 @@ def main():
     ]
     path = write_table("resnet", "ResNet-32 training step vs the float32 GEMM limit", header, rows,
                        "make bench-resnet", notes + ["", "### Time by part", "",
-                                                     _md(bh, brows)])
+                                                     md_table(bh, brows)])
     print(f"wrote {path}")
-
-
-def _md(header, rows):
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
-    return "\n".join(lines)
 
 
 if __name__ == "__main__":

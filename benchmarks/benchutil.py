@@ -67,10 +67,7 @@ def write_table(name, title, header, rows, command, notes=()):
     """
     os.makedirs(RESULTS_DIR, exist_ok=True)
     lines = [f"# {title}", "", f"Command: `{command}`", "", f"Machine: {machine_line()}", ""]
-    lines.append("| " + " | ".join(header) + " |")
-    lines.append("|" + "---|" * len(header))
-    for r in rows:
-        lines.append("| " + " | ".join(str(c) for c in r) + " |")
+    lines.append(md_table(header, rows))
     if notes:
         lines.append("")
         lines.extend(notes)
@@ -81,6 +78,13 @@ def write_table(name, title, header, rows, command, notes=()):
         f.write(text)
     os.replace(tmp, path)
     return path
+
+
+def md_table(header, rows):
+    """A markdown table (one string) of a header and already formatted rows."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return "\n".join(lines)
 
 
 def print_table(header, rows, file=sys.stdout):

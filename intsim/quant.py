@@ -130,19 +130,18 @@ def quantize_items(x, bits, *, rounding="nearest", signed=None, clip=1.0, rng=No
     if x.ndim != 3 or x.dtype != np.float32 or not x.flags.c_contiguous:
         raise ValueError(f"quantize_items needs a C-contiguous (A, S, M) float32 array, "
                          f"got {x.dtype} {x.shape}")
-    A, S, M = x.shape
-    st = Stream.of(rng) if rounding == "stochastic" else None
-    if x.size == 0 or (rounding == "stochastic" and st is None):
+    def general():
         q, s = quantize_f32(np.moveaxis(x, 1, 0), bits, rounding=rounding, signed=signed,
                             clip=clip, rng=rng, batch_dims=1)
         return np.ascontiguousarray(np.moveaxis(q, 0, 1)), s
+
+    st = Stream.of(rng) if rounding == "stochastic" else None
+    if x.size == 0 or (rounding == "stochastic" and st is None):
+        return general()
     xmax, xmin = _kq.item_range(x)
     s, s_div, lo, L, zero = _item_scales(xmax, xmin, bits, signed, clip)
     if np.any(s_div.astype(np.float32) < _F32_TINY):
-        # float64 arithmetic (subnormal input): the general path
-        q, s = quantize_f32(np.moveaxis(x, 1, 0), bits, rounding=rounding, signed=signed,
-                            clip=clip, rng=rng, batch_dims=1)
-        return np.ascontiguousarray(np.moveaxis(q, 0, 1)), s
+        return general()    # float64 arithmetic (subnormal input)
     q = _kq.apply_items(x, st, s_div, lo, L, ~zero)
     if st is not None:
         st.consume(rng, x.size)

@@ -297,9 +297,7 @@ def hdqt_backward_km(g, xk, sx, wq, sw, arith, rng, audit, need_dx=True, scaled_
     had = arith.hadamard
     n_o = hadamard.bp2(N) if had else 1
     n_b = hadamard.bp2(M) if had else 1
-    bq = arith.bwd_quant
-    ints = bq and (arith.requantize or arith.fwd_quant)
-    if not (ints and bq and arith.requantize):
+    if not (arith.bwd_quant and arith.requantize):
         # the ablations without requantized integer operands: the reference path
         dxT, dW = hdqt_backward(np.ascontiguousarray(g.transpose(1, 0, 2)),
                                 np.ascontiguousarray(xk.transpose(1, 0, 2)),
