@@ -38,7 +38,7 @@ from intsim.progress import Progress
 from intsim.runconfig import (ACC_MODES, ARITHS, DATASETS, HAR_DATASETS, METHODS, MODELS,
                               ROUNDINGS, SCHEDULES, SHORT_SCHEDULE, ConfigError, RunConfig,
                               parse_arith_option, resolve)
-from intsim.threads import set_threads
+from intsim.threads import ActiveRun, available_cores, set_threads
 
 RESULTS_FORMAT = 1
 
@@ -332,34 +332,41 @@ def train_cmd(ctx, config_file, arith_opts, out, resume, quiet, jsonl, **opts):
     if quiet and jsonl:
         fail("--quiet and --jsonl exclude each other")
     overrides = {k: opts[k] for k in _CONFIG_KEYS}
-    try:
-        if arith_opts:
-            overrides["arith_options"] = [parse_arith_option(a) for a in arith_opts]
-        if resume:
-            if out is None:
-                fail("--resume needs --out RUN (the run folder to continue)")
-            given = [k for k, v in overrides.items() if v is not None] + (
-                ["config"] if config_file else [])
-            if given:
-                fail(f"cannot change settings when resuming (given: "
-                     f"{', '.join('--' + g.replace('_', '-') for g in given)}); "
-                     f"the run's config.toml is used")
-            cfg_path = Path(out) / runio.CONFIG
-            if not cfg_path.exists():
-                fail(f"cannot resume: {cfg_path} not found (not an intsim run folder)")
-            cfg = resolve(cfg_path)
-        else:
-            cfg = resolve(config_file, overrides)
-        arith = build_arith(cfg)
-    except ConfigError as e:
-        fail(str(e))
+    others = 0
+    with ActiveRun() as active:
+        try:
+            if arith_opts:
+                overrides["arith_options"] = [parse_arith_option(a) for a in arith_opts]
+            if resume:
+                if out is None:
+                    fail("--resume needs --out RUN (the run folder to continue)")
+                given = [k for k, v in overrides.items() if v is not None] + (
+                    ["config"] if config_file else [])
+                if given:
+                    fail(f"cannot change settings when resuming (given: "
+                         f"{', '.join('--' + g.replace('_', '-') for g in given)}); "
+                         f"the run's config.toml is used")
+                cfg_path = Path(out) / runio.CONFIG
+                if not cfg_path.exists():
+                    fail(f"cannot resume: {cfg_path} not found (not an intsim run folder)")
+                cfg = resolve(cfg_path)
+            else:
+                others = active.others()
+                cfg = resolve(config_file, overrides, other_runs=others)
+            arith = build_arith(cfg)
+        except ConfigError as e:
+            fail(str(e))
 
-    mode = "quiet" if quiet else ("jsonl" if jsonl else "bar")
-    prog = Progress(mode)
-    try:
-        _train(cfg, arith, out, resume, hooks, prog)
-    except ConfigError as e:
-        fail(str(e))
+        mode = "quiet" if quiet else ("jsonl" if jsonl else "bar")
+        prog = Progress(mode)
+        if others and cfg.threads == max(1, available_cores() // (others + 1)) \
+                < available_cores():
+            prog.message(f"{others} other intsim run(s) active: using {cfg.threads} of "
+                         f"{available_cores()} cores (--threads N to choose)")
+        try:
+            _train(cfg, arith, out, resume, hooks, prog)
+        except ConfigError as e:
+            fail(str(e))
 
 
 def _default_out(cfg: RunConfig) -> Path:

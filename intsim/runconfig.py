@@ -269,10 +269,12 @@ def validate(cfg: RunConfig) -> RunConfig:
     return cfg
 
 
-def resolve(config_file=None, overrides: Mapping[str, Any] | None = None) -> RunConfig:
+def resolve(config_file=None, overrides: Mapping[str, Any] | None = None,
+            other_runs: int = 0) -> RunConfig:
     """defaults <- TOML ``config_file`` <- ``overrides`` (None values ignored).
 
-    ``threads`` not given in either: ``INTSIM_THREADS``, else every core
+    ``threads`` not given in either: ``INTSIM_THREADS``, else this run's share
+    of the cores with ``other_runs`` other runs active
     (:func:`intsim.threads.default_threads`), so the result is concrete.
     """
     values: dict[str, Any] = {}
@@ -291,7 +293,7 @@ def resolve(config_file=None, overrides: Mapping[str, Any] | None = None) -> Run
     if values.get("threads") is None:
         from intsim.threads import default_threads
         try:
-            values["threads"] = default_threads()
+            values["threads"] = default_threads(others=other_runs)
         except ValueError as e:
             raise ConfigError(str(e)) from None
     return validate(RunConfig(**values))

@@ -17,6 +17,13 @@ before NumPy or Numba load, as environment defaults a user can override:
   otherwise spend in a ``sched_yield`` loop after every BLAS call, taking
   the cores the other run needs.
 
+A third shares the cores: while a run trains it holds a lock on a file named
+by its process id in :func:`active_runs_dir`; a run started without a
+thread count takes ``cores // (runs active + 1)`` threads (at least one), so
+two runs started side by side on two cores take one each instead of each
+starting a full pool. The count is fixed at start and recorded in the run's
+config.toml (float BLAS bits can depend on it); ``--resume`` reuses it.
+
 See docs/results.md, "Two runs side by side", for the measurements.
 """
 from __future__ import annotations
@@ -25,6 +32,8 @@ import ctypes
 import glob
 import os
 import sys
+import tempfile
+from pathlib import Path
 from typing import Mapping, MutableMapping
 
 ENV_VAR = "INTSIM_THREADS"
@@ -77,13 +86,88 @@ def parse_threads(value, source: str = "threads") -> int:
     return value
 
 
-def default_threads(environ: Mapping[str, str] | None = None) -> int:
-    """``INTSIM_THREADS`` if set (ValueError when it is not a count), else all cores."""
+def default_threads(environ: Mapping[str, str] | None = None, others: int = 0) -> int:
+    """``INTSIM_THREADS`` if set (ValueError when it is not a count), else this
+    run's share of the cores: ``cores // (others + 1)``, at least 1, where
+    ``others`` is the number of other intsim runs active (:class:`ActiveRun`)."""
     env = os.environ if environ is None else environ
     raw = env.get(ENV_VAR, "").strip()
     if raw:
         return parse_threads(raw, ENV_VAR)
-    return available_cores()
+    return max(1, available_cores() // (max(0, int(others)) + 1))
+
+
+def active_runs_dir() -> Path:
+    """Folder of this user's active-run lock files (in the system temp folder)."""
+    uid = os.getuid() if hasattr(os, "getuid") else "user"
+    return Path(tempfile.gettempdir()) / f"intsim-{uid}" / "active"
+
+
+class ActiveRun:
+    """Marks this process as a running intsim run while the ``with`` block is open.
+
+    The mark is ``active_runs_dir()/<pid>``, held under an exclusive ``flock``;
+    the kernel drops the lock when the process dies, so a killed run's file is
+    recognised as stale (and removed) by the next :meth:`others` call. Where
+    ``flock`` or the folder is unavailable the mark is skipped and
+    :meth:`others` returns 0.
+    """
+
+    def __init__(self, folder: Path | None = None):
+        self.folder = Path(folder) if folder is not None else active_runs_dir()
+        self._fd: int | None = None
+        self._path: Path | None = None
+
+    def __enter__(self) -> "ActiveRun":
+        try:
+            import fcntl
+            self.folder.mkdir(parents=True, exist_ok=True)
+            self._path = self.folder / str(os.getpid())
+            fd = os.open(self._path, os.O_CREAT | os.O_RDWR, 0o644)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            self._fd = fd
+        except (ImportError, OSError):
+            self._fd, self._path = None, None
+        return self
+
+    def others(self) -> int:
+        """How many other processes hold an active-run mark now."""
+        try:
+            import fcntl
+            names = os.listdir(self.folder)
+        except (ImportError, OSError):
+            return 0
+        n = 0
+        for name in names:
+            if self._path is not None and name == self._path.name:
+                continue
+            p = self.folder / name
+            try:
+                fd = os.open(p, os.O_RDONLY)
+            except OSError:
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except OSError:
+                n += 1                      # locked: that run is alive
+            else:
+                try:
+                    p.unlink()              # stale mark of a run that died
+                except OSError:
+                    pass
+            finally:
+                os.close(fd)
+        return n
+
+    def __exit__(self, *exc) -> None:
+        if self._fd is not None:
+            try:
+                if self._path is not None:
+                    self._path.unlink()
+            except OSError:
+                pass
+            os.close(self._fd)
+            self._fd = None
 
 
 def _openblas_candidates() -> list[str]:

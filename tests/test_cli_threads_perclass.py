@@ -2,6 +2,9 @@
 in the progress line, and the compile notice / cache folder (intsim.threads,
 intsim.jitcache)."""
 import io
+import os
+import subprocess
+import sys
 import json
 import pickle
 import re
@@ -54,6 +57,32 @@ def test_parse_and_default_threads():
     assert threads.default_threads({"INTSIM_THREADS": " 5 "}) == 5
     with pytest.raises(ValueError, match="INTSIM_THREADS must be an integer >= 1, got 'x'"):
         threads.default_threads({"INTSIM_THREADS": "x"})
+
+
+def test_active_runs_share_the_cores(tmp_path):
+    """A live run's mark counts; a killed run's mark is stale and removed."""
+    code = ("import sys; from intsim.threads import ActiveRun\n"
+            f"with ActiveRun({str(tmp_path)!r}):\n"
+            "    print('in', flush=True); sys.stdin.read()\n")
+    child = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "in"
+        with threads.ActiveRun(tmp_path) as me:
+            assert me.others() == 1
+            assert (tmp_path / str(os.getpid())).exists()
+            child.kill()
+            child.wait()
+            assert me.others() == 0                      # its lock died with it
+            assert sorted(os.listdir(tmp_path)) == [str(os.getpid())]
+        assert os.listdir(tmp_path) == []
+    finally:
+        if child.poll() is None:
+            child.kill()
+    cores = threads.available_cores()
+    assert threads.default_threads({}, others=1) == max(1, cores // 2)
+    assert threads.default_threads({}, others=10 * cores) == 1
+    assert threads.default_threads({"INTSIM_THREADS": "3"}, others=5) == 3
 
 
 def test_set_threads_sets_numba_and_openblas():
