@@ -18,9 +18,9 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from benchutil import best_times, print_table, write_table  # noqa: E402
 
-from intsim.hadamard import block_hadamard, fwht  # noqa: E402
-from intsim.intmm import Audit, int_matmul, matmul_acc  # noqa: E402
-from intsim.quant import quantize, quantize_f32  # noqa: E402
+from intsim.kernels.hadamard import block_hadamard, fwht  # noqa: E402
+from intsim.kernels.intmm import Audit, int_matmul, matmul_acc  # noqa: E402
+from intsim.kernels.quant import quantize, quantize_f32  # noqa: E402
 
 
 def ms(t):

@@ -114,8 +114,9 @@ class PartTimer:
 
 def instrument(model):
     """Wrap the engine's functions (in this process only) so a step's time splits by part."""
-    from intsim import hadamard, intmm, luq, quant
-    from intsim.nn import batchnorm, conv, im2col, linear, qmatmul
+    from intsim.kernels import hadamard, intmm, luq, quant
+    from intsim.arith import qmatmul
+    from intsim.nn import batchnorm, conv, im2col, linear
     pt = PartTimer()
     names = {"forward": "forward matmuls", "backward_input": "backward-input matmuls",
              "backward_weight": "backward-weight matmuls"}
@@ -253,7 +254,7 @@ def main():
         "Breakdown (second table): one instrumented step, exclusive wall time per part; "
         "'rest' is the step minus the parts (losses, ReLU, pooling, shortcuts, optimiser, "
         "layer glue such as scaling and transposes). FP's matmuls are NumPy float32 GEMMs; "
-        "HDQT/LUQ's integer ones go through intsim.intmm.",
+        "HDQT/LUQ's integer ones go through intsim.kernels.intmm.",
         "This machine sets OPENBLAS_CORETYPE=Haswell, which halves float32 GEMM speed against "
         "a current CPU build; the ratios compare like with like.",
     ]

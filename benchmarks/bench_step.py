@@ -17,7 +17,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from benchutil import best_time, print_table, write_table  # noqa: E402
 
 import intsim  # noqa: E402
-from intsim.threads import set_threads  # noqa: E402
+from intsim.kernels.threads import set_threads  # noqa: E402
 from intsim import nn  # noqa: E402
 from intsim.models import FCNet, resnet32  # noqa: E402
 

@@ -263,7 +263,7 @@ def run_path(job: Job, runs_dir: str = RUNS_DIR) -> str:
 
 
 def partial_path(job: Job, runs_dir: str = RUNS_DIR) -> str:
-    """Folder of the job's mid-run checkpoint (intsim.runio format, checksummed)."""
+    """Folder of the job's mid-run checkpoint (intsim.app.runfolder format, checksummed)."""
     return os.path.join(runs_dir, "partial", job.key)
 
 
@@ -292,7 +292,7 @@ def run_job(job: Job, runs_dir: str = RUNS_DIR, log=None, on_task=None) -> dict:
     log: file for progress lines (None: stderr).
     """
     import numpy as np
-    from intsim import runio
+    from intsim.app import runfolder as runio
     from intsim.cil import run_cil
     from intsim.data import TaskStream
 

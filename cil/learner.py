@@ -12,7 +12,7 @@ Sub-classes override ``_loss`` (and BiC more). The old model is a frozen
 schedule) is made for every task, so a checkpoint between tasks needs no
 optimizer state.
 
-``progress`` (optional) is duck-typed like ``intsim.progress.Progress``:
+``progress`` (optional) is duck-typed like ``intsim.cli.progress.Progress``:
 start_epoch(task, num_tasks, epoch, epochs, num_batches, stage),
 batch(loss, correct, count), end_epoch(). ``on_epoch`` (optional attribute,
 a callable) receives a dict per finished epoch: task, stage, epoch (1-based),

@@ -61,7 +61,7 @@ def run_cil(stream, model_factory, config, rng, on_task_end=None, on_epoch=None,
     on_task_end: callable(t, results, checkpoint) after each task; checkpoint
         = {"next_task": t+1, "learner": learner.state_dict(), "results": results}.
     on_epoch: callable(info dict) after each epoch (see Learner).
-    progress: optional intsim.progress.Progress-like object (per batch bars).
+    progress: optional intsim.cli.progress.Progress-like object (per batch bars).
     start_task, state: resume from a checkpoint given by on_task_end
         (start_task must be 0 or equal to state["next_task"]).
 

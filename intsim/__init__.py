@@ -6,18 +6,18 @@ learning methods).
 """
 import os as _os
 
-from intsim.jitcache import configure_cache_dir as _configure_cache_dir
-from intsim.threads import configure_environment as _configure_environment
+from intsim.kernels.jitcache import configure_cache_dir as _configure_cache_dir
+from intsim.kernels.threads import configure_environment as _configure_environment
 
 # Before NumPy/Numba load: idle OpenMP and OpenBLAS threads sleep instead of
 # spinning (spinning threads starved the other pool's threads, and the other
 # run's, 30-60x slowdowns measured here), and compiled kernels are cached in a
 # per-user folder when the package's own folder is read-only. A user's own
-# values win. See intsim.threads and intsim.jitcache.
+# values win. See intsim.kernels.threads and intsim.kernels.jitcache.
 _configure_environment()
 _configure_cache_dir(_os.path.dirname(_os.path.abspath(__file__)))
 
 __version__ = "0.1.0"
 
 from intsim.arith import FP, HDQT, LUQ  # noqa: E402
-from intsim import nn, optim  # noqa: E402,F401
+from intsim import nn, optim  # noqa: E402, F401

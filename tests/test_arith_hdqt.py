@@ -5,7 +5,7 @@ import pytest
 
 import intsim
 from intsim import nn
-from intsim.hadamard import block_hadamard
+from intsim.kernels.hadamard import block_hadamard
 
 NEAREST = dict(grad_rounding="nearest", act_rounding="nearest", weight_rounding="nearest")
 
@@ -14,7 +14,7 @@ NEAREST = dict(grad_rounding="nearest", act_rounding="nearest", weight_rounding=
 def q_ref(x, bits, clip, signed=None):
     """hdqt.md sec 2, round half to even; returns (int64 q, scale float64).
 
-    As the kernels' contract (intsim.quant): m and s in float64, y = x / s
+    As the kernels' contract (intsim.kernels.quant): m and s in float64, y = x / s
     computed in float32 (so ties break exactly as the engine's float32 path)."""
     x = np.asarray(x, np.float64)
     m = clip * np.abs(x).max()

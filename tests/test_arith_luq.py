@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 import intsim
-from intsim import luq, nn
+from intsim.kernels import luq
+from intsim import nn
 
 
 def test_sawb_formula():

@@ -75,7 +75,7 @@ def test_method_runs(stream, method, arith):
 
 @pytest.mark.parametrize("method", ["icarl", "bic"])
 def test_deterministic_and_resume(stream, method):
-    from intsim import runio
+    from intsim.app import runfolder as runio
     cfg = _cfg(method, epochs=3)
     fac = _factory(cfg, ARITHS["hdqt"])
     ck = {}
@@ -153,7 +153,7 @@ def test_tiny_resnet_icarl(arith):
 
 def test_progress_and_on_epoch_callbacks(stream):
     import io
-    from intsim.progress import Progress
+    from intsim.cli.progress import Progress
     out = io.StringIO()
     events = []
     cfg = _cfg("bic", epochs=2, memory=40)

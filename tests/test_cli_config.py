@@ -3,7 +3,7 @@ import tomllib
 
 import pytest
 
-from intsim.runconfig import (ConfigError, RunConfig, acc_bits_needed, max_tile_sum,
+from intsim.app.config import (ConfigError, RunConfig, acc_bits_needed, max_tile_sum,
                               parse_arith_option, resolve, to_toml)
 
 
@@ -102,7 +102,7 @@ def test_config_is_frozen():
 
 
 def test_schedules_map_to_cil_configs():
-    from intsim.cli_train import cil_config, complete_config
+    from intsim.cli.train import cil_config, complete_config
     short = cil_config(resolve())
     assert (short.epochs, short.lr, short.effective_milestones, short.memory) == (15, 0.01, (), 200)
     paper = cil_config(resolve(None, {"schedule": "paper"}))

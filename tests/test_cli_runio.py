@@ -5,7 +5,7 @@ import os
 import numpy as np
 import pytest
 
-from intsim import runio
+from intsim.app import runfolder as runio
 
 
 def test_atomic_write_replaces_and_leaves_no_temp(tmp_path):

@@ -7,11 +7,11 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-from intsim import runio
-from intsim.auditreport import audit_rows, audit_to_dict, format_audit, merge_audits, saturation_matrix
+from intsim.app import runfolder as runio
+from intsim.app.auditreport import audit_rows, audit_to_dict, format_audit, merge_audits, saturation_matrix
 from intsim.cli import main
-from intsim.intmm import Audit
-from intsim.progress import Progress
+from intsim.kernels.intmm import Audit
+from intsim.cli.progress import Progress
 
 
 def _audit(sat0=0, sat1=50):

@@ -1,6 +1,6 @@
 """``intsim train --threads`` / INTSIM_THREADS, ``--per-class``, seconds per epoch
-in the progress line, and the compile notice / cache folder (intsim.threads,
-intsim.jitcache)."""
+in the progress line, and the compile notice / cache folder (intsim.kernels.threads,
+intsim.kernels.jitcache)."""
 import io
 import os
 import subprocess
@@ -15,13 +15,13 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-import intsim.cli_train
-from intsim import jitcache, threads
+import intsim.cli.train
+from intsim.kernels import jitcache, threads
 from intsim.cli import main
-from intsim.cli_train import TrainHooks, _same_settings
+from intsim.cli.train import TrainHooks, _same_settings
 from intsim.data import first_per_class
-from intsim.progress import Progress
-from intsim.runconfig import ConfigError, RunConfig, resolve
+from intsim.cli.progress import Progress
+from intsim.app.config import ConfigError, RunConfig, resolve
 from test_cli_train import FAST, tiny_dataset
 
 
@@ -61,7 +61,7 @@ def test_parse_and_default_threads():
 
 def test_active_runs_share_the_cores(tmp_path):
     """A live run's mark counts; a killed run's mark is stale and removed."""
-    code = ("import sys; from intsim.threads import ActiveRun\n"
+    code = ("import sys; from intsim.kernels.threads import ActiveRun\n"
             f"with ActiveRun({str(tmp_path)!r}):\n"
             "    print('in', flush=True); sys.stdin.read()\n")
     child = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
@@ -217,7 +217,7 @@ def test_compile_notice_in_bar_and_jsonl_modes_only(tmp_path, monkeypatch):
             seconds = 1.5
         notify()
         yield Seen()
-    monkeypatch.setattr(intsim.cli_train, "notify_compiles", always_compiles)
+    monkeypatch.setattr(intsim.cli.train, "notify_compiles", always_compiles)
     r, _ = _run(tmp_path, *FAST, name="bar")
     assert r.exit_code == 0 and r.stderr.count(jitcache.MESSAGE) == 1
     r, out = _run(tmp_path, "--quiet", *FAST, name="quiet")

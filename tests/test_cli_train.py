@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from intsim import runio
+from intsim.app import runfolder as runio
 from intsim.cli import main
-from intsim.cli_train import TrainHooks
+from intsim.cli.train import TrainHooks
 from intsim.data import Dataset
 
 FAST = ["--epochs", "1", "--batch-size", "32", "--memory", "12"]

@@ -1,10 +1,10 @@
-"""intsim.hadamard: bp2, dense reference, fwht bit for bit against the dense product."""
+"""intsim.kernels.hadamard: bp2, dense reference, fwht bit for bit against the dense product."""
 import numba
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from intsim.hadamard import block_hadamard, bp2, fwht
+from intsim.kernels.hadamard import block_hadamard, bp2, fwht
 
 
 def dense(x, axis):

@@ -1,9 +1,9 @@
-"""intsim.intmm: every mode bit for bit against plain int64 / pure-Python references."""
+"""intsim.kernels.intmm: every mode bit for bit against plain int64 / pure-Python references."""
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from intsim.intmm import Audit, int_matmul, matmul_acc
+from intsim.kernels.intmm import Audit, int_matmul, matmul_acc
 
 MODES = ("wide", "clamp", "saturate", "wrap")
 
@@ -167,7 +167,7 @@ def test_narrow_output_path_packed_and_not(mode, K, tile, vmax):
 
 
 def test_pack_scale_fits_exactly():
-    from intsim._kernels_mm import pack_scale
+    from intsim.kernels._mm import pack_scale
     # 4-bit signed operands, tile 32: |tile sum| <= 1568 packs with S = 4096
     assert pack_scale(32 * 7 * 7, np.float32) == 4096.0
     # unsigned 4-bit activations: 3360 * (8192 + 1) >= 2^24, no packing in float32
@@ -184,7 +184,7 @@ def test_saturate_replay_path_and_fallback(acc_bits, monkeypatch):
     # 2-D b: BLAS tile sums decide which tiles can clip; only those are replayed
     # (acc 7 and 10 here); with too many such tiles (acc 4) the replay-everything
     # kernel runs. Both must match the pure-Python saturating accumulator.
-    import intsim._kernels_mm as km
+    import intsim.kernels._mm as km
     calls = []
     orig = km._saturate_risky
 

@@ -1,9 +1,9 @@
-"""intsim.quant: formula, rounding, unbiasedness, batch_dims, levels_used, errors."""
+"""intsim.kernels.quant: formula, rounding, unbiasedness, batch_dims, levels_used, errors."""
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from intsim.quant import levels_used, quantize, quantize_f32, qrange
+from intsim.kernels.quant import levels_used, quantize, quantize_f32, qrange
 
 
 def ref_nearest(x, bits, signed, clip=1.0):

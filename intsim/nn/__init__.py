@@ -11,7 +11,7 @@ from intsim.nn.conv import Conv2d
 from intsim.nn.batchnorm import BatchNorm2d
 from intsim.nn.activations import AvgPool, Flatten, GlobalAvgPool, Identity, ReLU
 from intsim.nn.losses import cross_entropy, kd_loss
-from intsim.nn.qmatmul import LayerAudit, PassAudit
+from intsim.arith.qmatmul import LayerAudit, PassAudit
 
 __all__ = ["Module", "Parameter", "Sequential", "Linear", "Conv2d", "BatchNorm2d", "ReLU",
            "GlobalAvgPool", "AvgPool", "Flatten", "Identity", "cross_entropy", "kd_loss",

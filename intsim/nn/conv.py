@@ -4,7 +4,7 @@ import math
 import numpy as np
 
 from intsim.arith import HDQT, LUQ
-from intsim.nn import qmatmul as qm
+from intsim.arith import qmatmul as qm
 from intsim.nn.im2col import col2im, col2im_km, im2col, im2col_km
 from intsim.nn.init import bias_uniform, child_rng, he_normal, kaiming_uniform
 from intsim.nn.linear import check_arith

@@ -2,7 +2,7 @@
 import numpy as np
 
 from intsim.arith import FP, HDQT, LUQ
-from intsim.nn import qmatmul as qm
+from intsim.arith import qmatmul as qm
 from intsim.nn.init import bias_uniform, child_rng, kaiming_uniform
 from intsim.nn.module import Module, Parameter
 

@@ -30,7 +30,7 @@ class Module:
 
     Sub-classes implement forward(x) and backward(grad). Quantized layers
     additionally carry ``rng`` (their own np.random.Generator) and
-    ``layer_audit`` (an intsim.nn.qmatmul.LayerAudit).
+    ``layer_audit`` (an intsim.arith.qmatmul.LayerAudit).
     """
 
     def __init__(self):

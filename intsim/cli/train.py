@@ -2,12 +2,12 @@
 
 With no options it runs the embedded default: HAPT-561 features, FCNet
 (hidden = 561, 561), iCaRL, HDQT with 4-bit inputs and 8-bit tiled
-accumulators, and the short schedule (:data:`intsim.runconfig.SHORT_SCHEDULE`).
+accumulators, and the short schedule (:data:`intsim.app.config.SHORT_SCHEDULE`).
 
 Settings come from defaults <- ``--config FILE.toml`` <- options
-(:mod:`intsim.runconfig`). The run folder (``--out``, default
+(:mod:`intsim.app.config`). The run folder (``--out``, default
 ``runs/<time>-<dataset>-<method>-<arith>``) gets config.toml, results.json,
-log.jsonl and a checksummed checkpoint after every task (:mod:`intsim.runio`).
+log.jsonl and a checksummed checkpoint after every task (:mod:`intsim.app.runfolder`).
 ``--resume`` continues from the last checkpoint and ends with exactly the
 results of an uninterrupted run. Ctrl-C leaves the last checkpoint intact
 (exit code 130). Bad input: one line on stderr, exit code 2, nothing written.
@@ -31,14 +31,14 @@ from typing import Any, Callable
 import click
 import numpy as np
 
-from intsim import runio
-from intsim.auditreport import acc_range, audit_rows, audit_to_dict, format_audit, merge_audits
-from intsim.jitcache import MESSAGE, notify_compiles
-from intsim.progress import Progress
-from intsim.runconfig import (ACC_MODES, ARITHS, DATASETS, HAR_DATASETS, METHODS, MODELS,
+from intsim.app import runfolder as runio
+from intsim.app.auditreport import acc_range, audit_rows, audit_to_dict, format_audit, merge_audits
+from intsim.kernels.jitcache import MESSAGE, notify_compiles
+from intsim.cli.progress import Progress
+from intsim.app.config import (ACC_MODES, ARITHS, DATASETS, HAR_DATASETS, METHODS, MODELS,
                               ROUNDINGS, SCHEDULES, SHORT_SCHEDULE, ConfigError, RunConfig,
                               parse_arith_option, resolve)
-from intsim.threads import ActiveRun, available_cores, set_threads
+from intsim.kernels.threads import ActiveRun, available_cores, set_threads
 
 RESULTS_FORMAT = 1
 
@@ -584,7 +584,7 @@ def _print_end(prog: Progress, run_dir: Path, records, summary, acc_bits, thresh
 
 
 def _config_toml(cfg: RunConfig) -> str:
-    from intsim.runconfig import to_toml
+    from intsim.app.config import to_toml
     d = cfg.to_dict()
     return to_toml(d, header="intsim run configuration (fully resolved).\n"
                               "Re-run with: intsim train --config config.toml")

@@ -1,7 +1,7 @@
 """The ``intsim`` command line. Each sub-command lives in its own module.
 
-Sub-commands: ``train`` (cli_train), ``audit`` / ``compare`` / ``plot``
-(cli_runs), ``data`` (cli_data). Errors in user input (including click's own
+Sub-commands: ``train`` (train.py), ``audit`` / ``compare`` / ``plot``
+(runs.py), ``data`` (data.py). Errors in user input (including click's own
 usage errors, e.g. a non-integer ``--bits``) print one line
 ``intsim: error: ...`` on stderr and exit with code 2.
 """
@@ -40,9 +40,9 @@ def main():
 
 
 def _register():
-    from intsim.cli_data import data
-    from intsim.cli_runs import audit_cmd, compare_cmd, plot_cmd
-    from intsim.cli_train import train_cmd
+    from intsim.cli.data import data
+    from intsim.cli.runs import audit_cmd, compare_cmd, plot_cmd
+    from intsim.cli.train import train_cmd
     main.add_command(data)
     main.add_command(train_cmd)
     main.add_command(audit_cmd)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from intsim import hadamard, intmm, luq, quant
+from intsim.kernels import hadamard, intmm, luq, quant
 from intsim.arith import HDQT, LUQ
 
 PASSES = ("forward", "backward_input", "backward_weight")

@@ -1,4 +1,4 @@
-"""Kernels for intsim.quant (private): the per-row range (NumPy SIMD max/min) and
+"""Kernels for intsim.kernels.quant (private): the per-row range (NumPy SIMD max/min) and
 the fused scale/clip/round pass (Numba). Arrays are viewed as (rows, m): row r is one
 independent tensor (batch_dims items flattened); work is split into tasks of
 at most _CHUNK entries of one row so both cores share even a single tensor.
@@ -7,7 +7,7 @@ fastmath is off, so every operation matches the NumPy reference bit for bit.
 import numpy as np
 from numba import njit, prange
 
-from intsim._kernels_rng import fill_range
+from intsim.kernels._rng import fill_range
 
 U = np.uint64
 _CHUNK = 1 << 16
@@ -54,7 +54,7 @@ _UBLOCK = 4096   # uniforms drawn per block into an L1-resident buffer
 
 def _apply_sr_impl(x2, p, sdiv, lo, hi, keep, out, chunk):
     """Stochastic _apply_impl whose uniforms are float r * m + t of the PCG64
-    stream p (intsim._kernels_rng), drawn inside the kernel: the same values as
+    stream p (intsim.kernels._rng), drawn inside the kernel: the same values as
     rng.random(x2.shape, dtype=float32) fed to _apply_impl, without the array."""
     rows, m = x2.shape
     nch = (m + chunk - 1) // chunk
@@ -104,7 +104,7 @@ def apply(x2, u2, sdiv, lo, hi, keep, stream=None):
     """Fused scale/clip/round of the C (rows, m) float array x2 -> float32 (rows, m).
 
     u2: float32 uniforms of x2's shape, or None for round-half-to-even.
-    stream: instead of u2, a intsim._kernels_rng.Stream whose next x2.size
+    stream: instead of u2, a intsim.kernels._rng.Stream whose next x2.size
     float32 draws are the uniforms (drawn in the kernel; the caller advances
     the Generator)."""
     out = np.empty(x2.shape, np.float32)

@@ -10,13 +10,13 @@ Formula (per tensor, or per item of the first ``batch_dims`` axes):
                  (rounds up with probability frac(y), so E[q] = y: unbiased)
 An all-zero tensor (m == 0) gives q = 0 and s = 0. q * s approximates x.
 The max|x| reduction and the scale/clip/round pass are fused Numba kernels
-(intsim._kernels_quant) doing exactly these float operations; the uniforms
+(intsim.kernels._quant) doing exactly these float operations; the uniforms
 are the same rng.random(x.shape, dtype=float32) draws as the NumPy reference.
 """
 import numpy as np
 
-from intsim import _kernels_quant as _kq
-from intsim._kernels_rng import Stream
+from intsim.kernels import _quant as _kq
+from intsim.kernels._rng import Stream
 
 __all__ = ["quantize", "quantize_f32", "quantize_items", "levels_used", "qrange"]
 

@@ -275,7 +275,7 @@ def resolve(config_file=None, overrides: Mapping[str, Any] | None = None,
 
     ``threads`` not given in either: ``INTSIM_THREADS``, else this run's share
     of the cores with ``other_runs`` other runs active
-    (:func:`intsim.threads.default_threads`), so the result is concrete.
+    (:func:`intsim.kernels.threads.default_threads`), so the result is concrete.
     """
     values: dict[str, Any] = {}
     if config_file is not None:
@@ -291,7 +291,7 @@ def resolve(config_file=None, overrides: Mapping[str, Any] | None = None,
         else:
             values[k] = _coerce(k, v)
     if values.get("threads") is None:
-        from intsim.threads import default_threads
+        from intsim.kernels.threads import default_threads
         try:
             values["threads"] = default_threads(others=other_runs)
         except ValueError as e:

@@ -159,6 +159,12 @@ class Progress:
             self.out.write(text + "\n")
             self.out.flush()
 
+    def note(self, text: str) -> None:
+        """A notice on stderr (bar mode only), e.g. that kernels are compiling."""
+        if self.mode == "bar":
+            self.err.write(text + "\n")
+            self.err.flush()
+
     def _emit(self, obj: dict) -> None:
         self.out.write(json.dumps(_jsonable(obj), separators=(",", ":")) + "\n")
         self.out.flush()

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from intsim import _kernels_mm as _km
+from intsim.kernels import _mm as _km
 
 __all__ = ["Audit", "int_matmul", "matmul_acc", "matmul_acc_km", "MODES"]
 
@@ -81,7 +81,7 @@ def _check_params(acc_bits, tile, mode, audit):
             raise ValueError(f"tile must be a positive integer or None, got {tile!r}")
         tile = int(tile)
     if audit is not None and not isinstance(audit, Audit):
-        raise ValueError(f"audit must be an intsim.intmm.Audit or None, got {type(audit).__name__}")
+        raise ValueError(f"audit must be an intsim.kernels.intmm.Audit or None, got {type(audit).__name__}")
     return acc_bits, tile
 
 

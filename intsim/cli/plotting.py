@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-from intsim.auditreport import saturation_matrix
+from intsim.app.auditreport import saturation_matrix
 
 
 class PlotUnavailable(RuntimeError):

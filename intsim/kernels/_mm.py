@@ -1,4 +1,4 @@
-"""Kernels behind intsim.intmm (private): tiled BLAS matmul + fused tile reduction,
+"""Kernels behind intsim.kernels.intmm (private): tiled BLAS matmul + fused tile reduction,
 and the saturating-accumulator kernel.
 
 Operands arrive already cast to the exact compute dtype chosen by

@@ -261,3 +261,13 @@ def load_checkpoint(run_dir) -> tuple[int, Any]:
     except Exception as e:  # a checksummed but unreadable file: still corrupt
         raise CheckpointError(f"corrupt checkpoint {npz_path}: {e}") from None
     return int(rec["task"]), unflatten_state(rec["state"], arrays)
+
+
+def remove_checkpoint(run_dir) -> None:
+    """Delete the checkpoint (record first, so no record ever names a missing .npz)."""
+    run_dir = Path(run_dir)
+    for p in [run_dir / CHECKPOINT] + sorted(run_dir.glob("ckpt-task*.npz")):
+        try:
+            p.unlink()
+        except FileNotFoundError:
+            pass

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import click
 
-from intsim import runio
-from intsim.auditreport import format_audit, merge_audits
+from intsim.app import runfolder as runio
+from intsim.app.auditreport import format_audit, merge_audits
 
 
 def fail(msg: str) -> None:
@@ -142,7 +142,7 @@ def compare_cmd(runs):
 def plot_cmd(runs, out_dir, labels):
     """Accuracy-per-task curves of all RUNs on one figure, and a saturation %
     heatmap (layer x task) per RUN, as PNG files."""
-    from intsim import plotting
+    from intsim.cli import plotting
     if labels and len(labels) != len(runs):
         fail(f"--label given {len(labels)} time(s) for {len(runs)} run(s)")
     loaded = [load_results(r) for r in runs]

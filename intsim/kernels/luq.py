@@ -11,7 +11,7 @@
 """
 import numpy as np
 
-from intsim._kernels_rng import random_f32
+from intsim.kernels._rng import random_f32
 
 
 def _finite(x, what):

@@ -1,4 +1,4 @@
-"""FWHT implementation details for intsim.hadamard (private).
+"""FWHT implementation details for intsim.kernels.hadamard (private).
 
 fwht_axis(x, axis) views x as (pre, n, post) with the transform on the middle
 axis in blocks of p = bp2(n), and runs one of two Numba kernels:

@@ -6,7 +6,7 @@ copies of the unnormalised Sylvester matrix H_bp2(n) (entries +-1, H H = p I).
 """
 import numpy as np
 
-from intsim import _kernels_fwht as _kf
+from intsim.kernels import _fwht as _kf
 
 __all__ = ["bp2", "block_hadamard", "sylvester", "fwht"]
 
