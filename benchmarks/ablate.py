@@ -15,8 +15,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import experiments as ex  # noqa: E402
-from benchutil import print_table, write_table  # noqa: E402
+from intsim.app import jobs as ex  # noqa: E402
+from benchutil import print_table, quick_mode, run_or_collect, write_table  # noqa: E402
 
 QUICK_EPOCHS = 10
 DEFAULT = {"kind": "hdqt", "bits": 4, "acc_bits": 8, "tile": 32, "acc_mode": "clamp"}
@@ -43,10 +43,10 @@ def make_jobs(quick, n_seeds):
 
 
 def main():
-    quick = ex.quick_mode()
+    quick = quick_mode()
     n_seeds = int(os.environ.get("SEEDS", "3"))
     jobs, seeds = make_jobs(quick, n_seeds)
-    runs = ex.run_or_collect([j for js in jobs.values() for j in js])
+    runs = run_or_collect([j for js in jobs.values() for j in js])
 
     def paired(js, base, field):
         a = ex.summaries(runs, js, field)
@@ -72,7 +72,7 @@ def main():
     cmd = "make ablate" + (" QUICK=1" if quick else "")
     if not quick and n_seeds != 3:
         cmd = f"SEEDS={n_seeds} " + cmd
-    total = sum(r["seconds"] for r in runs.values())
+    total = sum(ex.run_seconds(r) for r in runs.values())
     missing = sum(1 for js in jobs.values() for j in js if j.key not in runs)
     notes = [
         f"Mode: {'QUICK (' + str(epochs) + ' epochs per task, one seed): NOT the paper protocol' if quick else 'full protocol (100 epochs per task)'}.",

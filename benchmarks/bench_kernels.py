@@ -1,4 +1,4 @@
-"""Kernel speed against baselines measured in the same run (issue 2).
+"""Kernel speed against baselines measured in the same run.
 
 - int_matmul clamp / saturate / wrap (and wide) on 4096x576 @ 576x64, 4-bit
   operands, tile 32, acc 8, vs float32 ``a @ b`` and NumPy int64 ``a @ b``;
@@ -135,7 +135,7 @@ def main():
              "in turn (interleaved), so the ratios compare the same moments of the machine. "
              "This VM's speed drifts (the same float32 GEMM took 1.6-3.5 ms within one hour), "
              "so compare ratios, not milliseconds."]
-    path = write_table("kernels", "Kernel speed (issue 2)", header_mm, rows,
+    path = write_table("kernels", "Kernel speed", header_mm, rows,
                        "make bench-kernels", notes)
     print(f"\nwrote {path}")
 

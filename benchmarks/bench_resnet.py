@@ -32,7 +32,6 @@ PARTS = ("forward matmuls", "backward-input matmuls", "backward-weight matmuls",
 
 
 def make_arith(name):
-    import intsim
     return {"fp": intsim.FP(), "hdqt": intsim.HDQT(),
             "saturate": intsim.HDQT(acc_mode="saturate"), "luq": intsim.LUQ()}[name]
 
@@ -172,7 +171,6 @@ def instrument(model):
 
 def one(name):
     """Time one arithmetic (in this process); prints a JSON line of figures."""
-    import intsim
     from intsim import nn
     from intsim.models import resnet32
     rng = np.random.default_rng(0)

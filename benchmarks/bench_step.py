@@ -5,7 +5,7 @@ under FP, HDQT 4/8 (clamp; for FCNet also with the saturating accumulator) and
 LUQ 4-bit, each as a ratio to the FP step of the same
 model, plus the FP ResNet-32 step against the time of its own float32 matmuls
 alone (the same GEMM shapes, timed in the same run).
-Targets (issue 3): HDQT <= 3x FP for FCNet-561, <= 4x for ResNet-32; FP
+Targets: HDQT <= 3x FP for FCNet-561, <= 4x for ResNet-32; FP
 ResNet-32 step <= 3x its matmuls.  Run: make bench-step
 """
 import os

@@ -1,4 +1,4 @@
-"""One class-incremental task, part by part, beside the training step (issue 12 item 6).
+"""One class-incremental task, part by part, beside the training step.
 
 CIFAR-10 in the official python format, synthetic (class-dependent images
 written to a temporary folder and read back with load_dataset), ResNet-32 FP,

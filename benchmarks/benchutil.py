@@ -95,3 +95,27 @@ def print_table(header, rows, file=sys.stdout):
         print("  ".join(c.ljust(w) for c, w in zip(r, widths)), file=file)
         if j == 0:
             print("  ".join("-" * w for w in widths), file=file)
+
+
+# ------------------------------------------------------------ cached runs
+
+#: The benchmark jobs' run folders (intsim.app.jobs), committed with the tables.
+RUNS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "runs")
+
+
+def quick_mode() -> bool:
+    """True when the environment says QUICK=1 (the Makefile passes QUICK)."""
+    return os.environ.get("QUICK", "0").strip() not in ("", "0", "false", "no")
+
+
+def run_or_collect(jobs, argv=None, runs_dir: str = RUNS_DIR) -> dict:
+    """intsim.app.jobs.run_jobs(jobs), or only collect() when '--table-only' is in argv."""
+    from intsim.app import jobs as ex
+    argv = sys.argv[1:] if argv is None else argv
+    if "--table-only" in argv:
+        runs = ex.collect(jobs, runs_dir)
+        n = len({j.key for j in jobs})
+        print(f"jobs: --table-only: {len(runs)} of {n} runs finished; "
+              f"missing ones show as '-'", file=sys.stderr)
+        return runs
+    return ex.run_jobs(jobs, runs_dir)

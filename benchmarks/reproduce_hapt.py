@@ -7,7 +7,7 @@ HDQT 4/8 (tile 32, clamp) and LUQ 4/8 (8-bit accumulator over the whole
 reduction), over the paper's first seeds (3 by default; SEEDS=n for more).
 Prints and writes benchmarks/results/reproduce_hapt.md: last and average
 incremental accuracy (mean +- std over seeds) beside the paper's numbers
-(hdqt.md sec 12), the HDQT - FP gap beside the paper's gap, and the mean
+(docs/paper.md sec 12), the HDQT - FP gap beside the paper's gap, and the mean
 accumulator saturation % from the audit.
 
 `make reproduce-hapt QUICK=1`: 10 epochs per task, one seed; writes
@@ -20,8 +20,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import experiments as ex  # noqa: E402
-from benchutil import print_table, write_table  # noqa: E402
+from intsim.app import jobs as ex  # noqa: E402
+from benchutil import print_table, quick_mode, run_or_collect, write_table  # noqa: E402
 
 METHODS = ("lwf", "icarl", "bic")
 ARITHS = (("FP", {"kind": "fp"}),
@@ -30,7 +30,7 @@ ARITHS = (("FP", {"kind": "fp"}),
 # Control run for iCaRL only: LUQ without an accumulator limit, to separate the
 # 4-bit formats from the 8-bit clamp over the whole (untiled) reduction.
 EXTRA = {"icarl": (("LUQ 4/wide", {"kind": "luq", "bits": 4, "acc_bits": None}),)}
-# hdqt.md sec 12 (authors' plotted data, mean over seeds): (last, avg).
+# docs/paper.md sec 12 (authors' plotted data, mean over seeds): (last, avg).
 PAPER = {("lwf", "cnn", "FP"): (32.78, 56.31), ("lwf", "cnn", "HDQT 4/8"): (28.65, 53.91),
          ("icarl", "cnn", "FP"): (82.98, 89.94), ("icarl", "cnn", "HDQT 4/8"): (82.56, 88.94),
          ("icarl", "nme", "FP"): (85.80, 91.71), ("icarl", "nme", "HDQT 4/8"): (84.94, 90.63),
@@ -79,17 +79,17 @@ def build_rows(runs, jobs):
 
 
 def main():
-    quick = ex.quick_mode()
+    quick = quick_mode()
     n_seeds = int(os.environ.get("SEEDS", "3"))
     if not 1 <= n_seeds <= len(ex.PAPER_SEEDS):
         raise SystemExit(f"SEEDS must be 1..{len(ex.PAPER_SEEDS)}, got {n_seeds}")
     jobs, seeds = make_jobs(quick, n_seeds)
-    runs = ex.run_or_collect([j for js in jobs.values() for j in js])
+    runs = run_or_collect([j for js in jobs.values() for j in js])
     header = ["method", "arith", "last %", "avg inc %", "paper last", "paper avg",
               "last - FP", "avg - FP", "paper gap last / avg", "sat %", "seeds"]
     rows = build_rows(runs, jobs)
     print_table(header, rows)
-    total = sum(r["seconds"] for r in runs.values())
+    total = sum(ex.run_seconds(r) for r in runs.values())
     missing = sum(1 for js in jobs.values() for j in js if j.key not in runs)
     epochs = QUICK_EPOCHS if quick else 100
     cmd = "make reproduce-hapt" + (" QUICK=1" if quick else "")
@@ -103,7 +103,7 @@ def main():
         f"(class order and run Generator).",
         "Accuracy: top-1 % on the test subjects' data of all classes seen so far; "
         "'avg inc' = mean over the 6 tasks; mean +- sample std over seeds.",
-        "Gaps: HDQT (or LUQ) minus FP, paired by seed. Paper columns: hdqt.md sec 12 "
+        "Gaps: HDQT (or LUQ) minus FP, paired by seed. Paper columns: docs/paper.md sec 12 "
         "(authors' plotted data, mean over their 20 HAR seeds); the paper gives no HAPT LUQ numbers.",
         "HDQT 4/8: 4-bit operands, 8-bit accumulators (+-127), forward tile 32, clamp; backward "
         "one clamp over the whole reduction (released code). LUQ 4/8: SAWB 4-bit forward with an "

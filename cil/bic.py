@@ -1,7 +1,7 @@
 """BiC: Large Scale Incremental Learning (Wu et al. 2019), PyCIL convention.
 
 One bias layer (alpha=1, beta=0) per task, applied in float to that task's
-logit range: out[:, lo:hi] = alpha * z[:, lo:hi] + beta (hdqt.md sec 9;
+logit range: out[:, lo:hi] = alpha * z[:, lo:hi] + beta (docs/paper.md sec 9;
 the bias layers stay float32 under every arithmetic).
 
 From the second task on, v = int(val_ratio * memory / K_old) samples per
@@ -27,6 +27,7 @@ import numpy as np
 from intsim.nn import Parameter, cross_entropy
 
 from .learner import Learner
+from .registry import register_method
 
 
 def bias_columns(num_classes: int, bounds, alpha, beta):
@@ -127,8 +128,18 @@ class BiasLayers:
             self.betas[-1].data[0] = b
 
 
+@register_method
 class BiC(Learner):
     """BiC learner; see the module docstring."""
+
+    name = "bic"
+    uses_memory = True
+    classifier_bias = True      # docs/paper.md sec 10: only BiC's classifier has a bias
+
+    def task_extras(self) -> dict:
+        """The bias layers' (alpha, beta) per task and the validation size."""
+        return {"bias": [list(ab) for ab in self.bias.values()],
+                "val_size": int(self.val_size)}
 
     def __init__(self, model, config, rng):
         if not config.uses_memory:

@@ -1,4 +1,4 @@
-"""Hyperparameters of a class-incremental run (hdqt.md section 9).
+"""Hyperparameters of a class-incremental run (docs/paper.md section 9).
 
 ``CILConfig.for_dataset(name, method, **overrides)`` returns the paper's
 settings for that dataset as defaults; every field can be overridden.
@@ -8,13 +8,16 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-METHODS = ("finetune", "lwf", "icarl", "bic")
-HAR_DATASETS = ("hapt", "dsads", "pamap2")
-IMAGE_DATASETS = ("cifar100",)
+from .registry import method_class
 
-# Methods that keep an exemplar memory / report NME accuracy.
-MEMORY_METHODS = ("icarl", "bic")
-NME_METHODS = ("icarl",)
+#: The paper's schedules (docs/paper.md sec 9); a dataset names its own in the
+#: dataset registry (intsim.data.registry: schedule, cil_overrides).
+PAPER_SCHEDULES = {
+    "image": dict(model="resnet32", init_classes=20, inc_classes=20, epochs=170, lr=0.05,
+                  milestones=(60, 100, 140), apply_milestones=True, memory=2000, augment=True),
+    "har": dict(model="fcnet", hidden=None, init_classes=2, inc_classes=2, epochs=100,
+                lr=0.01, milestones=(50,), apply_milestones=False, memory=200, augment=False),
+}
 
 
 @dataclass(frozen=True)
@@ -75,15 +78,21 @@ class CILConfig:
     momentum: float = 0.9
     weight_decay: float = 2e-4
     augment: bool = False
-    nme: bool = field(default=None)  # None -> method in NME_METHODS
+    nme: bool = field(default=None)  # None -> the method's default_nme
     bic_stage2_train_mode: bool = True
     bic_stage2_softmax: bool = False
+    conv_bias: bool | None = None   # ResNet 3x3 convs; None: the arithmetic's (quirk 3)
+    conv_init: str | None = None    # "kaiming_uniform" or "he_normal"; None: as conv_bias
 
     def __post_init__(self):
-        if self.method not in METHODS:
-            raise ValueError(f"CILConfig: unknown method {self.method!r}; expected one of {METHODS}")
-        if self.model not in ("resnet32", "fcnet"):
-            raise ValueError(f"CILConfig: unknown model {self.model!r}; expected 'resnet32' or 'fcnet'")
+        try:
+            method_class(self.method)
+        except ValueError as e:
+            raise ValueError(f"CILConfig: {e}") from None
+        from intsim.models import MODELS
+        if self.model not in MODELS:
+            raise ValueError(f"CILConfig: unknown model {self.model!r}; expected one of "
+                             f"{tuple(MODELS)}")
         for name in ("init_classes", "inc_classes", "epochs", "batch_size",
                      "test_batch_size", "feature_batch_size"):
             v = getattr(self, name)
@@ -111,17 +120,17 @@ class CILConfig:
                 raise ValueError(f"CILConfig: hidden must be positive widths, got {self.hidden!r}")
             object.__setattr__(self, "hidden", h)
         if self.nme is None:
-            object.__setattr__(self, "nme", self.method in NME_METHODS)
+            object.__setattr__(self, "nme", method_class(self.method).default_nme)
 
     @property
     def uses_memory(self) -> bool:
-        """True for methods that replay exemplars (iCaRL, BiC)."""
-        return self.method in MEMORY_METHODS
+        """True for methods that replay exemplars (the method's ``uses_memory``)."""
+        return method_class(self.method).uses_memory
 
     @property
     def classifier_bias(self) -> bool:
-        """The classifier has a bias only for BiC (hdqt.md sec 10)."""
-        return self.method == "bic"
+        """The method's classifier has a bias (BiC only, docs/paper.md sec 10)."""
+        return method_class(self.method).classifier_bias
 
     @property
     def effective_milestones(self) -> tuple:
@@ -152,29 +161,25 @@ class CILConfig:
 
     @classmethod
     def for_dataset(cls, name: str, method: str, **overrides) -> "CILConfig":
-        """The paper's hyperparameters for dataset ``name`` (hdqt.md sec 9).
+        """The paper's hyperparameters for dataset ``name`` (docs/paper.md sec 9).
 
-        CIFAR100: ResNet-32, 20/20 classes, 170 epochs, lr 0.05 x0.1 at
+        The dataset's schedule (intsim.data.registry), then its cil_overrides:
+        "image" (CIFAR-100): ResNet-32, 20/20 classes, 170 epochs, lr 0.05 x0.1 at
         60/100/140, memory 2000, augmentation on.
-        hapt/dsads/pamap2: FCNet with hidden width = input width, 2/2 classes,
+        "har" (hapt/dsads/pamap2; mnist, fashion-mnist, synthetic): FCNet with hidden width = input width, 2/2 classes,
         100 epochs, lr 0.01 constant as run (quirk 4; pass
         apply_milestones=True for the intended x0.1 at epoch 50), memory 200.
         Shared: batch 128, T=2, LwF weight 3, BiC val ratio 0.1, momentum 0.9,
         weight decay 2e-4, test batch 128, feature batch 64.
         Any field can be overridden by keyword.
         """
-        key = str(name).lower()
-        if key in IMAGE_DATASETS:
-            base = dict(dataset=key, model="resnet32", init_classes=20, inc_classes=20,
-                        epochs=170, lr=0.05, milestones=(60, 100, 140), apply_milestones=True,
-                        memory=2000, augment=True)
-        elif key in HAR_DATASETS:
-            base = dict(dataset=key, model="fcnet", hidden=None, init_classes=2, inc_classes=2,
-                        epochs=100, lr=0.01, milestones=(50,), apply_milestones=False,
-                        memory=200, augment=False)
-        else:
-            raise ValueError(f"CILConfig.for_dataset: no paper defaults for dataset {name!r}; "
-                             f"known: {IMAGE_DATASETS + HAR_DATASETS}")
+        from intsim.data.registry import dataset_spec
+        try:
+            spec = dataset_spec(name)
+        except ValueError as e:
+            raise ValueError(f"CILConfig.for_dataset: {e}") from None
+        base = dict(PAPER_SCHEDULES[spec.schedule], dataset=spec.name, model=spec.model)
+        base.update(spec.cil_overrides)
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = set(overrides) - names
         if unknown:

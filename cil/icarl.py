@@ -1,4 +1,4 @@
-"""iCaRL (PyCIL convention, hdqt.md sec 9).
+"""iCaRL (PyCIL convention, docs/paper.md sec 9).
 
 CE on all seen logits + KD(old-class logits, old model) with weight 1, on
 new data plus exemplars (herding memory). Evaluated both by the classifier
@@ -9,10 +9,16 @@ class means when config.nme is set (the default for iCaRL).
 from intsim.nn import cross_entropy
 
 from .learner import Learner
+from .registry import register_method
 
 
+@register_method
 class ICaRL(Learner):
     """iCaRL learner; see the module docstring for the loss."""
+
+    name = "icarl"
+    uses_memory = True
+    default_nme = True
 
     def __init__(self, model, config, rng):
         if not config.uses_memory:

@@ -12,7 +12,7 @@ Sub-classes override ``_loss`` (and BiC more). The old model is a frozen
 schedule) is made for every task, so a checkpoint between tasks needs no
 optimizer state.
 
-``progress`` (optional) is duck-typed like ``intsim.cli.progress.Progress``:
+``progress`` (optional) is duck-typed like ``intsim.app.progress.Progress``:
 start_epoch(task, num_tasks, epoch, epochs, num_batches, stage),
 batch(loss, correct, count), end_epoch(). ``on_epoch`` (optional attribute,
 a callable) receives a dict per finished epoch: task, stage, epoch (1-based),
@@ -60,6 +60,19 @@ class Learner:
     config: CILConfig; rng: np.random.Generator used for batch order,
     augmentation, new classifier rows and (BiC) the validation split.
     """
+
+    #: registry name (``--method``); see intsim.cil.registry
+    name: str = ""
+    #: keeps an exemplar memory (config.memory exemplars in total)
+    uses_memory = False
+    #: reports nearest-mean-of-exemplars accuracy unless config.nme says otherwise
+    default_nme = False
+    #: the classifier has a bias
+    classifier_bias = False
+
+    def task_extras(self) -> dict:
+        """Method-specific figures added to each task's results entry."""
+        return {}
 
     def __init__(self, model, config, rng: np.random.Generator):
         if not isinstance(rng, np.random.Generator):

@@ -1,18 +1,21 @@
-"""Learning without Forgetting (PyCIL convention, hdqt.md sec 9).
+"""Learning without Forgetting (PyCIL convention, docs/paper.md sec 9).
 
 Task 1: CE on all logits. Later tasks: CE on the new-class logits only
 (labels shifted by the number of old classes) + lwf_weight * KD(old-class
 logits, old model logits) at temperature T; new data only, no exemplars.
 """
-import numpy as np
 
 from intsim.nn import cross_entropy
 
 from .learner import Learner
+from .registry import register_method
 
 
+@register_method
 class LwF(Learner):
     """LwF learner; see the module docstring for the loss."""
+
+    name = "lwf"
 
     def _loss(self, xb, yb, logits):
         k = self.known_classes

@@ -1,6 +1,6 @@
 """Exemplar memory: herding selection, reduction, class means, NME.
 
-Conventions follow PyCIL / hdqt.md sec 9: features are L2-normalised with
+Conventions follow PyCIL / docs/paper.md sec 9: features are L2-normalised with
 an epsilon of 1e-8 in the norm; herding picks, greedily and without
 repetition, the sample that brings the running exemplar mean closest to the
 class mean; old classes keep the first m of their herding order when the

@@ -1,4 +1,4 @@
-"""Class-incremental metrics (hdqt.md sec 9). Accuracies are in percent.
+"""Class-incremental metrics (docs/paper.md sec 9). Accuracies are in percent.
 
 After each task t: top-1 accuracy on the test data of all classes seen so
 far; per-class accuracy; average incremental accuracy = mean over tasks;

@@ -13,21 +13,12 @@ import time
 import numpy as np
 
 from . import metrics
-from .bic import BiC
-from .finetune import FineTune
-from .icarl import ICaRL
-from .lwf import LwF
-
-LEARNERS = {"finetune": FineTune, "lwf": LwF, "icarl": ICaRL, "bic": BiC}
+from .registry import method_class
 
 
 def make_learner(model, config, rng):
-    """The Learner subclass for config.method."""
-    try:
-        cls = LEARNERS[config.method]
-    except KeyError:
-        raise ValueError(f"unknown CIL method {config.method!r}") from None
-    return cls(model, config, rng)
+    """The registered Learner subclass for config.method."""
+    return method_class(config.method)(model, config, rng)
 
 
 def summarize_tasks(tasks: list, key: str = "cnn"):
@@ -61,7 +52,7 @@ def run_cil(stream, model_factory, config, rng, on_task_end=None, on_epoch=None,
     on_task_end: callable(t, results, checkpoint) after each task; checkpoint
         = {"next_task": t+1, "learner": learner.state_dict(), "results": results}.
     on_epoch: callable(info dict) after each epoch (see Learner).
-    progress: optional intsim.cli.progress.Progress-like object (per batch bars).
+    progress: optional intsim.app.progress.Progress-like object (per batch bars).
     start_task, state: resume from a checkpoint given by on_task_end
         (start_task must be 0 or equal to state["next_task"]).
 
@@ -99,9 +90,9 @@ def run_cil(stream, model_factory, config, rng, on_task_end=None, on_epoch=None,
         learner.after_task(task)
         ev = learner.eval_task(task)
         ev["audit"] = _audit_dict(model)
-        if isinstance(learner, BiC):
-            ev["bias"] = [list(ab) for ab in learner.bias.values()]
-            ev["val_size"] = int(learner.val_size)
+        extras = learner.task_extras()
+        ev.update(extras)
+        ev["extras"] = sorted(extras)          # which keys are method-specific
         ev["seconds"] = time.perf_counter() - t0
         results["tasks"].append(ev)
         results["cnn"] = summarize_tasks(results["tasks"], "cnn")

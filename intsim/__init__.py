@@ -20,4 +20,17 @@ _configure_cache_dir(_os.path.dirname(_os.path.abspath(__file__)))
 __version__ = "0.1.0"
 
 from intsim.arith import FP, HDQT, LUQ  # noqa: E402
-from intsim import nn, optim  # noqa: E402, F401
+from intsim import nn, optim  # noqa: E402
+
+__all__ = ["FP", "HDQT", "LUQ", "nn", "optim", "run", "RunConfig", "resolve", "RunHooks"]
+
+
+def __getattr__(name):
+    # The driver needs the models, the CIL methods and the data; load them on first use.
+    if name in ("run", "RunHooks", "RunInterrupted"):
+        from intsim.app import driver
+        return getattr(driver, name)
+    if name in ("RunConfig", "resolve"):
+        from intsim.app import config
+        return getattr(config, name)
+    raise AttributeError(f"module 'intsim' has no attribute {name!r}")

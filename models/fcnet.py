@@ -1,9 +1,11 @@
-"""Fully connected net for the HAR data (hdqt.md sec 10)."""
+"""Fully connected net for the HAR data (docs/paper.md sec 10)."""
+import dataclasses
 import numpy as np
 
 from intsim.nn import Linear, ReLU, Sequential
 from intsim.nn.linear import check_arith
 from intsim.nn.model import Model
+from intsim.models.registry import ModelSpec, register_model
 
 
 class FCNet(Model):
@@ -39,3 +41,24 @@ class FCNet(Model):
         if x.ndim != 2 or x.shape[1] != self.in_dim:
             raise ValueError(f"FCNet expects (B, {self.in_dim}) input, got shape {x.shape}")
         return x
+
+
+def _build(cc, arith, in_shape, rng):
+    in_dim = int(np.prod(in_shape))
+    hidden = cc.hidden if cc.hidden is not None else (in_dim, in_dim)
+    return FCNet(in_dim, hidden, arith, rng, num_classes=0, classifier_bias=cc.classifier_bias)
+
+
+def _prepare(ds):
+    """Images are flattened (uint8 scaled to [0, 1]); feature vectors pass unchanged."""
+    if ds.X_train.ndim == 2:
+        return ds
+
+    def flat(X):
+        X = X.reshape(len(X), -1)
+        return (X.astype(np.float32) / 255.0) if X.dtype == np.uint8 else X.astype(np.float32)
+    return dataclasses.replace(ds, X_train=flat(ds.X_train), X_test=flat(ds.X_test))
+
+
+register_model(ModelSpec("fcnet", _build, _prepare, options=("hidden",), description=(
+    "fully connected net, hidden widths = --hidden (default: two layers as wide as the input)")))

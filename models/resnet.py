@@ -1,23 +1,34 @@
-"""ResNet-32 for CIFAR (hdqt.md sec 10), option-A shortcuts."""
+"""ResNet-32 for CIFAR (docs/paper.md sec 10), option-A shortcuts."""
+import dataclasses
 import numpy as np
 
-from intsim.arith import FP
 from intsim.nn import BatchNorm2d, Conv2d, Flatten, GlobalAvgPool, ReLU, Sequential
 from intsim.nn.linear import check_arith
 from intsim.nn.model import Model
 from intsim.nn.module import Module
+from intsim.models.registry import ModelSpec, register_model
 
 
-def _conv_opts(arith):
-    """(bias, init) of 3x3 convs: FP has no bias and He-normal init; quantized
-    layers follow the arith's quirk-3 fields (released code: bias, kaiming-uniform)."""
-    if isinstance(arith, FP):
-        return False, "he_normal"
-    return bool(arith.conv_bias), arith.conv_init
+CONV_INITS = ("kaiming_uniform", "he_normal")
 
 
-def conv3x3(cin, cout, stride, arith, rng):
-    bias, init = _conv_opts(arith)
+def conv_style(arith, conv_bias=None, conv_init=None) -> tuple:
+    """(bias, init) of the 3x3 convs (docs/paper.md sec 8, quirk 3).
+
+    None takes the released code's choice for the arithmetic: its quantized
+    convs carry a float bias and PyTorch's default kaiming-uniform(a=sqrt(5))
+    init; the float ResNet has no bias and He-normal init.
+    """
+    bias, init = (True, "kaiming_uniform") if arith.quantized else (False, "he_normal")
+    bias = bias if conv_bias is None else bool(conv_bias)
+    init = init if conv_init is None else conv_init
+    if init not in CONV_INITS:
+        raise ValueError(f"conv_init must be one of {CONV_INITS}, got {init!r}")
+    return bias, init
+
+
+def conv3x3(cin, cout, stride, arith, rng, style=None):
+    bias, init = style if style is not None else conv_style(arith)
     return Conv2d(cin, cout, 3, stride, 1, bias, arith, rng, init=init)
 
 
@@ -55,12 +66,12 @@ class ShortcutA(Module):
 class BasicBlock(Module):
     """conv3x3 -> BN -> ReLU -> conv3x3 -> BN, + shortcut, ReLU. (B, cin, H, W) -> (B, cout, H/s, W/s)."""
 
-    def __init__(self, cin, cout, stride, arith, rng):
+    def __init__(self, cin, cout, stride, arith, rng, style=None):
         super().__init__()
-        self.conv1 = conv3x3(cin, cout, stride, arith, rng)
+        self.conv1 = conv3x3(cin, cout, stride, arith, rng, style)
         self.bn1 = BatchNorm2d(cout)
         self.relu1 = ReLU()
-        self.conv2 = conv3x3(cout, cout, 1, arith, rng)
+        self.conv2 = conv3x3(cout, cout, 1, arith, rng, style)
         self.bn2 = BatchNorm2d(cout)
         self.shortcut = ShortcutA(cin, cout, stride)
         self.relu2 = ReLU()
@@ -81,20 +92,24 @@ class ResNet(Model):
     64-d features -> growing linear classifier (with bias).
 
     x: (B, 3, H, W) float32 -> logits (B, num_classes) float32.
+    conv_bias, conv_init: the 3x3 convs' bias and init (see conv_style;
+    None: the released code's choice for the arithmetic).
     """
 
-    def __init__(self, n_blocks, num_classes, arith, rng, widths=(16, 32, 64), in_ch=3):
+    def __init__(self, n_blocks, num_classes, arith, rng, widths=(16, 32, 64), in_ch=3,
+                 conv_bias=None, conv_init=None):
         super().__init__()
         self.arith = check_arith(arith)
         if int(n_blocks) < 1 or int(num_classes) < 0:
             raise ValueError(f"bad ResNet n_blocks={n_blocks} num_classes={num_classes}")
         self.in_ch = int(in_ch)
-        layers = [conv3x3(in_ch, widths[0], 1, arith, rng), BatchNorm2d(widths[0]), ReLU()]
+        style = conv_style(arith, conv_bias, conv_init)
+        layers = [conv3x3(in_ch, widths[0], 1, arith, rng, style), BatchNorm2d(widths[0]), ReLU()]
         cin = widths[0]
         for si, w in enumerate(widths):
             for bi in range(int(n_blocks)):
                 stride = 2 if (si > 0 and bi == 0) else 1
-                layers.append(BasicBlock(cin, w, stride, arith, rng))
+                layers.append(BasicBlock(cin, w, stride, arith, rng, style))
                 cin = w
         layers += [GlobalAvgPool(), Flatten()]
         self.backbone = Sequential(*layers)
@@ -108,6 +123,27 @@ class ResNet(Model):
         return x
 
 
-def resnet32(num_classes, arith, rng):
-    """ResNet-32 (5 blocks per stage; 31 convs + 1 linear), hdqt.md sec 10."""
-    return ResNet(5, num_classes, arith, rng)
+def resnet32(num_classes, arith, rng, **kw):
+    """ResNet-32 (5 blocks per stage; 31 convs + 1 linear), docs/paper.md sec 10."""
+    return ResNet(5, num_classes, arith, rng, **kw)
+
+
+def _build(cc, arith, in_shape, rng):
+    if len(in_shape) != 3:
+        raise ValueError(f"resnet32 needs images (C, H, W), the data has shape {tuple(in_shape)}")
+    kw = {"conv_bias": cc.conv_bias, "conv_init": cc.conv_init}
+    if in_shape[0] == 3:
+        return resnet32(0, arith, rng, **kw)
+    return ResNet(5, 0, arith, rng, in_ch=int(in_shape[0]), **kw)   # e.g. 1-channel MNIST
+
+
+def _prepare(ds):
+    """Single-channel (N, H, W) images get a channel axis."""
+    if ds.X_train.ndim == 3:
+        return dataclasses.replace(ds, X_train=ds.X_train[:, None], X_test=ds.X_test[:, None])
+    return ds
+
+
+register_model(ModelSpec("resnet32", _build, _prepare, needs_images=True,
+                         options=("conv_bias", "conv_init"),
+                         description="ResNet-32 for 32x32 images (docs/paper.md sec 10)"))

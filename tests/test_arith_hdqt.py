@@ -1,4 +1,4 @@
-"""HDQT layers against plain int64 references written from hdqt.md secs 2-5,
+"""HDQT layers against plain int64 references written from docs/paper.md secs 2-5,
 the no-quantization limit (exact Hadamard algebra), quirk 1, and configs."""
 import numpy as np
 import pytest
@@ -12,7 +12,7 @@ NEAREST = dict(grad_rounding="nearest", act_rounding="nearest", weight_rounding=
 
 # ------------------------------------------------------------ reference
 def q_ref(x, bits, clip, signed=None):
-    """hdqt.md sec 2, round half to even; returns (int64 q, scale float64).
+    """docs/paper.md sec 2, round half to even; returns (int64 q, scale float64).
 
     As the kernels' contract (intsim.kernels.quant): m and s in float64, y = x / s
     computed in float32 (so ties break exactly as the engine's float32 path)."""
@@ -43,7 +43,7 @@ def tiled(a, b, acc_bits, tile):
 
 
 def ref_linear(x, W, g, bits=4, acc=8, tile=32):
-    """hdqt.md secs 3-4 (nearest rounding everywhere); returns y, dx, dW float64."""
+    """docs/paper.md secs 3-4 (nearest rounding everywhere); returns y, dx, dW float64."""
     Wq, sw = q_ref(W, bits, 0.975)
     Xq, sx = q_ref(x, bits, 0.975)
     y = tiled(Xq, Wq.T, acc, tile) * sw * sx
@@ -82,7 +82,7 @@ def col2im_ref(cols, shape, k, s, p):
 
 
 def ref_conv(x, W, bias, g, k, s, p, bits=4, acc=8, tile=32):
-    """hdqt.md sec 5: per-image backward with the L positions as the H_b batch."""
+    """docs/paper.md sec 5: per-image backward with the L positions as the H_b batch."""
     N = W.shape[0]
     Wq, sw = q_ref(W.reshape(N, -1), bits, 0.975)
     Xq, sx = q_ref(x, bits, 0.975)
@@ -218,7 +218,14 @@ def test_configs_validate():
         intsim.LUQ(bits=9)
     h = intsim.HDQT()
     assert (h.bits, h.acc_bits, h.tile, h.fwd_clip, h.ste_raw_clip, h.bwd_tile) == (4, 8, 32, 0.975, True, None)
-    assert intsim.HDQT(acc_bits=16).acc_limit is None and h.acc_limit == 8
+    # 16 is a real 16-bit accumulator; None (or mode "wide") is the only "no limit"
+    assert intsim.HDQT(acc_bits=16).acc_limit == 16 and h.acc_limit == 8
+    assert intsim.HDQT(acc_bits=None).acc_limit is None
+    assert intsim.HDQT(acc_bits=8, acc_mode="wide").acc_limit is None
+    assert intsim.LUQ(acc_bits=32).acc_limit == 32
+    for bad in (1, 33, 64, True):
+        with pytest.raises(ValueError, match=r"acc_bits must be an int in 2\.\.32 or None"):
+            intsim.HDQT(acc_bits=bad)
     with pytest.raises(Exception):
         h.bits = 5   # frozen
     with pytest.raises(ValueError):

@@ -153,7 +153,7 @@ def test_tiny_resnet_icarl(arith):
 
 def test_progress_and_on_epoch_callbacks(stream):
     import io
-    from intsim.cli.progress import Progress
+    from intsim.app.progress import Progress
     out = io.StringIO()
     events = []
     cfg = _cfg("bic", epochs=2, memory=40)

@@ -1,5 +1,4 @@
 """Herding vs brute-force references, memory reduction, class means, NME."""
-import itertools
 
 import numpy as np
 import pytest

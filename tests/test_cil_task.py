@@ -12,7 +12,8 @@ import intsim
 from intsim.cil import CILConfig, run_cil
 from intsim.cil.learner import audits_passes
 from intsim.cil.memory import class_mean, nme_predict
-from intsim.cil.runner import LEARNERS, make_learner
+from intsim.cil.registry import METHODS as LEARNERS
+from intsim.cil.runner import make_learner
 from intsim.data import Dataset, TaskStream
 from intsim.models import FCNet, ResNet
 

@@ -102,7 +102,7 @@ def test_config_is_frozen():
 
 
 def test_schedules_map_to_cil_configs():
-    from intsim.cli.train import cil_config, complete_config
+    from intsim.app.build import cil_config, complete_config
     short = cil_config(resolve())
     assert (short.epochs, short.lr, short.effective_milestones, short.memory) == (15, 0.01, (), 200)
     paper = cil_config(resolve(None, {"schedule": "paper"}))

@@ -11,7 +11,7 @@ from intsim.app import runfolder as runio
 from intsim.app.auditreport import audit_rows, audit_to_dict, format_audit, merge_audits, saturation_matrix
 from intsim.cli import main
 from intsim.kernels.intmm import Audit
-from intsim.cli.progress import Progress
+from intsim.app.progress import Progress
 
 
 def _audit(sat0=0, sat1=50):

@@ -15,12 +15,12 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-import intsim.cli.train
+import intsim.app.driver
 from intsim.kernels import jitcache, threads
 from intsim.cli import main
-from intsim.cli.train import TrainHooks, _same_settings
+from intsim.app.driver import RunHooks, _same_settings
 from intsim.data import first_per_class
-from intsim.cli.progress import Progress
+from intsim.app.progress import Progress
 from intsim.app.config import ConfigError, RunConfig, resolve
 from test_cli_train import FAST, tiny_dataset
 
@@ -36,7 +36,7 @@ def _restore_threads(monkeypatch):
 
 def _run(tmp_path, *args, name="run", hooks=None, env=None):
     out = tmp_path / name
-    hooks = hooks if hooks is not None else TrainHooks(dataset=tiny_dataset())
+    hooks = hooks if hooks is not None else RunHooks(dataset=tiny_dataset())
     r = CliRunner(env=env).invoke(main, ["train", "--out", str(out), *args], obj=hooks)
     return r, out
 
@@ -188,7 +188,7 @@ def test_cifar_per_class_end_to_end_with_seconds_per_epoch(tmp_path):
     data = _write_cifar10(tmp_path / "data")
     args = ["--dataset", "cifar10", "--data", str(data), "--arith", "fp", "--method", "finetune",
             "--inc-classes", "5", "--init-classes", "5", "--per-class", "3", *FAST]
-    r, out = _run(tmp_path, *args, hooks=TrainHooks())
+    r, out = _run(tmp_path, *args, hooks=RunHooks())
     assert r.exit_code == 0, r.output + r.stderr
     cfg, res = _written(out)
     assert cfg["per_class"] == 3 and res["config"]["per_class"] == 3
@@ -217,7 +217,7 @@ def test_compile_notice_in_bar_and_jsonl_modes_only(tmp_path, monkeypatch):
             seconds = 1.5
         notify()
         yield Seen()
-    monkeypatch.setattr(intsim.cli.train, "notify_compiles", always_compiles)
+    monkeypatch.setattr(intsim.app.driver, "notify_compiles", always_compiles)
     r, _ = _run(tmp_path, *FAST, name="bar")
     assert r.exit_code == 0 and r.stderr.count(jitcache.MESSAGE) == 1
     r, out = _run(tmp_path, "--quiet", *FAST, name="quiet")

@@ -1,5 +1,5 @@
 """``intsim train`` end to end through click's CliRunner on tiny in-memory data
-(injected with TrainHooks), including resume after an interruption and every
+(injected with RunHooks), including resume after an interruption and every
 bad-input error (one stderr line, exit code 2, nothing written)."""
 import json
 import tomllib
@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from intsim.app import runfolder as runio
 from intsim.cli import main
-from intsim.cli.train import TrainHooks
+from intsim.app.driver import RunHooks
 from intsim.data import Dataset
 
 FAST = ["--epochs", "1", "--batch-size", "32", "--memory", "12"]
@@ -32,7 +32,7 @@ def tiny_dataset(seed=0, n_cls=6, dim=12, ntr=24, nte=8):
 
 
 def train(args, hooks=None):
-    hooks = hooks if hooks is not None else TrainHooks(dataset=tiny_dataset())
+    hooks = hooks if hooks is not None else RunHooks(dataset=tiny_dataset())
     return CliRunner().invoke(main, ["train", *args], obj=hooks)
 
 
@@ -78,7 +78,7 @@ def test_resume_after_interrupt_gives_identical_results(tmp_path, where):
     ref = json.loads((full / "results.json").read_text())
 
     part = tmp_path / "part"
-    hooks = TrainHooks(dataset=tiny_dataset())
+    hooks = RunHooks(dataset=tiny_dataset())
     if where == "mid_task":                 # Ctrl-C in epoch 1 of task 2
         def on_epoch(ev):
             if ev["task"] == 1:

@@ -255,7 +255,7 @@ def test_audit_methods():
     b = Audit(tiles=5, saturated=3, max_abs=100)
     a.add(b)
     assert a.as_dict() == {"tiles": 15, "saturated": 5, "max_abs": 300, "frac": 5 / 15}
-    a.merge({"tiles": 5, "saturated": 0, "max_abs": 400})
+    a.add({"tiles": 5, "saturated": 0, "max_abs": 400})
     assert (a.tiles, a.saturated, a.max_abs) == (20, 5, 400)
     assert a.frac == 0.25
     a.reset()
@@ -291,3 +291,14 @@ def test_errors():
         int_matmul(a, b, audit={})
     with pytest.raises(ValueError, match="shape mismatch"):
         matmul_acc(np.ones((2, 3), np.float32), np.ones((4, 4), np.float32))
+
+
+def test_a_16_bit_accumulator_is_real():
+    """acc_bits=16 clamps at 2^15 - 1 (it once meant "no limit"); None does not clamp."""
+    a = np.full((1, 5000), 7.0, np.float32)
+    b = np.full((5000, 1), 7.0, np.float32)
+    au = Audit()
+    out = matmul_acc(a, b, acc_bits=16, tile=None, mode="clamp", audit=au, a_max=7, b_max=7)
+    assert out[0, 0] == 2 ** 15 - 1 and au.saturated == 1 and au.max_abs == 245000
+    wide = matmul_acc(a, b, acc_bits=None, tile=None, audit=Audit(), a_max=7, b_max=7)
+    assert wide[0, 0] == 245000

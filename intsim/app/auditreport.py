@@ -12,6 +12,7 @@ occurred, 0..1). Every function here works on the plain-dict form that
 from __future__ import annotations
 
 from typing import Any, Iterable, Mapping
+from intsim.kernels.accumulator import acc_range  # noqa: F401  (re-exported)
 
 PASSES = ("forward", "backward_input", "backward_weight")
 PASS_SHORT = {"forward": "fwd", "backward_input": "bwd-in", "backward_weight": "bwd-w"}
@@ -71,11 +72,6 @@ def merge_audits(audits: Iterable[Mapping]) -> dict:
                 lo[p] = {"tiles": t0 + t1, "saturated": cur["saturated"] + e["saturated"],
                          "max_abs": max(cur["max_abs"], e["max_abs"]), "levels_used": lv}
     return out
-
-
-def acc_range(acc_bits: int | None) -> int | None:
-    """Largest magnitude a signed ``acc_bits`` accumulator holds (None: unlimited)."""
-    return None if acc_bits is None else 2 ** (acc_bits - 1) - 1
 
 
 def audit_rows(audit: Mapping, acc_bits: int | None, threshold: float = 1.0) -> list[dict]:

@@ -17,19 +17,24 @@ import dataclasses
 import math
 import os
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Mapping
 
-DATASETS = ("hapt", "dsads", "pamap2", "cifar100", "cifar10", "mnist", "fashion-mnist")
-HAR_DATASETS = ("hapt", "dsads", "pamap2")
-MODELS = ("auto", "fcnet", "resnet32")
-METHODS = ("finetune", "lwf", "icarl", "bic")
-ARITHS = ("fp", "hdqt", "luq")
-ACC_MODES = ("clamp", "saturate", "wrap", "wide")
+from intsim.arith import ARITHS as _ARITH_KINDS
+from intsim.cil import METHODS as _METHOD_KINDS
+from intsim.data.registry import DATASETS as _DATASET_SPECS
+from intsim.kernels.accumulator import ACC_BITS_RANGE, ACC_MODES
+from intsim.models import MODELS as _MODEL_KINDS
+
+#: the registered datasets, models, arithmetics and CIL methods (their registries:
+#: intsim.data.registry, intsim.models, intsim.arith, intsim.cil.registry)
+DATASETS = tuple(_DATASET_SPECS)
+MODELS = ("auto",) + tuple(_MODEL_KINDS)
+ARITHS = tuple(_ARITH_KINDS)
+METHODS = tuple(_METHOD_KINDS)
 ROUNDINGS = ("nearest", "stochastic")
 SCHEDULES = ("short", "paper")
 BITS_RANGE = (2, 8)
-ACC_BITS_MAX = 32
 
 #: The short schedule ``intsim train`` uses unless told otherwise: 15 epochs
 #: per task at the paper's LR (0.01 HAR, 0.05 CIFAR) held constant; batch,
@@ -68,6 +73,8 @@ class RunConfig:
     act_rounding: str = "stochastic"
     weight_rounding: str = "nearest"
     fwd_clip: float = 0.975
+    conv_bias: bool | None = None           # ResNet 3x3 convs; None: the arithmetic's
+    conv_init: str | None = None            # kaiming_uniform | he_normal; None: idem
     arith_options: tuple[tuple[str, Any], ...] = ()   # extra dataclass kwargs
     schedule: str = "short"
     epochs: int | None = None
@@ -101,16 +108,16 @@ class RunConfig:
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}
-_NULLABLE = {"data", "hidden", "acc_bits", "tile", "epochs", "lr", "milestones",
+_NULLABLE = {"data", "hidden", "conv_bias", "conv_init", "acc_bits", "tile", "epochs", "lr", "milestones",
              "batch_size", "memory", "init_classes", "inc_classes", "per_class", "threads"}
 _CHOICES = {"dataset": DATASETS, "model": MODELS, "method": METHODS, "arith": ARITHS,
             "acc_mode": ACC_MODES, "grad_rounding": ROUNDINGS,
             "act_rounding": ROUNDINGS, "weight_rounding": ROUNDINGS,
-            "schedule": SCHEDULES}
+            "schedule": SCHEDULES, "conv_init": ("kaiming_uniform", "he_normal")}
 _INTS = {"bits", "acc_bits", "tile", "epochs", "batch_size", "memory",
          "init_classes", "inc_classes", "seed", "per_class", "threads"}
 _FLOATS = {"fwd_clip", "lr", "audit_threshold"}
-_BOOLS = {"hadamard", "requantize"}
+_BOOLS = {"hadamard", "requantize", "conv_bias"}
 _INT_TUPLES = {"hidden", "milestones"}
 
 
@@ -238,8 +245,8 @@ def validate(cfg: RunConfig) -> RunConfig:
                 f"acc_bits={cfg.acc_bits} is below the {cfg.bits} bits a single "
                 f"{cfg.bits}-bit operand needs (minimum acc_bits={cfg.bits}; a tile of "
                 f"{cfg.tile or 'K'} never saturates at acc_bits>={need})")
-        if cfg.acc_bits > ACC_BITS_MAX:
-            raise ConfigError(f"acc_bits={cfg.acc_bits} out of range ({cfg.bits}..{ACC_BITS_MAX}, or none)")
+        if cfg.acc_bits > ACC_BITS_RANGE[1]:
+            raise ConfigError(f"acc_bits={cfg.acc_bits} out of range ({cfg.bits}..{ACC_BITS_RANGE[1]}, or none)")
     if cfg.tile is not None and cfg.tile < 1:
         raise ConfigError(f"tile={cfg.tile} must be >= 1 (or none for one tile over K)")
     if not 0.0 < cfg.fwd_clip <= 1.0:
@@ -262,10 +269,11 @@ def validate(cfg: RunConfig) -> RunConfig:
         raise ConfigError(f"milestones={list(cfg.milestones)} must be positive epochs")
     if cfg.data is not None and not os.path.exists(cfg.data):
         raise ConfigError(f"data path does not exist: {cfg.data}")
-    if cfg.data is None and cfg.dataset != "hapt":
+    spec = _DATASET_SPECS[cfg.dataset]
+    if cfg.data is None and not spec.builtin:
         raise ConfigError(f"dataset {cfg.dataset!r} needs --data PATH (its official download)")
-    if cfg.model == "resnet32" and cfg.dataset in HAR_DATASETS:
-        raise ConfigError(f"model resnet32 needs image data, not {cfg.dataset!r}")
+    if cfg.model != "auto" and _MODEL_KINDS[cfg.model].needs_images and spec.kind != "image":
+        raise ConfigError(f"model {cfg.model} needs image data, not {cfg.dataset!r}")
     return cfg
 
 

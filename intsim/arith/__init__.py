@@ -4,6 +4,6 @@ kinds.py holds the arithmetic configurations (FP, HDQT, LUQ); qmatmul.py the
 quantized matmul passes they share (forward quantizers, tiled accumulation,
 the HDQT and LUQ backward) and the per-layer audit.
 """
-from intsim.arith.kinds import FP, HDQT, LUQ
+from intsim.arith.kinds import ARITHS, FP, HDQT, LUQ, register_arith
 
-__all__ = ["FP", "HDQT", "LUQ"]
+__all__ = ["ARITHS", "FP", "HDQT", "LUQ", "register_arith"]

@@ -1,6 +1,6 @@
 """The quantized matmul shared by Linear and Conv2d: forward, backward, audit.
 
-Shapes (hdqt.md secs 3-5). A layer computes y = x W^T with
+Shapes (docs/paper.md secs 3-5). A layer computes y = x W^T with
 x: (M, K) rows (Linear: M = batch) or (S, M, K) unfolded columns of S images
 (Conv2d: M = L spatial positions per image), W: (N, K).
 
@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from intsim.kernels import hadamard, intmm, luq, quant
-from intsim.arith import HDQT, LUQ
 
 PASSES = ("forward", "backward_input", "backward_weight")
 
@@ -117,18 +116,14 @@ def quantize_forward(x, arith, bits_audit=None, name="x", batch_dims=0):
     """Forward quantizer of a weight or activation.
 
     Returns (q float32 integer values, scale float or (S,) array, signed, ste_mask or None).
-    ste_mask (bool, x's shape) is where the gradient passes (hdqt.md quirk 1),
+    ste_mask (bool, x's shape) is where the gradient passes (docs/paper.md quirk 1),
     None when it passes everywhere.
     """
-    if isinstance(arith, HDQT):
-        q, s = quant.quantize_f32(x, arith.bits, rounding="nearest", signed=None,
-                                  clip=arith.fwd_clip, batch_dims=batch_dims)
-    else:
-        q, s = luq.sawb_quantize(x, arith.bits)
+    q, s = arith.quantize_fwd(x, batch_dims=batch_dims)
     signed = bool(x.size and x.min() < 0)
     mask = None
-    if isinstance(arith, HDQT) and arith.ste_raw_clip:
-        bound = (1 << (arith.bits - 1)) - 1
+    bound = arith.ste_bound
+    if bound is not None:
         # max|x| recovered from the scale (m = clip max|x| = qmax s); exact test only if close
         est = float(np.max(s)) * _qmax(arith.bits, signed) / arith.fwd_clip
         if est > bound * (1 - 1e-3):
@@ -141,15 +136,15 @@ def quantize_forward(x, arith, bits_audit=None, name="x", batch_dims=0):
     return q, s, signed, mask
 
 
-def forward_matmul(xq, wq, x_signed, arith, audit):
+def forward_matmul(xq, wq, arith, audit):
     """Integer product of quantized operands: xq (..., M, K) @ wq (N, K)^T -> (..., M, N).
 
     Exact integers (float32 or float64); HDQT tiles and clamps per arith,
     LUQ clamps over the whole reduction when acc_bits is set. The operand
-    bound passed for x is the unsigned one (>= the signed one; x_signed is
-    kept for callers), so per-sample signedness never breaks it.
+    bound passed for x is the unsigned one (>= the signed one), so per-sample
+    signedness never breaks it.
     """
-    tile = arith.tile if isinstance(arith, HDQT) else None
+    tile = arith.fwd_tile
     limit = arith.acc_limit
     return intmm.matmul_acc(xq, wq.T, acc_bits=limit, tile=tile,
                             mode=arith.acc_mode if limit is not None else "wide",
@@ -157,13 +152,13 @@ def forward_matmul(xq, wq, x_signed, arith, audit):
                             a_max=_qmax(arith.bits, False), b_max=_qmax(arith.bits, True))
 
 
-def forward_matmul_T(wq, colsT, x_signed, arith, audit):
+def forward_matmul_T(wq, colsT, arith, audit):
     """Feature-major forward: wq (N, K) @ colsT (..., K, L) -> (..., N, L) exact integers.
 
     Same tiles over K as forward_matmul (the tile sums are symmetric in the
     operands), so (y^T) = (x W^T)^T bit for bit.
     """
-    tile = arith.tile if isinstance(arith, HDQT) else None
+    tile = arith.fwd_tile
     limit = arith.acc_limit
     return intmm.matmul_acc(wq, colsT, acc_bits=limit, tile=tile,
                             mode=arith.acc_mode if limit is not None else "wide",
@@ -173,7 +168,7 @@ def forward_matmul_T(wq, colsT, x_signed, arith, audit):
 
 # ---------------------------------------------------------------- backward
 def hdqt_backward(gT, xT, sx, wq, sw, arith, rng, audit, need_dx=True):
-    """HDQT backward of y = (x sx)(wq sw)^T (hdqt.md secs 4-5), feature-major layout.
+    """HDQT backward of y = (x sx)(wq sw)^T (docs/paper.md secs 4-5), feature-major layout.
 
     gT: (N, M) or (S, N, M) float32 output gradient, transposed (M rows of the
     H_b "batch": Linear's batch, or a conv image's L positions; S images with

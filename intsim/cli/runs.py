@@ -11,14 +11,11 @@ from pathlib import Path
 
 import click
 
+from intsim.cli.errors import fail
+
 from intsim.app import runfolder as runio
 from intsim.app.auditreport import format_audit, merge_audits
 
-
-def fail(msg: str) -> None:
-    """One clear line on stderr and exit code 2."""
-    click.echo(f"intsim: error: {msg}", err=True)
-    raise click.exceptions.Exit(2)
 
 
 def load_results(run) -> dict:

@@ -8,9 +8,10 @@ augment_cifar, DataFileError, DATASETS, plus the readers in the sub-modules
 from .augment import augment_cifar
 from .batches import iterate_batches
 from .common import DataFileError, Dataset, first_per_class
-from .loader import DATASETS, HAR_DEFAULTS, har_dataset, load_dataset
+from .loader import HAR_DEFAULTS, har_dataset, load_dataset
+from .registry import DATASETS, DatasetSpec, dataset_spec, register_dataset
 from .stream import Task, TaskStream, paper_class_order
 
 __all__ = ["Dataset", "DataFileError", "load_dataset", "har_dataset", "DATASETS",
            "HAR_DEFAULTS", "TaskStream", "Task", "paper_class_order", "iterate_batches",
-           "augment_cifar", "first_per_class"]
+           "augment_cifar", "first_per_class", "DatasetSpec", "dataset_spec", "register_dataset"]

@@ -1,4 +1,4 @@
-"""CIFAR training augmentation on whole batches (hdqt.md section 11), vectorised.
+"""CIFAR training augmentation on whole batches (docs/paper.md section 11), vectorised.
 
 Per image, in this order (PyCIL/torchvision order, on [0, 1] pixels): random
 crop 32 from the image zero-padded by 4 (pad value 0 = black, before

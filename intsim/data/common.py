@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-__all__ = ["DataFileError", "Source", "open_source", "parse_table", "Dataset", "first_per_class"]
+__all__ = ["DataFileError", "Source", "parse_table", "Dataset", "first_per_class"]
 
 
 class DataFileError(ValueError):
@@ -153,11 +153,6 @@ class Source:
             return f.read()
 
 
-def open_source(path) -> Source:
-    """Source for a folder or zip path (see Source)."""
-    return Source(path)
-
-
 def parse_table(data: bytes, where: str, ncols: int | None = None, *, delimiter=None,
                 dtype=np.float64, min_rows: int = 1) -> np.ndarray:
     """Parse a whitespace- (or delimiter-) separated numeric text table.
@@ -223,10 +218,3 @@ def minmax_scale(X_train: np.ndarray, X_test: np.ndarray, lo: float = -1.0, hi: 
         z = np.where(rng_ > 0, z, 0.5)
         return (lo + (hi - lo) * z).astype(np.float32)
     return f(X_train), f(X_test)
-
-
-def check_finite(X: np.ndarray, where: str):
-    """DataFileError naming `where` when X holds NaN or inf."""
-    if not np.isfinite(X).all():
-        bad = int((~np.isfinite(X)).sum())
-        raise DataFileError(f"{where}: {bad} non-finite values")

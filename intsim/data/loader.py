@@ -1,6 +1,6 @@
-"""``load_dataset``: the registry of datasets, HAR subject splits and scaling.
+"""The registered datasets' loaders, HAR subject splits and scaling.
 
-HAR protocol (hdqt.md section 9), all exposed as options:
+HAR protocol (docs/paper.md section 9), all exposed as options:
   - removals: HAPT drops users 7, 28 and class 8; PAMAP2 drops users 3, 4, 9
     and class 24; DSADS keeps everything (options drop_users, drop_classes;
     keep_classes keeps only the listed classes, e.g. HAPT basic_only=True
@@ -12,7 +12,7 @@ HAR protocol (hdqt.md section 9), all exposed as options:
     default trains on users 1-6, 8-24 and tests on 25, 26, 27, 29, 30;
   - each feature is min-max scaled to [-1, 1] with the training subjects'
     min/max (scale=False keeps raw values); test values are not clipped.
-Images: cifar100/cifar10 give normalised float32 NCHW by default (hdqt.md
+Images: cifar100/cifar10 give normalised float32 NCHW by default (docs/paper.md
 sec 11 mean/std; normalize=False keeps uint8); mnist/fashion-mnist give float32
 in [0, 1] (normalize=False keeps uint8).
 """
@@ -24,9 +24,11 @@ import numpy as np
 
 from .common import Dataset, minmax_scale, subject_split
 
+from .cifar import CIFAR10_MEAN, CIFAR10_STD, CIFAR100_MEAN, CIFAR100_STD
+from .registry import DATASETS, DatasetSpec, dataset_spec, register_dataset
+
 __all__ = ["DATASETS", "HAR_DEFAULTS", "load_dataset", "har_dataset"]
 
-DATASETS = ("hapt", "dsads", "pamap2", "cifar100", "cifar10", "mnist", "fashion-mnist")
 HAR_DEFAULTS = {"hapt": {"drop_users": (7, 28), "drop_classes": (8,)},
                 "dsads": {"drop_users": (), "drop_classes": ()},
                 "pamap2": {"drop_users": (3, 4, 9), "drop_classes": (24,)}}
@@ -81,7 +83,7 @@ def _hapt_features(path, source="auto"):
 
 
 def load_dataset(name: str, path=None, **opts) -> Dataset:
-    """Load a dataset by name (see DATASETS) from path (folder / archive).
+    """Load a registered dataset by name (see DATASETS) from path (folder / archive).
 
     hapt: path None -> the shipped hapt561.npz; a .npz from `intsim data
     build-hapt`; or a raw/official HAPT folder or zip (option source =
@@ -89,49 +91,99 @@ def load_dataset(name: str, path=None, **opts) -> Dataset:
     activities 1..6. HAR options: see har_dataset. pamap2 options window, step.
     Images: normalize (bool). Unknown options raise TypeError.
     """
-    name = name.lower()
-    if name == "hapt":
-        source = opts.pop("source", "auto")
-        if opts.pop("basic_only", False):
-            opts.setdefault("keep_classes", (1, 2, 3, 4, 5, 6))
-        return har_dataset("hapt", _hapt_features(path, source), **opts)
-    if name in ("dsads", "pamap2"):
-        if path is None:
-            raise ValueError(f"{name}: no embedded copy; pass path= to the official download")
-        if name == "dsads":
-            from .dsads import read_dsads
-            feats = read_dsads(path)
-        else:
-            from .pamap2 import read_pamap2
-            wo = {k: opts.pop(k) for k in ("window", "step") if k in opts}
-            feats = read_pamap2(path, **wo)
-        feats["origin"] = os.fspath(path)
-        return har_dataset(name, feats, **opts)
-    if name in ("cifar100", "cifar10"):
-        from .cifar import CIFAR10_MEAN, CIFAR10_STD, CIFAR100_MEAN, CIFAR100_STD, \
-            normalize_images, read_cifar
-        normalize = opts.pop("normalize", True)
+    spec = dataset_spec(name)
+    if path is None and not spec.builtin:
+        raise ValueError(f"{spec.name}: pass path= to {spec.source}")
+    return spec.load(path, **opts)
+
+
+# ------------------------------------------------------------- the datasets
+
+def _load_hapt(path, **opts):
+    source = opts.pop("source", "auto")
+    if opts.pop("basic_only", False):
+        opts.setdefault("keep_classes", (1, 2, 3, 4, 5, 6))
+    return har_dataset("hapt", _hapt_features(path, source), **opts)
+
+
+def _load_dsads(path, **opts):
+    from .dsads import read_dsads
+    feats = read_dsads(path)
+    feats["origin"] = os.fspath(path)
+    return har_dataset("dsads", feats, **opts)
+
+
+def _load_pamap2(path, **opts):
+    from .pamap2 import read_pamap2
+    wo = {k: opts.pop(k) for k in ("window", "step") if k in opts}
+    feats = read_pamap2(path, **wo)
+    feats["origin"] = os.fspath(path)
+    return har_dataset("pamap2", feats, **opts)
+
+
+def _images(name, d, path, normalize, f):
+    return Dataset(X_train=f(d["X_train"]), y_train=d["y_train"], X_test=f(d["X_test"]),
+                   y_test=d["y_test"], name=name, class_names=d["class_names"],
+                   info={"origin": os.fspath(path), "normalized": bool(normalize)})
+
+
+def _cifar_loader(name):
+    def load(path, normalize=True, **opts):
+        from .cifar import normalize_images, read_cifar
         if opts:
             raise TypeError(f"unknown options for {name}: {sorted(opts)}")
-        if path is None:
-            raise ValueError(f"{name}: pass path= to the python-version tar.gz or folder")
+        spec = dataset_spec(name)
         d = read_cifar(path, name)
-        ms = (CIFAR100_MEAN, CIFAR100_STD) if name == "cifar100" else (CIFAR10_MEAN, CIFAR10_STD)
-        f = (lambda x: normalize_images(x, *ms)) if normalize else (lambda x: x)
-        return Dataset(X_train=f(d["X_train"]), y_train=d["y_train"], X_test=f(d["X_test"]),
-                       y_test=d["y_test"], name=name, class_names=d["class_names"],
-                       info={"origin": os.fspath(path), "normalized": bool(normalize)})
-    if name in ("mnist", "fashion-mnist"):
+        f = (lambda x: normalize_images(x, spec.mean, spec.std)) if normalize else (lambda x: x)
+        return _images(name, d, path, normalize, f)
+    return load
+
+
+def _mnist_loader(name):
+    def load(path, normalize=True, **opts):
         from .idx import FASHION_CLASSES, MNIST_CLASSES, read_mnist_like
-        normalize = opts.pop("normalize", True)
         if opts:
             raise TypeError(f"unknown options for {name}: {sorted(opts)}")
-        if path is None:
-            raise ValueError(f"{name}: pass path= to the folder with the IDX files")
         d = read_mnist_like(path)
+        d["class_names"] = dict(MNIST_CLASSES if name == "mnist" else FASHION_CLASSES)
         f = (lambda x: x.astype(np.float32) / np.float32(255)) if normalize else (lambda x: x)
-        return Dataset(X_train=f(d["X_train"]), y_train=d["y_train"], X_test=f(d["X_test"]),
-                       y_test=d["y_test"], name=name,
-                       class_names=dict(MNIST_CLASSES if name == "mnist" else FASHION_CLASSES),
-                       info={"origin": os.fspath(path), "normalized": bool(normalize)})
-    raise ValueError(f"unknown dataset {name!r}; choose from {', '.join(DATASETS)}")
+        return _images(name, d, path, normalize, f)
+    return load
+
+
+def _load_synthetic(path, **opts):
+    from .synthetic import synthetic_dataset
+    if opts:
+        raise TypeError(f"unknown options for synthetic: {sorted(opts)}")
+    return synthetic_dataset()
+
+
+register_dataset(DatasetSpec(
+    "hapt", _load_hapt, kind="har", builtin=True, schedule="har",
+    source="the HAPT download (folder or zip) or a .npz from `intsim data build-hapt`",
+    description="UCI HAPT, 561 features (the HAPT-561 copy ships with intsim)"))
+register_dataset(DatasetSpec(
+    "dsads", _load_dsads, kind="har", schedule="har", source="the DSADS download (folder or zip)",
+    description="UCI Daily and Sports Activities"))
+register_dataset(DatasetSpec(
+    "pamap2", _load_pamap2, kind="har", schedule="har",
+    source="the PAMAP2 download (folder or zip)", description="UCI PAMAP2 Physical Activity"))
+register_dataset(DatasetSpec(
+    "cifar100", _cifar_loader("cifar100"), kind="image", schedule="image",
+    source="the python-version tar.gz or folder", mean=CIFAR100_MEAN, std=CIFAR100_STD,
+    description="CIFAR-100 (docs/paper.md sec 11 statistics)"))
+register_dataset(DatasetSpec(
+    "cifar10", _cifar_loader("cifar10"), kind="image", schedule="image",
+    cil_overrides={"init_classes": 2, "inc_classes": 2},
+    source="the python-version tar.gz or folder", mean=CIFAR10_MEAN, std=CIFAR10_STD,
+    description="CIFAR-10, 2 classes a task"))
+register_dataset(DatasetSpec(
+    "mnist", _mnist_loader("mnist"), kind="image", schedule="har", default_model="fcnet",
+    source="the folder with the IDX files", description="MNIST digits (FC net, HAR schedule)"))
+register_dataset(DatasetSpec(
+    "fashion-mnist", _mnist_loader("fashion-mnist"), kind="image", schedule="har",
+    default_model="fcnet", source="the folder with the IDX files",
+    description="Fashion-MNIST (FC net, HAR schedule)"))
+register_dataset(DatasetSpec(
+    "synthetic", _load_synthetic, kind="vector", builtin=True, schedule="har",
+    source="nothing (generated)", description="6 Gaussian blobs, 24 features: smoke runs and tests"))

@@ -1,4 +1,4 @@
-"""Class-incremental task streams (hdqt.md section 9)."""
+"""Class-incremental task streams (docs/paper.md section 9)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -72,10 +72,6 @@ class TaskStream:
         self._lut = lut
         self._ytr = lut[dataset.y_train]
         self._yte = lut[dataset.y_test]
-
-    def remap(self, y) -> np.ndarray:
-        """Original label ids -> positions in class_order (int64)."""
-        return self._lut[np.asarray(y, dtype=np.int64)]
 
     def task_classes(self, t: int) -> np.ndarray:
         """Remapped ids of task t's new classes."""

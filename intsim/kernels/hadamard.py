@@ -1,4 +1,4 @@
-"""Block Walsh-Hadamard transforms (hdqt.md section 1).
+"""Block Walsh-Hadamard transforms (docs/paper.md section 1).
 
 ``block_hadamard(n)`` is the dense reference: block-diagonal with n/bp2(n)
 copies of the unnormalised Sylvester matrix H_bp2(n) (entries +-1, H H = p I).

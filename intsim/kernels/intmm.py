@@ -1,4 +1,4 @@
-"""Tiled integer matmul with low-bit accumulators (hdqt.md section 3) and its audit.
+"""Tiled integer matmul with low-bit accumulators (docs/paper.md section 3) and its audit.
 
 The reduction axis K is split into consecutive tiles of ``tile`` entries (the last
 may be shorter). Per output element and tile, with L = 2^(acc_bits-1) - 1:
@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from intsim.kernels import _mm as _km
+from intsim.kernels.accumulator import ACC_BITS_RANGE
 
 __all__ = ["Audit", "int_matmul", "matmul_acc", "matmul_acc_km", "MODES"]
 
@@ -55,7 +56,6 @@ class Audit:
         self.max_abs = max(self.max_abs, other.max_abs)
         return self
 
-    merge = add
 
     def reset(self):
         """Zero all counters; returns self."""
@@ -73,8 +73,9 @@ def _check_params(acc_bits, tile, mode, audit):
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     if acc_bits is not None:
         if isinstance(acc_bits, (bool, np.bool_)) or not isinstance(acc_bits, (int, np.integer)) \
-                or not 2 <= int(acc_bits) <= 32:
-            raise ValueError(f"acc_bits must be an integer in 2..32 or None, got {acc_bits!r}")
+                or not ACC_BITS_RANGE[0] <= int(acc_bits) <= ACC_BITS_RANGE[1]:
+            raise ValueError(f"acc_bits must be an integer in {ACC_BITS_RANGE[0]}.."
+                             f"{ACC_BITS_RANGE[1]} or None, got {acc_bits!r}")
         acc_bits = int(acc_bits)
     if tile is not None:
         if isinstance(tile, (bool, np.bool_)) or not isinstance(tile, (int, np.integer)) or tile < 1:
@@ -136,7 +137,6 @@ def matmul_acc_km(x, g, *, acc_bits=8, tile=32, mode="clamp", audit=None, a_max,
     """
     acc_bits, tile = _check_params(acc_bits, tile, mode, audit)
     K, S, M = x.shape
-    N = g.shape[0]
     if acc_bits is None:
         mode = "wide"
     T = M if tile is None else min(tile, M)

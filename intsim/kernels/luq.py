@@ -1,4 +1,4 @@
-"""LUQ baseline quantizers (hdqt.md sec 7; Chmiel et al., ICLR 2023).
+"""LUQ baseline quantizers (docs/paper.md sec 7; Chmiel et al., ICLR 2023).
 
 - sawb_quantize: uniform fake-quantization with the SAWB clip
   clip = 12.1 sqrt(mean(x^2)) - 12.2 mean(|x|), s = 2 clip / (Qp - Qn),

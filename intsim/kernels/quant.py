@@ -1,4 +1,4 @@
-"""Per-tensor max-scaled integer quantizers (hdqt.md section 2).
+"""Per-tensor max-scaled integer quantizers (docs/paper.md section 2).
 
 Formula (per tensor, or per item of the first ``batch_dims`` axes):
     m = clip * max|x|
@@ -194,7 +194,7 @@ def _int_dtype(bits, signed):
 
 
 def quantize(x, bits, *, rounding="nearest", signed=None, clip=1.0, rng=None):
-    """Quantize x to ``bits``-bit integers with one max-based scale (hdqt.md section 2).
+    """Quantize x to ``bits``-bit integers with one max-based scale (docs/paper.md section 2).
 
     x: real array (any shape), finite. Returns (q, scale): q has x's shape and the
     smallest signed integer dtype holding the range (int8 for 4-bit), scale a float;

@@ -9,10 +9,10 @@ from intsim.nn.module import Module, Parameter, Sequential
 from intsim.nn.linear import Linear
 from intsim.nn.conv import Conv2d
 from intsim.nn.batchnorm import BatchNorm2d
-from intsim.nn.activations import AvgPool, Flatten, GlobalAvgPool, Identity, ReLU
+from intsim.nn.activations import Flatten, GlobalAvgPool, Identity, ReLU
 from intsim.nn.losses import cross_entropy, kd_loss
 from intsim.arith.qmatmul import LayerAudit, PassAudit
 
 __all__ = ["Module", "Parameter", "Sequential", "Linear", "Conv2d", "BatchNorm2d", "ReLU",
-           "GlobalAvgPool", "AvgPool", "Flatten", "Identity", "cross_entropy", "kd_loss",
+           "GlobalAvgPool", "Flatten", "Identity", "cross_entropy", "kd_loss",
            "LayerAudit", "PassAudit"]

@@ -54,7 +54,6 @@ class GlobalAvgPool(Module):
         return np.broadcast_to(g[:, :, None, None], self._shape).copy()
 
 
-AvgPool = GlobalAvgPool
 
 
 class Flatten(Module):

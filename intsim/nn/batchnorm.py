@@ -1,4 +1,4 @@
-"""BatchNorm2d in float (hdqt.md sec 6: normalisation stays float32)."""
+"""BatchNorm2d in float (docs/paper.md sec 6: normalisation stays float32)."""
 import numpy as np
 
 from intsim.nn.module import Module, Parameter

@@ -1,9 +1,7 @@
-"""2-D convolution via im2col + one BLAS/integer matmul (hdqt.md sec 5)."""
-import math
+"""2-D convolution via im2col + one BLAS/integer matmul (docs/paper.md sec 5)."""
 
 import numpy as np
 
-from intsim.arith import HDQT, LUQ
 from intsim.arith import qmatmul as qm
 from intsim.nn.im2col import col2im, col2im_km, im2col, im2col_km
 from intsim.nn.init import bias_uniform, child_rng, he_normal, kaiming_uniform
@@ -52,7 +50,7 @@ class Conv2d(Module):
     def _use_km(self):
         # HDQT without forward quantization (an ablation) keeps the reference path
         a = self.arith
-        return self.kmajor and not (isinstance(a, HDQT) and not a.fwd_quant)
+        return self.kmajor and (a.quantizes_forward or not a.quantized)
 
     def forward(self, x):
         if x.ndim != 4 or x.shape[1] != self.in_ch:
@@ -83,13 +81,13 @@ class Conv2d(Module):
             self._cols, self._sx, self._wq, self._sw = cols, 1.0, W2, 1.0
             self._xmask = self._wmask = None
             return self._output(y, B, Ho, Wo)
-        per = isinstance(a, HDQT) and a.eval_per_sample and not self.training
+        per = a.per_sample_eval(self.training)
         self.layer_audit.tick()
         aud = (self.layer_audit, "forward")
         wq, sw, _, self._wmask = qm.quantize_forward(W2, a, aud, "W")
-        xq, sx, xs, self._xmask = qm.quantize_forward(x, a, aud, "x", batch_dims=int(per))
+        xq, sx, _, self._xmask = qm.quantize_forward(x, a, aud, "x", batch_dims=int(per))
         cols, (Ho, Wo) = im2col_km(xq, self.k, self.stride, self.padding)      # (K, B, L)
-        acc = qm.forward_matmul_T(wq, cols.reshape(cols.shape[0], -1), xs, a,
+        acc = qm.forward_matmul_T(wq, cols.reshape(cols.shape[0], -1), a,
                                   self.layer_audit)                         # (N, B*L)
         if per:
             scale = (np.asarray(sx, np.float32) * np.float32(sw))[None, :, None]
@@ -124,10 +122,6 @@ class Conv2d(Module):
         a = self.arith
         gT = self._grad_in(grad)                                           # (B, N, L)
         cols = self._cols                                                  # (K, B, L)
-        # LUQ's float input-gradient product stays per image (one GEMM over the
-        # batch sums in another order): dcols (B, K, L); HDQT's integer products
-        # run K-major: dcols (K, B, L)
-        kmaj = not isinstance(a, LUQ)
         if not a.quantized:
             B, N, L = gT.shape
             g2 = np.ascontiguousarray(gT.transpose(1, 0, 2)).reshape(N, B * L)
@@ -138,18 +132,12 @@ class Conv2d(Module):
         if np.ndim(self._sx) != 0:
             raise ValueError("backward after an eval-mode per-sample forward is not supported")
         gT = gT.astype(np.float32, copy=False)
-        if kmaj:
-            g = np.ascontiguousarray(gT.transpose(1, 0, 2))                  # (N, B, L)
-            dcols, dw = qm.hdqt_backward_km(g, cols, self._sx, self._wq, self._sw, a,
-                                            self.rng, self.layer_audit, scaled_dx=False)
-        else:
-            dcols, dw = qm.luq_backward_km(gT, cols, self._sx, self._wq, self._sw, a,
-                                           self.rng, self.layer_audit)
+        dcols, scale, dw, kmaj = a.conv_backward_km(gT, cols, self._sx, self._wq, self._sw,
+                                                    self.rng, self.layer_audit)
         if self._wmask is not None:
             dw = dw * self._wmask
         self.weight.grad = dw.reshape(self.weight.data.shape)
         if kmaj:
-            dcols, scale = dcols if isinstance(dcols, tuple) else (dcols, None)
             dx = col2im_km(dcols, self._xshape, self.k, self.stride, self.padding, scale)
         else:
             dx = col2im(dcols, self._xshape, self.k, self.stride, self.padding)
@@ -163,20 +151,20 @@ class Conv2d(Module):
         B = x.shape[0]
         N = self.out_ch
         W2 = W.reshape(N, -1)
-        if not a.quantized or (isinstance(a, HDQT) and not a.fwd_quant):
+        if not a.quantizes_forward:
             x = x.astype(W.dtype, copy=False)
             cols, (Ho, Wo) = im2col(x, self.k, self.stride, self.padding)     # (B, K, L)
             y = np.matmul(W2, cols)                                          # (B, N, L)
             self._cols, self._sx, self._wq, self._sw = cols, 1.0, W2, 1.0
             self._xmask = self._wmask = None
         else:
-            per = isinstance(a, HDQT) and a.eval_per_sample and not self.training
+            per = a.per_sample_eval(self.training)
             self.layer_audit.tick()
             aud = (self.layer_audit, "forward")
             wq, sw, _, self._wmask = qm.quantize_forward(W2, a, aud, "W")
-            xq, sx, xs, self._xmask = qm.quantize_forward(x, a, aud, "x", batch_dims=int(per))
+            xq, sx, _, self._xmask = qm.quantize_forward(x, a, aud, "x", batch_dims=int(per))
             cols, (Ho, Wo) = im2col(xq, self.k, self.stride, self.padding)
-            acc = qm.forward_matmul_T(wq, cols, xs, a, self.layer_audit)      # (B, N, L)
+            acc = qm.forward_matmul_T(wq, cols, a, self.layer_audit)          # (B, N, L)
             if per:
                 scale = (np.asarray(sx, np.float32) * np.float32(sw))[:, None, None]
             else:
@@ -200,8 +188,8 @@ class Conv2d(Module):
             if np.ndim(self._sx) != 0:
                 raise ValueError("backward after an eval-mode per-sample forward is not supported")
             gT = gT.astype(np.float32, copy=False)
-            fn = qm.hdqt_backward if isinstance(a, HDQT) else qm.luq_backward
-            dcols, dw = fn(gT, cols, self._sx, self._wq, self._sw, a, self.rng, self.layer_audit)
+            dcols, dw = a.backward(gT, cols, self._sx, self._wq, self._sw, self.rng,
+                                   self.layer_audit)
             if self._wmask is not None:
                 dw = dw * self._wmask
         self.weight.grad = dw.reshape(self.weight.data.shape)

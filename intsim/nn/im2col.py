@@ -1,6 +1,6 @@
 """im2col / col2im through strided views (no loop over pixels or samples).
 
-Column layout (hdqt.md sec 5), stored feature-major: cols (B, K, L) with
+Column layout (docs/paper.md sec 5), stored feature-major: cols (B, K, L) with
 K = C*k*k flattened in (c, kh, kw) order (matching a weight reshaped to
 (C_out, C*k*k)) and L = H_out*W_out in row-major (h, w) order. cols[b].T is
 the (L, K) unfolded matrix of image b. This layout makes the gather copy

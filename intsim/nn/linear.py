@@ -1,15 +1,16 @@
 """Linear layer y = x W^T + b under FP, HDQT or LUQ arithmetic."""
 import numpy as np
 
-from intsim.arith import FP, HDQT, LUQ
+from intsim.arith import ARITHS
 from intsim.arith import qmatmul as qm
 from intsim.nn.init import bias_uniform, child_rng, kaiming_uniform
 from intsim.nn.module import Module, Parameter
 
 
 def check_arith(arith):
-    if not isinstance(arith, (FP, HDQT, LUQ)):
-        raise ValueError(f"arith must be intsim.FP(), HDQT(...) or LUQ(...), got {arith!r}")
+    if not isinstance(arith, tuple(ARITHS.values())):
+        names = ", ".join(c.__name__ for c in ARITHS.values())
+        raise ValueError(f"arith must be a registered arithmetic ({names}), got {arith!r}")
     return arith
 
 
@@ -18,7 +19,7 @@ class Linear(Module):
 
     weight: (out_features, in_features), PyTorch default init
     (kaiming-uniform a=sqrt(5)); bias U(+-1/sqrt(in)) if bias.
-    Quantized arithmetic (HDQT/LUQ) quantizes the matmul as hdqt.md secs 3-4/7;
+    Quantized arithmetic (HDQT/LUQ) quantizes the matmul as docs/paper.md secs 3-4/7;
     the bias is added and its gradient summed in float. The layer owns
     ``rng`` (a Generator drawn from the rng given) for stochastic rounding,
     and ``layer_audit``.
@@ -41,19 +42,19 @@ class Linear(Module):
         W = self.weight.data
         dt = W.dtype
         a = self.arith
-        if not a.quantized or (isinstance(a, HDQT) and not a.fwd_quant):
+        if not a.quantizes_forward:
             x = x.astype(dt, copy=False)
             self._x = x
             self._xq, self._sx, self._wq, self._sw = x, 1.0, W, 1.0
             self._xmask = self._wmask = None
             y = x @ W.T
         else:
-            per = isinstance(a, HDQT) and a.eval_per_sample and not self.training
+            per = a.per_sample_eval(self.training)
             self.layer_audit.tick()
             aud = (self.layer_audit, "forward")
             wq, sw, _, self._wmask = qm.quantize_forward(W, a, aud, "W")
-            xq, sx, xs, self._xmask = qm.quantize_forward(x, a, aud, "x", batch_dims=int(per))
-            acc = qm.forward_matmul(xq, wq, xs, a, self.layer_audit)
+            xq, sx, _, self._xmask = qm.quantize_forward(x, a, aud, "x", batch_dims=int(per))
+            acc = qm.forward_matmul(xq, wq, a, self.layer_audit)
             scale = np.asarray(sx, np.float32)[:, None] * np.float32(sw) if per else np.float32(sw * sx)
             y = (acc * scale).astype(np.float32, copy=False)
             self._xq, self._sx, self._wq, self._sw = xq, sx, wq, sw
@@ -73,9 +74,8 @@ class Linear(Module):
         if np.ndim(self._sx) != 0:
             raise ValueError("backward after an eval-mode per-sample forward is not supported")
         gT = np.ascontiguousarray(grad.T, dtype=np.float32)
-        fn = qm.hdqt_backward if isinstance(a, HDQT) else qm.luq_backward
-        dxT, dw = fn(gT, np.ascontiguousarray(self._xq.T), self._sx, self._wq, self._sw, a,
-                     self.rng, self.layer_audit)
+        dxT, dw = a.backward(gT, np.ascontiguousarray(self._xq.T), self._sx, self._wq,
+                             self._sw, self.rng, self.layer_audit)
         dx = dxT.T
         if self._wmask is not None:
             dw = dw * self._wmask

@@ -1,4 +1,4 @@
-"""Losses in float32: softmax cross-entropy and the KD loss of hdqt.md sec 9."""
+"""Losses in float32: softmax cross-entropy and the KD loss of docs/paper.md sec 9."""
 import numpy as np
 
 

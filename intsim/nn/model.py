@@ -1,6 +1,6 @@
 """Model base: a backbone producing features plus a growing linear classifier.
 
-Implements the common model API of contracts.md (forward/backward/features,
+Implements the model API every network shares (forward/backward/features,
 add_classes, state_dict with num_classes, save/load .npz, rng_state).
 """
 import json
