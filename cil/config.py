@@ -81,6 +81,7 @@ class CILConfig:
     nme: bool = field(default=None)  # None -> the method's default_nme
     bic_stage2_train_mode: bool = True
     bic_stage2_softmax: bool = False
+    min_steps: int = 0              # at least this many SGD steps per training stage
     conv_bias: bool | None = None   # ResNet 3x3 convs; None: the arithmetic's (quirk 3)
     conv_init: str | None = None    # "kaiming_uniform" or "he_normal"; None: as conv_bias
 

@@ -181,12 +181,15 @@ class Learner:
         opt = SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
         sched = MultiStepLR(opt, list(cfg.effective_milestones), gamma=cfg.gamma)
         nb = -(-len(X) // cfg.batch_size)
+        # a schedule may ask for a minimum of SGD steps per stage (the short
+        # schedule: a 2-class first task of 187 samples is 2 steps an epoch)
+        epochs = max(cfg.epochs, -(-cfg.min_steps // nb)) if cfg.min_steps else cfg.epochs
         aug = augment_cifar if cfg.augment else None
-        for epoch in range(cfg.epochs):
+        for epoch in range(epochs):
             self.model.train(train_mode)
             if progress is not None:
                 progress.start_epoch(task=self.cur_task, num_tasks=self.num_tasks, epoch=epoch,
-                                     epochs=cfg.epochs, num_batches=nb, stage=stage)
+                                     epochs=epochs, num_batches=nb, stage=stage)
             loss_sum, correct, seen = 0.0, 0, 0
             lr = opt.lr
             for xb, yb in iterate_batches(X, y, cfg.batch_size, rng=self.rng, shuffle=True):
@@ -208,7 +211,7 @@ class Learner:
                 progress.end_epoch()
             if self.on_epoch is not None:
                 self.on_epoch({"task": self.cur_task, "stage": stage, "epoch": epoch + 1,
-                               "epochs": cfg.epochs, "loss": loss_sum / seen,
+                               "epochs": epochs, "loss": loss_sum / seen,
                                "acc": correct / seen, "lr": lr})
 
     # ------------------------------------------------------------ memory

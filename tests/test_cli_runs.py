@@ -131,9 +131,10 @@ def test_missing_and_broken_runs(tmp_path):
 def test_plot_without_matplotlib(tmp_path, monkeypatch):
     run = _write_run(tmp_path / "r", [90.0, 80.0])
     monkeypatch.setitem(sys.modules, "matplotlib", None)
+    monkeypatch.chdir(tmp_path)                 # plots go to the current folder
     r = CliRunner().invoke(main, ["plot", str(run)])
     assert r.exit_code == 2 and "matplotlib" in r.stderr and "pip install" in r.stderr
-    assert not (run / "accuracy.png").exists()
+    assert not (tmp_path / "accuracy.png").exists() and not (run / "accuracy.png").exists()
 
 
 def test_plot_pngs(tmp_path):

@@ -102,8 +102,16 @@ def test_resume_after_interrupt_gives_identical_results(tmp_path, where):
     assert res["complete"]
     assert _accuracies(res) == _accuracies(ref)
     assert res["config"] == ref["config"]
-    events = [json.loads(l)["event"] for l in (part / "log.jsonl").read_text().splitlines()]
+    log = [json.loads(l) for l in (part / "log.jsonl").read_text().splitlines()]
+    events = [e["event"] for e in log]
     assert "interrupted" in events and "resume" in events
+    # each counted epoch once, as in the uninterrupted run's log (the retrained
+    # task's first attempt is kept as epoch_discarded)
+    def epochs(entries):
+        return [(e["task"], e["stage"], e["epoch"]) for e in entries if e["event"] == "epoch"]
+    ref_log = [json.loads(l) for l in (full / "log.jsonl").read_text().splitlines()]
+    assert epochs(log) == epochs(ref_log)
+    assert ("epoch_discarded" in events) == (where == "mid_task")
 
 
 def test_config_file_with_command_line_override(tmp_path):
@@ -133,6 +141,11 @@ def test_jsonl_and_quiet_modes(tmp_path):
     kinds = [e["event"] for e in ev]
     assert kinds[0] == "start" and kinds[-1] == "end" and kinds.count("task") == 3
     assert "avg" in ev[-1]["summary"]["cnn"] and r.stderr == ""
+    # epochs count from 1 (tasks from 0) on stdout as in log.jsonl
+    logged = [json.loads(l) for l in (tmp_path / "j" / "log.jsonl").read_text().splitlines()]
+    key = [(e["task"], e["epoch"]) for e in ev if e["event"] == "epoch"]
+    assert key == [(e["task"], e["epoch"]) for e in logged if e["event"] == "epoch"]
+    assert key[0] == (0, 1)
     r = train(["--out", str(tmp_path / "q"), "--quiet", "--arith", "fp", "--method", "lwf", *FAST])
     assert r.exit_code == 0 and r.stdout.strip() == str(tmp_path / "q") and r.stderr == ""
 
@@ -167,6 +180,12 @@ def _snapshot(d):
     (["--config", "/no/such.toml"], "config file not found"),
     (["--quiet", "--jsonl"], "exclude each other"),
     (["--resume"], "--resume needs --out"),
+    (["--epochs", "1", "--memory", "5"], "memory=5 is fewer exemplars than the 6 classes"),
+    (["--epochs", "1", "--memory", "0"], "memory=0 is fewer exemplars than the 6 classes"),
+    (["--arith", "fp", "--bits", "3", "--acc-bits", "6"],
+     "--bits, --acc-bits do not apply to --arith fp"),
+    (["--arith", "luq", "--no-hadamard"], "--hadamard does not apply to --arith luq"),
+    (["--conv-bias"], "conv_bias does not apply to model fcnet"),
 ])
 def test_bad_input_one_line_exit_2_nothing_written(tmp_path, args, words):
     out = tmp_path / "run"
@@ -284,3 +303,115 @@ def test_luq_run_records_its_forward_accumulator(tmp_path):
     assert res["run"]["arith"].startswith("LUQ(") and res["run"]["acc_range"] == 127
     fwd = res["tasks"][0]["audit"]["classifier"]["forward"]
     assert fwd["tiles"] > 0
+
+
+# ------------------------------------------------ first-hour fixes (issue 13)
+
+def test_unused_arith_settings_from_a_file_are_recorded_as_unused(tmp_path):
+    conf = tmp_path / "c.toml"
+    conf.write_text('arith = "fp"\nbits = 3\n')
+    out = tmp_path / "run"
+    r = train(["--config", str(conf), "--out", str(out), *FAST])
+    assert r.exit_code == 0, r.output + r.stderr
+    text = (out / "config.toml").read_text()
+    assert "\n# bits = 3    # unused: --arith fp does not take it" in text
+    assert "\nbits =" not in text and "fp" in tomllib.loads(text)["arith"]
+    res = json.loads((out / "results.json").read_text())
+    assert "bits" in res["run"]["unused_settings"] and "acc_bits" in res["run"]["unused_settings"]
+    assert train(["--out", str(out), "--resume"]).exit_code == 0        # resumable as written
+
+
+def test_a_run_folder_is_locked_while_in_use(tmp_path):
+    out = tmp_path / "run"
+    assert train(["--out", str(out), "--arith", "fp", *FAST]).exit_code == 0
+    before = _snapshot(out)
+    with runio.RunLock(out):                       # another process writing it
+        r = train(["--out", str(out), "--resume"])
+    assert r.exit_code == 2 and r.stderr.count("\n") == 1
+    assert f"run folder {out} is in use by another intsim process (pid " in r.stderr
+    assert _snapshot(out) == before
+    assert train(["--out", str(out), "--resume"]).exit_code == 0        # free again
+
+
+def test_run_files_follow_the_umask(tmp_path):
+    import os
+    import stat
+    old = os.umask(0o022)
+    try:
+        out = tmp_path / "run"
+        assert train(["--out", str(out), "--arith", "fp", *FAST]).exit_code == 0
+    finally:
+        os.umask(old)
+    for p in out.iterdir():
+        assert stat.S_IMODE(p.stat().st_mode) == 0o644, p.name
+
+
+def test_unwritable_out_is_one_line(tmp_path, monkeypatch):
+    import errno
+    out = tmp_path / "run"
+
+    def full(*a, **k):
+        raise OSError(errno.ENOSPC, "No space left on device", str(out / "results.json"))
+    monkeypatch.setattr(runio, "atomic_write_json", full)
+    r = train(["--out", str(out), "--arith", "fp", "-q", *FAST])
+    assert r.exit_code == 2 and r.stderr.count("\n") == 1
+    assert "No space left on device" in r.stderr and "--resume" in r.stderr
+
+
+def test_mangled_checkpoint_is_one_line(tmp_path):
+    out = tmp_path / "run"
+    cut = RunHooks(dataset=tiny_dataset())
+
+    def stop(t, rec):
+        if t == 1:
+            raise KeyboardInterrupt
+    cut.on_task_end = stop
+    r = train(["--out", str(out), "--arith", "fp", *FAST], hooks=cut)
+    assert r.exit_code == 130
+    rec = json.loads((out / "checkpoint.json").read_text())
+    rec["state"]["cil"]["next_task"] = 7
+    (out / "checkpoint.json").write_text(json.dumps(rec))
+    r = train(["--out", str(out), "--resume"])
+    assert r.exit_code == 2 and r.stderr.count("\n") == 1 and "inconsistent" in r.stderr
+    del rec["state"]["cil"]["next_task"]
+    (out / "checkpoint.json").write_text(json.dumps(rec))
+    r = train(["--out", str(out), "--resume"])
+    assert r.exit_code == 2 and r.stderr.count("\n") == 1 and "next_task" in r.stderr
+
+
+def test_data_commands_fail_like_train():
+    r = CliRunner().invoke(main, ["data", "info", "cifar100"])
+    assert r.exit_code == 2 and r.stderr == ("intsim: error: cifar100 needs --data PATH: "
+                                             "the python-version tar.gz or folder\n")
+    r = CliRunner().invoke(main, ["data", "info", "imagenet"])
+    assert r.exit_code == 2 and r.stderr.startswith("intsim: error: unknown dataset 'imagenet'")
+
+
+def test_checksum_message_says_what_differs(tmp_path):
+    out = tmp_path / "run"
+    assert train(["--out", str(out), "--arith", "fp", *FAST]).exit_code == 0
+    npz = next(out.glob("ckpt-task*.npz"))
+    data = bytearray(npz.read_bytes())
+    data[-1] ^= 0xFF                                   # same size, other contents
+    npz.write_bytes(bytes(data))
+    r = train(["--out", str(out), "--resume"])
+    assert r.exit_code == 2 and "same size" in r.stderr and "other contents" in r.stderr
+
+
+def test_short_schedule_trains_small_tasks_for_at_least_100_steps(tmp_path):
+    """The default schedule's first HAPT task (2 classes, 2 batches an epoch) stayed
+    at the larger class for all 15 epochs; each stage now gets >= 100 SGD steps."""
+    out = tmp_path / "run"
+    r = train(["--out", str(out), "--arith", "fp", "--batch-size", "32", "--memory", "12"])
+    assert r.exit_code == 0, r.output + r.stderr
+    cfg = tomllib.loads((out / "config.toml").read_text())
+    assert (cfg["epochs"], cfg["min_steps"]) == (15, 100)
+    log = [json.loads(l) for l in (out / "log.jsonl").read_text().splitlines()]
+    first = [e for e in log if e["event"] == "epoch" and e["task"] == 0]
+    assert len(first) == 50 and first[-1]["epochs"] == 50          # 48 samples: 2 steps an epoch
+    # an explicit --epochs is taken as given; the written config.toml repeats the run
+    out2 = tmp_path / "again"
+    r = train(["--config", str(out / "config.toml"), "--out", str(out2)])
+    assert r.exit_code == 0
+    assert _accuracies(json.loads((out2 / "results.json").read_text())) == \
+        _accuracies(json.loads((out / "results.json").read_text()))

@@ -169,6 +169,10 @@ def test_cifar_rejects_malicious_and_corrupt(tmp_path):
     (tmp_path / "t.tar.gz").write_bytes(raw[: len(raw) // 2])
     with pytest.raises(DataFileError, match="t.tar.gz"):
         read_cifar(tmp_path / "t.tar.gz")
+    (tmp_path / "r.tar.gz").write_bytes(gzip.compress(os.urandom(3000)))   # not a tar inside
+    with pytest.raises(DataFileError) as e:
+        read_cifar(tmp_path / "r.tar.gz")
+    assert "not a readable tar archive" in str(e.value) and "\n" not in str(e.value)
     d = tmp_path / "bad"
     d.mkdir()
     (d / "train").write_bytes(_pk({b"data": np.zeros((2, 100), np.uint8), b"fine_labels": [0, 1]}))

@@ -63,7 +63,7 @@ def test_run_job_writes_a_run_folder_and_is_cached(tmp_path, monkeypatch):
     out = ex.run_job(job, str(tmp_path), log=quiet())
     folder = tmp_path / job.key
     stored = json.loads((folder / "results.json").read_text())     # strict JSON (no NaN)
-    assert sorted(os.listdir(folder)) == ["config.toml", "log.jsonl", "results.json"]
+    assert sorted(os.listdir(folder)) == [".lock", "config.toml", "log.jsonl", "results.json"]
     assert stored["complete"] and len(stored["tasks"]) == 3
     assert stored["config"] == runfolder.to_jsonable(job.resolved().to_dict())
     # a setting added later, at its default, does not invalidate a stored run

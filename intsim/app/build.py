@@ -17,9 +17,11 @@ def cil_config(cfg: RunConfig):
         over["model"] = cfg.model
     if cfg.schedule == "short":
         over.update(epochs=SHORT_SCHEDULE["epochs"], milestones=tuple(SHORT_SCHEDULE["milestones"]),
-                    apply_milestones=True)    # the paper's LR, held constant
-    for k in ("epochs", "lr", "batch_size", "memory", "init_classes", "inc_classes", "hidden",
-              "conv_bias", "conv_init"):
+                    apply_milestones=True)     # the paper's LR, held constant
+        if cfg.epochs is None:                 # the floor goes with the schedule's epochs
+            over["min_steps"] = SHORT_SCHEDULE["min_steps"]
+    for k in ("epochs", "min_steps", "lr", "batch_size", "memory", "init_classes", "inc_classes",
+              "hidden", "conv_bias", "conv_init"):
         v = getattr(cfg, k)
         if v is not None:
             over[k] = v
@@ -39,7 +41,7 @@ def cil_config(cfg: RunConfig):
 
 def complete_config(cfg: RunConfig, cc) -> RunConfig:
     """Write the schedule's concrete values back so config.toml is complete."""
-    return cfg.replace(model=cc.model, epochs=cc.epochs, lr=cc.lr,
+    return cfg.replace(model=cc.model, epochs=cc.epochs, min_steps=cc.min_steps or None, lr=cc.lr,
                        milestones=tuple(cc.effective_milestones), batch_size=cc.batch_size,
                        memory=cc.memory, init_classes=cc.init_classes,
                        inc_classes=cc.inc_classes)

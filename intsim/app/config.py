@@ -41,7 +41,10 @@ BITS_RANGE = (2, 8)
 #: memory and everything else as in the paper. The default HAPT run (HDQT 4/8
 #: iCaRL) then takes well under a minute on 2 idle cores and learns (see
 #: README). A 5x larger LR diverges under HDQT.
-SHORT_SCHEDULE = {"epochs": 15, "milestones": ()}
+#: Unless --epochs is given, it also trains each stage for at least 100 SGD steps: HAPT's first task
+#: (2 classes, 187 samples: 2 steps an epoch) otherwise ends with the net still
+#: predicting the larger class only (51.85 % test accuracy, FP as well as HDQT).
+SHORT_SCHEDULE = {"epochs": 15, "milestones": (), "min_steps": 100}
 
 
 class ConfigError(ValueError):
@@ -78,6 +81,7 @@ class RunConfig:
     arith_options: tuple[tuple[str, Any], ...] = ()   # extra dataclass kwargs
     schedule: str = "short"
     epochs: int | None = None
+    min_steps: int | None = None            # at least this many SGD steps per stage
     lr: float | None = None
     milestones: tuple[int, ...] | None = None
     batch_size: int | None = None
@@ -108,13 +112,14 @@ class RunConfig:
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}
-_NULLABLE = {"data", "hidden", "conv_bias", "conv_init", "acc_bits", "tile", "epochs", "lr", "milestones",
+_NULLABLE = {"data", "hidden", "conv_bias", "conv_init", "acc_bits", "tile", "epochs", "min_steps",
+             "lr", "milestones",
              "batch_size", "memory", "init_classes", "inc_classes", "per_class", "threads"}
 _CHOICES = {"dataset": DATASETS, "model": MODELS, "method": METHODS, "arith": ARITHS,
             "acc_mode": ACC_MODES, "grad_rounding": ROUNDINGS,
             "act_rounding": ROUNDINGS, "weight_rounding": ROUNDINGS,
             "schedule": SCHEDULES, "conv_init": ("kaiming_uniform", "he_normal")}
-_INTS = {"bits", "acc_bits", "tile", "epochs", "batch_size", "memory",
+_INTS = {"bits", "acc_bits", "tile", "epochs", "min_steps", "batch_size", "memory",
          "init_classes", "inc_classes", "seed", "per_class", "threads"}
 _FLOATS = {"fwd_clip", "lr", "audit_threshold"}
 _BOOLS = {"hadamard", "requantize", "conv_bias"}
@@ -255,6 +260,8 @@ def validate(cfg: RunConfig) -> RunConfig:
         v = getattr(cfg, key)
         if v is not None and v < 1:
             raise ConfigError(f"{key}={v} must be >= 1")
+    if cfg.min_steps is not None and cfg.min_steps < 0:
+        raise ConfigError(f"min_steps={cfg.min_steps} must be >= 0")
     if cfg.memory is not None and cfg.memory < 0:
         raise ConfigError(f"memory={cfg.memory} must be >= 0")
     if cfg.lr is not None and cfg.lr <= 0:
@@ -275,6 +282,28 @@ def validate(cfg: RunConfig) -> RunConfig:
     if cfg.model != "auto" and _MODEL_KINDS[cfg.model].needs_images and spec.kind != "image":
         raise ConfigError(f"model {cfg.model} needs image data, not {cfg.dataset!r}")
     return cfg
+
+
+ARITH_SETTINGS = ("bits", "acc_bits", "tile", "acc_mode", "hadamard", "requantize",
+                  "grad_rounding", "act_rounding", "weight_rounding", "fwd_clip")
+
+
+def unused_settings(cfg: RunConfig) -> list[str]:
+    """The arithmetic settings the run's arithmetic does not take (they are recorded
+    in config.toml only as comments, and listed in results.json run.unused_settings)."""
+    used = _ARITH_KINDS[cfg.arith].config_fields
+    return [k for k in ARITH_SETTINGS if k not in used]
+
+
+def check_applicable(cfg: RunConfig, given) -> None:
+    """ConfigError when a setting given explicitly (command line) does not apply to
+    the run's arithmetic, e.g. ``--arith fp --bits 3`` would train in float."""
+    bad = [k for k in given if k in unused_settings(cfg)]
+    if bad:
+        took = ", ".join(_ARITH_KINDS[cfg.arith].config_fields) or "none of the arithmetic options"
+        raise ConfigError(f"{', '.join('--' + k.replace('_', '-') for k in bad)} "
+                          f"{'does' if len(bad) == 1 else 'do'} not apply to --arith {cfg.arith} "
+                          f"(it takes: {took})")
 
 
 def resolve(config_file=None, overrides: Mapping[str, Any] | None = None,
@@ -358,17 +387,20 @@ def _toml_value(v: Any) -> str:
     raise TypeError(f"cannot write {type(v).__name__} to TOML")
 
 
-def to_toml(d: Mapping[str, Any], header: str = "") -> str:
+def to_toml(d: Mapping[str, Any], header: str = "", unused: Mapping[str, str] | None = None) -> str:
     """Write a flat mapping (values: scalars, lists, None) plus one level of tables.
 
     ``tomllib.loads(to_toml(d))`` gives back ``d`` with None as "none" and
-    tuples as lists.
+    tuples as lists. Keys in ``unused`` (key -> why) are written as comments.
     """
     lines = [f"# {h}" for h in header.splitlines()] if header else []
     tables = []
+    unused = unused or {}
     for k, v in d.items():
         if isinstance(v, Mapping):
             tables.append((k, v))
+        elif k in unused:
+            lines.append(f"# {_toml_key(k)} = {_toml_value(v)}    # unused: {unused[k]}")
         else:
             lines.append(f"{_toml_key(k)} = {_toml_value(v)}")
     for k, v in tables:

@@ -22,7 +22,7 @@ from intsim.app import runfolder as runio
 from intsim.app.auditreport import acc_range, audit_to_dict, format_audit, merge_audits
 from intsim.app.build import (build_arith, cil_config, complete_config, effective_acc_bits,
                               load_data, make_model, prepare_inputs)
-from intsim.app.config import ConfigError, RunConfig, to_toml
+from intsim.app.config import ConfigError, RunConfig, to_toml, unused_settings
 from intsim.app.progress import Progress
 from intsim.app.results import build_results, summarize, task_record
 from intsim.kernels.jitcache import MESSAGE, notify_compiles
@@ -90,10 +90,27 @@ def run(cfg: RunConfig, out=None, *, resume: bool = False, hooks: RunHooks | Non
     """
     prog = progress if progress is not None else Progress("quiet")
     arith = build_arith(cfg)
-    from intsim.data import TaskStream, first_per_class
-
     # ---- everything that can fail on user input happens before any write
     run_dir = Path(out) if out is not None else default_out(cfg)
+    lock = runio.RunLock(run_dir)
+    if run_dir.is_dir() and (resume or not any(run_dir.iterdir())):
+        _acquire(lock)                      # (a non-empty folder without resume is refused below)
+    try:
+        return _run(cfg, arith, run_dir, lock, resume, hooks, prog, keep_checkpoint)
+    finally:
+        lock.release()
+
+
+def _acquire(lock) -> None:
+    try:
+        lock.acquire()
+    except runio.RunFolderBusy as e:
+        raise ConfigError(str(e)) from None
+
+
+def _run(cfg, arith, run_dir: Path, lock, resume, hooks, prog, keep_checkpoint) -> dict:
+    """run()'s body, with run_dir locked once it exists."""
+    from intsim.data import TaskStream, first_per_class
     state, start_task = None, 0
     if resume:
         if runio.has_checkpoint(run_dir):
@@ -107,7 +124,7 @@ def run(cfg: RunConfig, out=None, *, resume: bool = False, hooks: RunHooks | Non
             if done is not None:            # finished, checkpoint removed (keep_checkpoint=False)
                 prog.message("run already complete")
                 return done
-    elif run_dir.exists() and any(run_dir.iterdir()):
+    elif run_dir.exists() and any(p.name != runio.LOCK for p in run_dir.iterdir()):
         raise ConfigError(f"run folder {run_dir} is not empty; use --resume to continue it "
                           f"or choose another --out")
     ds = load_data(cfg, hooks)
@@ -124,6 +141,10 @@ def run(cfg: RunConfig, out=None, *, resume: bool = False, hooks: RunHooks | Non
     except ValueError as e:
         raise ConfigError(f"cannot split {cfg.dataset} into tasks: {e}") from None
     cc = cc_probe
+    if cc.uses_memory and cc.memory < stream.num_classes:
+        raise ConfigError(f"memory={cc.memory} is fewer exemplars than the {stream.num_classes} "
+                          f"classes the run will see; {cfg.method} keeps at least one per "
+                          f"class (use --memory {stream.num_classes} or more)")
     cfg = complete_config(cfg, cc)
     acc_bits = effective_acc_bits(arith)
     if state is not None and not _same_settings(state.get("config"), cfg):
@@ -147,7 +168,12 @@ def run(cfg: RunConfig, out=None, *, resume: bool = False, hooks: RunHooks | Non
             elapsed_before = float(state.get("elapsed", 0.0))
             start_task = int(cil_state["next_task"])
         except (KeyError, TypeError, ValueError) as e:
-            raise ConfigError(f"cannot resume: checkpoint lacks {e}") from None
+            raise ConfigError(f"cannot resume: the checkpoint in {run_dir} lacks or mangles "
+                              f"{e}") from None
+        if start_task != len(records) or not 0 < start_task <= stream.num_tasks:
+            raise ConfigError(f"cannot resume: the checkpoint in {run_dir} is inconsistent "
+                              f"(next_task={start_task}, {len(records)} task records, "
+                              f"{stream.num_tasks} tasks)")
 
     # ---- from here on we write
     used_threads = set_threads(cfg.threads)
@@ -159,11 +185,17 @@ def run(cfg: RunConfig, out=None, *, resume: bool = False, hooks: RunHooks | Non
                 "arith": repr(arith), "acc_limit": acc_bits,
                 "acc_range": acc_range(acc_bits), "cil": cc.to_dict(),
                 "injected_dataset": bool(hooks is not None and hooks.dataset is not None),
+                "unused_settings": unused_settings(cfg),
                 "threads": used_threads}
     run_dir.mkdir(parents=True, exist_ok=True)
+    if lock._fd is None:
+        _acquire(lock)
     if not resume or not (run_dir / runio.CONFIG).exists():
         runio.atomic_write_text(run_dir / runio.CONFIG, _config_toml(cfg))
     log = run_dir / runio.LOG
+    if resume and log.exists():
+        # the interrupted task is trained again: its earlier epochs no longer count
+        runio.discard_epochs(log, from_task=start_task)
     runio.append_jsonl(log, {"event": "resume" if resume else "start", "time": time.time(),
                              "start_task": start_task, "config": cfg.to_dict()})
     prog.message(f"run folder: {run_dir}")
@@ -278,8 +310,10 @@ def _same_settings(saved, cfg: RunConfig) -> bool:
     (absent from it, e.g. threads) are not compared."""
     if not isinstance(saved, dict):
         return False
+    skip = set(unused_settings(cfg))
     now = runio.to_jsonable(cfg.to_dict())
-    return saved == {k: v for k, v in now.items() if k in saved}
+    return {k: v for k, v in saved.items() if k not in skip} == \
+        {k: v for k, v in now.items() if k in saved and k not in skip}
 
 
 def _task_summary(rec: dict, num_tasks: int) -> dict:
@@ -305,6 +339,7 @@ def _print_end(prog: Progress, run_dir: Path, records, summary, acc_bits, thresh
 
 
 def _config_toml(cfg: RunConfig) -> str:
-    d = cfg.to_dict()
-    return to_toml(d, header="intsim run configuration (fully resolved).\n"
-                              "Re-run with: intsim train --config config.toml")
+    why = f"--arith {cfg.arith} does not take it"
+    return to_toml(cfg.to_dict(), header="intsim run configuration (fully resolved).\n"
+                                         "Re-run with: intsim train --config config.toml",
+                   unused={k: why for k in unused_settings(cfg)})

@@ -18,17 +18,9 @@ import sys
 import time
 from typing import Any, TextIO
 
+from intsim.app.runfolder import to_jsonable
+
 MODES = ("bar", "quiet", "jsonl")
-
-
-def _jsonable(v):
-    if hasattr(v, "item"):
-        return v.item()
-    if isinstance(v, dict):
-        return {str(k): _jsonable(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_jsonable(x) for x in v]
-    return v
 
 
 class Progress:
@@ -92,7 +84,7 @@ class Progress:
         acc = ra if acc is None else float(acc)
         secs = time.perf_counter() - e["t0"]
         if self.mode == "jsonl":
-            self._emit({"event": "epoch", "task": e["task"], "epoch": e["epoch"],
+            self._emit({"event": "epoch", "task": e["task"], "epoch": e["epoch"] + 1,
                         "stage": e["stage"] or None, "loss": loss, "acc": acc,
                         "seconds": round(secs, 3)})
         elif self.mode == "bar":
@@ -166,5 +158,5 @@ class Progress:
             self.err.flush()
 
     def _emit(self, obj: dict) -> None:
-        self.out.write(json.dumps(_jsonable(obj), separators=(",", ":")) + "\n")
+        self.out.write(json.dumps(to_jsonable(obj), separators=(",", ":")) + "\n")
         self.out.flush()

@@ -37,6 +37,7 @@ RESULTS = "results.json"
 LOG = "log.jsonl"
 CHECKPOINT = "checkpoint.json"
 CKPT_FORMAT = 1
+LOCK = ".lock"
 
 
 class CheckpointError(ValueError):
@@ -45,12 +46,22 @@ class CheckpointError(ValueError):
 
 # ------------------------------------------------------------- atomic writes
 
+def _file_mode() -> int:
+    """0666 minus the process umask: the mode open() would give a new file
+    (mkstemp's own 0600 would make a shared results folder unreadable)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def atomic_write_bytes(path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via temp file + fsync + rename."""
+    """Write ``data`` to ``path`` via temp file + fsync + rename (mode as open() gives)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        if hasattr(os, "fchmod"):
+            os.fchmod(fd, _file_mode())
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
@@ -253,8 +264,10 @@ def load_checkpoint(run_dir) -> tuple[int, Any]:
     except FileNotFoundError:
         raise CheckpointError(f"checkpoint arrays file missing: {npz_path}") from None
     if _sha256(data) != rec["sha256"]:
-        raise CheckpointError(f"corrupt checkpoint {npz_path}: checksum mismatch "
-                              f"({len(data)} bytes, expected {rec.get('nbytes')})")
+        size = (f"{len(data)} bytes, expected {rec.get('nbytes')}"
+                if len(data) != rec.get("nbytes") else f"same size, {len(data)} bytes, "
+                                                         f"but other contents")
+        raise CheckpointError(f"corrupt checkpoint {npz_path}: checksum mismatch ({size})")
     try:
         with np.load(io.BytesIO(data), allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
@@ -271,3 +284,74 @@ def remove_checkpoint(run_dir) -> None:
             p.unlink()
         except FileNotFoundError:
             pass
+
+
+class RunFolderBusy(RuntimeError):
+    """Another process holds the run folder's lock."""
+
+
+class RunLock:
+    """Exclusive lock on a run folder while a process writes it (``RUN/.lock``).
+
+    ``flock`` on the file: the kernel drops it when the holder exits, even
+    when killed. The holder's pid is written into the file for the message
+    another process gets. Where ``flock`` is unavailable the lock is a no-op.
+    """
+
+    def __init__(self, run_dir):
+        self.path = Path(run_dir) / LOCK
+        self._fd = None
+
+    def acquire(self) -> "RunLock":
+        try:
+            import fcntl
+        except ImportError:
+            return self
+        fd = os.open(self.path, os.O_CREAT | os.O_RDWR, _file_mode())
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            try:
+                pid = os.read(fd, 32).decode().strip() or "?"
+            except OSError:
+                pid = "?"
+            os.close(fd)
+            raise RunFolderBusy(f"run folder {self.path.parent} is in use by another "
+                                f"intsim process (pid {pid})") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self):
+        return self.acquire()
+
+    def __exit__(self, *exc):
+        self.release()
+
+
+def discard_epochs(log_path, from_task: int) -> int:
+    """Rename the ``epoch`` events of tasks >= from_task in a log.jsonl to
+    ``epoch_discarded`` (atomically); returns how many. A resumed run trains
+    those tasks again, so the log then holds each counted epoch once."""
+    path = Path(log_path)
+    out, n = [], 0
+    for line in path.read_text().splitlines():
+        try:
+            ev = json.loads(line)
+        except ValueError:
+            out.append(line)
+            continue
+        if ev.get("event") == "epoch" and int(ev.get("task", -1)) >= from_task:
+            ev["event"] = "epoch_discarded"
+            line = json.dumps(ev, separators=(",", ":"))
+            n += 1
+        out.append(line)
+    if n:
+        atomic_write_text(path, "\n".join(out) + "\n")
+    return n

@@ -1,6 +1,8 @@
 """``intsim data``: build and inspect datasets."""
 import click
 
+from intsim.cli.errors import fail
+
 
 @click.group()
 def data():
@@ -27,7 +29,9 @@ def build_hapt(raw, out, bits):
         feats = read_hapt(raw, source="raw", progress=progress)
         s = write_hapt_npz(feats, out, bits=bits)
     except (ValueError, FileNotFoundError) as e:
-        raise click.ClickException(str(e)) from None
+        fail(str(e))
+    except OSError as e:
+        fail(f"cannot write {e.filename or out}: {e.strerror or e}")
     click.echo(f"wrote {out}: {s['windows']} windows x 561 features, {s['bytes']} bytes, "
                f"{bits}-bit quantization, max error {s['max_abs_error_per_range']:.3g} "
                f"of each feature's range")
@@ -44,8 +48,8 @@ def info(name, path):
     from intsim.data import load_dataset
     try:
         d = load_dataset(name, path)
-    except (ValueError, FileNotFoundError) as e:
-        raise click.ClickException(str(e)) from None
+    except (ValueError, FileNotFoundError, TypeError) as e:
+        fail(str(e))
     click.echo(f"dataset {d.name}  ({d.info.get('origin', path)})")
     feat = d.X_train.shape[1:]
     click.echo(f"features per sample: {feat[0] if len(feat) == 1 else 'x'.join(map(str, feat))}"

@@ -3,7 +3,11 @@
 - :func:`plot_accuracy`: accuracy after each task of several runs on one
   figure (e.g. FP vs HDQT), CNN solid and NME dashed when present.
 - :func:`plot_saturation`: heatmap of saturated-tile % by layer/pass (rows)
-  and task (columns) for one run.
+  and task (columns) for one run; only for runs with quantized layers
+  (:func:`has_saturation_data`).
+
+:func:`accuracy_figure` and :func:`saturation_figure` return the figures
+unsaved (for tests and notebooks); the ``plot_*`` functions save them.
 
 Both take the parsed ``results.json`` dicts. Without matplotlib they raise
 :class:`PlotUnavailable` whose message says how to install it.
@@ -13,7 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-from intsim.app.auditreport import saturation_matrix
+from intsim.app.auditreport import PASS_SHORT, audit_rows, saturation_matrix
 
 
 class PlotUnavailable(RuntimeError):
@@ -41,56 +45,132 @@ def task_accuracies(results: dict, metric: str = "cnn") -> list[float | None]:
     return out
 
 
-def plot_accuracy(runs: Sequence[tuple[str, dict]], path, title: str | None = None) -> Path:
-    """Accuracy-per-task curves; ``runs`` = [(label, results), ...]. Returns path."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=110)
-    for i, (label, res) in enumerate(runs):
-        color = f"C{i % 10}"
-        seen = [t.get("classes_seen", k + 1) for k, t in enumerate(res.get("tasks", []))]
-        for metric, style in (("cnn", "-o"), ("nme", "--s")):
-            acc = task_accuracies(res, metric)
-            pts = [(x, y) for x, y in zip(seen, acc) if y is not None]
-            if not pts:
-                continue
-            xs, ys = zip(*pts)
-            lab = label if metric == "cnn" else f"{label} (NME)"
-            ax.plot(xs, ys, style, color=color, label=lab, markersize=4)
-    ax.set_xlabel("classes seen")
-    ax.set_ylabel("top-1 accuracy on seen classes (%)")
-    ax.set_ylim(0, 100)
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8)
-    ax.set_title(title or "accuracy after each task")
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
-
-
-def plot_saturation(results: dict, path, title: str | None = None) -> Path:
-    """Heatmap of saturation % (rows: layer/pass, columns: task). Returns path."""
-    plt = _pyplot()
+def saturation_grid(results: dict) -> tuple[list[str], list[list[float | None]]]:
+    """(row labels "layer/pass", saturation % [row][task]) of a run, None where
+    the pass produced no tiles in that task; rows that never produced a tile
+    (e.g. LUQ's unquantized backward passes) are left out."""
     audits = [t.get("audit") or {} for t in results.get("tasks", [])]
     labels, mat = saturation_matrix(audits)
-    ntask = max(len(audits), 1)
-    fig, ax = plt.subplots(figsize=(1.2 + 0.6 * ntask, 1.4 + 0.28 * max(len(labels), 1)), dpi=110)
-    if labels:
-        im = ax.imshow(mat, aspect="auto", cmap="magma_r", vmin=0,
-                       vmax=max(1.0, max(max(r) for r in mat)))
-        fig.colorbar(im, ax=ax, label="saturated tiles (%)")
-        ax.set_yticks(range(len(labels)))
-        ax.set_yticklabels(labels, fontsize=7)
-    else:
-        ax.text(0.5, 0.5, "no quantized matmuls recorded", ha="center", va="center",
-                transform=ax.transAxes)
-    ax.set_xticks(range(len(audits)))
-    ax.set_xticklabels([str(i + 1) for i in range(len(audits))])
+    tiles = {(f"{r['layer']}/{PASS_SHORT.get(r['pass'], r['pass'])}", t): r["tiles"]
+             for t, aud in enumerate(audits) for r in audit_rows(aud, None)}
+    grid = [[v if tiles.get((lab, t), 0) > 0 else None for t, v in enumerate(row)]
+            for lab, row in zip(labels, mat)]
+    keep = [i for i, row in enumerate(grid) if any(v is not None for v in row)]
+    return [labels[i] for i in keep], [grid[i] for i in keep]
+
+
+def has_saturation_data(results: dict) -> bool:
+    """True when some task of the run audited a quantized matmul (an FP run has none)."""
+    return bool(saturation_grid(results)[0])
+
+
+def saturation_max(results: dict) -> float:
+    """The largest saturation % of any layer/pass and task of the run (0 if none)."""
+    _, grid = saturation_grid(results)
+    return max((v for row in grid for v in row if v is not None), default=0.0)
+
+
+def _save(fig, path) -> Path:
+    """Save ``fig`` as PNG, grown to hold everything drawn outside the axes, and close it."""
+    plt = _pyplot()
+    path = Path(path)
+    try:
+        fig.savefig(path, bbox_inches="tight", pad_inches=0.1)
+    finally:
+        plt.close(fig)
+    return path
+
+
+def _curves(ax, runs) -> bool:
+    """Draw each run's CNN (solid) and NME (dashed) curve; True if any NME was drawn."""
+    any_nme = False
+    for i, (label, res) in enumerate(runs):
+        seen = [t.get("classes_seen", k + 1) for k, t in enumerate(res.get("tasks", []))]
+        for metric, style in (("cnn", "-o"), ("nme", "--s")):
+            pts = [(x, y) for x, y in zip(seen, task_accuracies(res, metric)) if y is not None]
+            if pts:
+                xs, ys = zip(*pts)
+                ax.plot(xs, ys, style, color=f"C{i % 10}", markersize=4)
+                any_nme |= metric == "nme"
+    return any_nme
+
+
+def _legend_handles(labels: Sequence[str], any_nme: bool):
+    """One colour per run; with NME curves, two more entries for the line styles."""
+    from matplotlib.lines import Line2D
+    if not any_nme:
+        return [Line2D([], [], color=f"C{i % 10}", marker="o", markersize=4, label=lab)
+                for i, lab in enumerate(labels)]
+    runs = [Line2D([], [], color=f"C{i % 10}", lw=2.5, label=lab) for i, lab in enumerate(labels)]
+    return runs + [Line2D([], [], color="0.35", marker="o", markersize=4, label="CNN (solid)"),
+                   Line2D([], [], color="0.35", ls="--", marker="s", markersize=4,
+                          label="NME (dashed)")]
+
+
+def accuracy_figure(runs: Sequence[tuple[str, dict]], title: str | None = None):
+    """The accuracy-per-task figure (not saved): a colour per run, CNN solid and
+    NME dashed, the legend to the right of the axes so it hides no curve."""
+    plt = _pyplot()
+    from matplotlib.ticker import MaxNLocator
+    fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=110)
+    any_nme = _curves(ax, runs)
+    ax.set_xlabel("classes seen")
+    ax.set_ylabel("top-1 accuracy on seen classes (%)")
+    ax.set_ylim(-2, 102)                     # markers at 0 and 100 stay whole
+    ax.set_yticks(range(0, 101, 20))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.grid(True, alpha=0.3)
+    ax.set_title(title or "accuracy after each task")
+    ax.legend(handles=_legend_handles([lab for lab, _ in runs], any_nme), fontsize=8,
+              loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
+    return fig
+
+
+def plot_accuracy(runs: Sequence[tuple[str, dict]], path, title: str | None = None) -> Path:
+    """Accuracy-per-task curves; ``runs`` = [(label, results), ...]. Returns path."""
+    return _save(accuracy_figure(runs, title), path)
+
+
+def _annotate(ax, grid, vmax: float) -> None:
+    """Write each cell's % in it (dark text on light cells, light on dark; '-'
+    where the pass produced no tiles)."""
+    for r, row in enumerate(grid):
+        for c, v in enumerate(row):
+            ax.text(c, r, "-" if v is None else f"{v:.1f}", ha="center", va="center",
+                    fontsize=6.5, color="white" if v is not None and v > 0.55 * vmax else "black")
+
+
+def saturation_figure(results: dict, title: str | None = None, vmax: float | None = None):
+    """The saturation heatmap (not saved) of :func:`saturation_grid`: rows
+    layer/pass, columns task, the % written in each cell when the grid is
+    small enough to read (blank, '-': no tiles). ``vmax``: the
+    top of the colour scale (pass the same to several runs to compare them;
+    default: this run's largest %, at least 1).
+    Raises ValueError for a run without quantized matmuls (nothing to draw)."""
+    plt = _pyplot()
+    labels, grid = saturation_grid(results)
+    if not labels:
+        raise ValueError("no quantized matmuls recorded")
+    ntask = len(grid[0])
+    fig, ax = plt.subplots(figsize=(2.0 + 0.55 * ntask, 1.2 + 0.28 * len(labels)), dpi=110)
+    vmax = max(1.0, vmax if vmax is not None else saturation_max(results))
+    mat = [[float("nan") if v is None else v for v in row] for row in grid]
+    im = ax.imshow(mat, aspect="auto", cmap="magma_r", vmin=0, vmax=vmax)
+    fig.colorbar(im, ax=ax, label="saturated tiles (%)")
+    if len(labels) * ntask <= 200:
+        _annotate(ax, grid, vmax)
+    ax.set_yticks(range(len(labels)))
+    ax.set_yticklabels(labels, fontsize=7)
+    ax.set_xticks(range(ntask))
+    ax.set_xticklabels([str(i + 1) for i in range(ntask)])
     ax.set_xlabel("task")
     ax.set_title(title or "accumulator saturation by layer and task", fontsize=9)
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return fig
+
+
+def plot_saturation(results: dict, path, title: str | None = None,
+                    vmax: float | None = None) -> Path:
+    """Heatmap of saturation % (rows: layer/pass, columns: task). Returns path.
+    Raises ValueError for a run without quantized matmuls (see
+    :func:`has_saturation_data`)."""
+    return _save(saturation_figure(results, title, vmax), path)

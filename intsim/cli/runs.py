@@ -1,12 +1,17 @@
 """``intsim audit RUN``, ``intsim compare RUN...``, ``intsim plot RUN...``.
 
-All three read RUN/results.json (and RUN/config.toml for labels) written by
-``intsim train``; a missing or unreadable run is one line on stderr, exit 2.
+All three read RUN/results.json written by ``intsim train`` (or a benchmark
+job); a missing or unreadable run is one line on stderr, exit 2. Runs are
+named by their folder (with parent folders when two share a name).
+``audit --explain`` prints the legend of the table's columns; ``compare``
+first lists every setting that differs between the runs; ``plot`` writes
+its PNGs to ``--out`` (default: the current folder).
 """
 from __future__ import annotations
 
 import json
 import math
+import textwrap
 from pathlib import Path
 
 import click
@@ -35,13 +40,51 @@ def load_results(run) -> dict:
     return res
 
 
-def run_label(run, res: dict) -> str:
-    c = res.get("config", {})
-    name = Path(run).name if Path(run).is_dir() else Path(run).parent.name
+def run_name(run) -> str:
+    """The folder name of RUN (RUN may be the folder, '.', or its results.json)."""
+    p = Path(run).resolve()
+    return p.parent.name if p.is_file() else p.name
+
+
+def _tail(path: Path, depth: int) -> str:
+    """The last ``depth`` components of an absolute path, e.g. ``a/run``."""
+    parts = path.relative_to(path.anchor).parts
+    return "/".join(parts[-depth:]) or str(path)
+
+
+def unique_names(runs) -> list[str]:
+    """Short names that tell RUNs apart: the folder name, with as many parent
+    folders as it takes when two folders share a name, and ``#k`` for a RUN
+    given twice."""
+    paths = [Path(r).resolve() for r in runs]
+    paths = [p.parent if p.is_file() else p for p in paths]
+    names = [_tail(p, 1) for p in paths]
+    for depth in range(2, max(len(p.parts) for p in paths) + 1):
+        clash = {n for n in names
+                 if len({p for p, m in zip(paths, names) if m == n}) > 1}
+        if not clash:
+            break
+        names = [_tail(p, depth) if n in clash else n for n, p in zip(names, paths)]
+    count: dict[str, int] = {}
+    out = []
+    for n in names:
+        count[n] = count.get(n, 0) + 1
+        out.append(n if names.count(n) == 1 else f"{n}#{count[n]}")
+    return out
+
+
+def run_label(run, res: dict, name: str | None = None) -> str:
+    """``name (method, arith)``, e.g. ``a (icarl, hdqt4/8)`` or ``b (icarl,
+    hdqt4/8 saturate)`` (acc_mode when not clamp); name defaults to the folder
+    name of RUN."""
+    c = res.get("config") or {}
+    name = name if name is not None else run_name(run)
     arith = c.get("arith", "?")
     if arith != "fp" and c.get("bits") is not None:
         acc = c.get("acc_bits")
         arith += f"{c['bits']}/{acc if acc is not None else 'inf'}"
+        if c.get("acc_mode") not in (None, "clamp"):
+            arith += f" {c['acc_mode']}"
     return f"{name} ({c.get('method', '?')}, {arith})"
 
 
@@ -57,30 +100,80 @@ def _acc_bits(res: dict):
 
 # ------------------------------------------------------------------ audit
 
+AUDIT_LEGEND = [
+    ("layer", "the layer's name in the model (backbone.0, stage2.1.conv1, "
+              "classifier, ...); only quantized layers are listed"),
+    ("pass", "fwd (forward), bwd-in (backward, input gradient), "
+             "bwd-w (backward, weight gradient)"),
+    ("tiles", "accumulator results produced (one per output element and reduction tile)"),
+    ("saturated", "results beyond the accumulator's range (clamped, saturated or "
+                  "wrapped, by the run's acc_mode)"),
+    ("sat %", "saturated as a % of tiles"),
+    ("max|psum|", "max_abs: the largest exact |tile sum| seen, in integer units"),
+    ("/range", "max|psum| over the accumulator's largest magnitude 2^(acc_bits-1)-1; "
+               "above 1 means overflow happened ('-': no limit)"),
+    ("levels", "the mean fraction of the quantizer's levels that occurred "
+               "('-': not recorded, e.g. benchmark runs)"),
+    ("<<", "flagged: more than the threshold % of the layer's results saturated "
+           "(--threshold; default: the run's audit_threshold)"),
+]
+
+
+def format_legend() -> str:
+    """The column legend of the audit table, one column a line."""
+    width = max(len(col) for col, _ in AUDIT_LEGEND)
+    lines = ["columns of the audit table (docs/run-folder.md, 'The audit table'):"]
+    for col, text in AUDIT_LEGEND:
+        lines.append(textwrap.fill(text, 79, initial_indent=f"  {col.ljust(width)}  ",
+                                   subsequent_indent=" " * (width + 4),
+                                   break_on_hyphens=False))
+    return "\n".join(lines)
+
+
+def _check_threshold(ctx, param, value):
+    """--threshold must be a finite percentage >= 0."""
+    if value is not None and not (math.isfinite(value) and value >= 0):
+        raise click.BadParameter(f"{value:g} is not a percentage >= 0", ctx, param)
+    return value
+
+
 @click.command("audit")
-@click.argument("run", type=click.Path())
+@click.argument("run", type=click.Path(), required=False)
 @click.option("--task", "task", type=int, default=None,
               help="Only this task (1-based); default: every task and the total.")
-@click.option("--threshold", type=float, default=None,
-              help="Flag layers with more than this % saturated tiles (default: the run's).")
-def audit_cmd(run, task, threshold):
-    """Reprint the overflow audit tables of RUN."""
+@click.option("--threshold", type=float, default=None, callback=_check_threshold,
+              help="Flag layers with more than this % saturated tiles (>= 0; "
+                   "default: the run's).")
+@click.option("--explain", is_flag=True,
+              help="Print what each column of the table means (RUN optional).")
+def audit_cmd(run, task, threshold, explain):
+    """Reprint the overflow audit tables of RUN; --explain: what the columns mean."""
+    if run is None:
+        if not explain:
+            fail("missing argument RUN (see 'intsim audit --help')")
+        click.echo(format_legend())
+        return
     res = load_results(run)
     acc_bits = _acc_bits(res)
-    thr = threshold if threshold is not None else res.get("config", {}).get("audit_threshold", 1.0)
+    thr = threshold
+    if thr is None:
+        thr = (res.get("config") or {}).get("audit_threshold", 1.0)
     tasks = res["tasks"]
     if task is not None:
         if not 1 <= task <= len(tasks):
             fail(f"--task {task} out of range (the run has {len(tasks)} finished task(s))")
         click.echo(format_audit(tasks[task - 1].get("audit") or {}, acc_bits, thr,
                                 title=f"audit after task {task}"))
-        return
-    for t in tasks:
-        click.echo(format_audit(t.get("audit") or {}, acc_bits, thr,
-                                title=f"audit after task {t['task'] + 1}"))
+    else:
+        for t in tasks:
+            click.echo(format_audit(t.get("audit") or {}, acc_bits, thr,
+                                    title=f"audit after task {t['task'] + 1}"))
+            click.echo()
+        total = res.get("audit_total") or merge_audits(t.get("audit") or {} for t in tasks)
+        click.echo(format_audit(total, acc_bits, thr, title="audit, all tasks"))
+    if explain:
         click.echo()
-    total = res.get("audit_total") or merge_audits(t.get("audit") or {} for t in tasks)
-    click.echo(format_audit(total, acc_bits, thr, title="audit, all tasks"))
+        click.echo(format_legend())
 
 
 # ---------------------------------------------------------------- compare
@@ -111,52 +204,124 @@ def compare_rows(runs: list[tuple[str, dict]]) -> list[list[str]]:
     return rows
 
 
+def _flatten(d: dict, prefix: str = "") -> dict:
+    """{"a": {"b": 1}} -> {"a.b": 1}; empty dicts stay as values."""
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict) and v:
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def run_settings(res: dict) -> dict:
+    """A run's settings, flat: the results.json ``config`` and ``run.threads``."""
+    flat = _flatten(res.get("config") or {})
+    threads = (res.get("run") or {}).get("threads")
+    if threads is not None:
+        flat.update(_flatten({"threads": threads}, "run."))
+    return flat
+
+
+_UNSET = object()
+
+
+def _setting_text(v) -> str:
+    """A setting as text: strings bare, missing as '-', the rest as JSON."""
+    if v is _UNSET:
+        return "-"
+    return v if isinstance(v, str) else json.dumps(v)
+
+
+def differing_settings(runs: list[tuple[str, dict]]) -> list[str]:
+    """One line per setting that is not the same in every run, in config order:
+    ``differs: epochs: a=15 b=100`` (``-``: the run has no such setting)."""
+    flats = [(name, run_settings(res)) for name, res in runs]
+    keys: list[str] = []
+    for _, flat in flats:
+        keys += [k for k in flat if k not in keys]
+    lines = []
+    for k in keys:
+        vals = [flat.get(k, _UNSET) for _, flat in flats]
+        if any(v != vals[0] for v in vals[1:]):
+            lines.append(f"differs: {k}: " + " ".join(
+                f"{name}={_setting_text(v)}" for (name, _), v in zip(flats, vals)))
+    return lines
+
+
 @click.command("compare")
 @click.argument("runs", nargs=-1, required=True, type=click.Path())
 def compare_cmd(runs):
     """Print runs side by side: average incremental, last, forgetting (%),
-    and the difference to the first run."""
-    loaded = [(run_label(r, res), res) for r in runs for res in [load_results(r)]]
-    rows = compare_rows(loaded)
+    and the difference to the first run. Above the table: every setting
+    that is not the same in all runs."""
+    names = unique_names(runs)
+    loaded = [(name, r, load_results(r)) for name, r in zip(names, runs)]
+    if len(loaded) > 1:
+        diffs = differing_settings([(name, res) for name, _, res in loaded])
+        for line in diffs or ["same settings in every run"]:
+            click.echo(line)
+        click.echo()
+    labelled = [(run_label(r, res, name), res) for name, r, res in loaded]
+    rows = compare_rows(labelled)
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for k, r in enumerate(rows):
         click.echo("  ".join(c.ljust(w) if i < 2 else c.rjust(w)
                              for i, (c, w) in enumerate(zip(r, widths))).rstrip())
         if k == 0:
             click.echo("  ".join("-" * w for w in widths))
-    incomplete = [lab for lab, res in loaded if not res.get("complete", True)]
+    incomplete = [lab for lab, res in labelled if not res.get("complete", True)]
     if incomplete:
         click.echo(f"note: unfinished run(s): {', '.join(incomplete)}")
 
 
 # ------------------------------------------------------------------- plot
 
+def _write_plots(out: Path, names, labels, loaded) -> tuple[list[Path], list[str]]:
+    """Write accuracy.png and a saturation-<name>.png per run with quantized
+    layers into ``out``, the heatmaps on one colour scale; returns (paths
+    written, names of the runs without a heatmap)."""
+    from intsim.cli import plotting
+    out.mkdir(parents=True, exist_ok=True)
+    written = [plotting.plot_accuracy(list(zip(labels, loaded)), out / "accuracy.png")]
+    skipped = [name for name, res in zip(names, loaded) if not plotting.has_saturation_data(res)]
+    vmax = max((plotting.saturation_max(res) for name, res in zip(names, loaded)
+                if name not in skipped), default=None)
+    for name, label, res in zip(names, labels, loaded):
+        if name not in skipped:
+            stem = name.replace("/", "_")
+            written.append(plotting.plot_saturation(res, out / f"saturation-{stem}.png",
+                                                    title=f"saturated tiles (%): {label}",
+                                                    vmax=vmax))
+    return written, skipped
+
+
 @click.command("plot")
 @click.argument("runs", nargs=-1, required=True, type=click.Path())
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
-              help="Folder for the PNGs (default: the first RUN).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=".",
+              help="Folder for the PNGs, made if missing (default: the current folder).")
 @click.option("--label", "labels", multiple=True, help="Legend label per RUN (repeat).")
 def plot_cmd(runs, out_dir, labels):
-    """Accuracy-per-task curves of all RUNs on one figure, and a saturation %
-    heatmap (layer x task) per RUN, as PNG files."""
+    """Accuracy-per-task curves of all RUNs on one figure (accuracy.png), and a
+    saturation % heatmap (layer x task) per RUN with quantized layers
+    (saturation-<RUN>.png), written to --out; prints the paths written."""
     from intsim.cli import plotting
     if labels and len(labels) != len(runs):
         fail(f"--label given {len(labels)} time(s) for {len(runs)} run(s)")
     loaded = [load_results(r) for r in runs]
-    names = list(labels) if labels else [run_label(r, res) for r, res in zip(runs, loaded)]
-    out = Path(out_dir) if out_dir else Path(runs[0])
-    if out.is_file():
-        out = out.parent
+    names = unique_names(runs)
+    labels = list(labels) if labels else [run_label(r, res, n)
+                                          for r, n, res in zip(runs, names, loaded)]
+    out = Path(out_dir)
     try:
-        out.mkdir(parents=True, exist_ok=True)
-        written = [plotting.plot_accuracy(list(zip(names, loaded)), out / "accuracy.png")]
-        for r, name, res in zip(runs, names, loaded):
-            stem = Path(r).name if Path(r).is_dir() else Path(r).parent.name
-            written.append(plotting.plot_saturation(res, out / f"saturation-{stem}.png",
-                                                    title=f"saturation: {name}"))
+        written, skipped = _write_plots(out, names, labels, loaded)
     except plotting.PlotUnavailable as e:
         fail(str(e))
     except OSError as e:
         fail(f"cannot write plots to {out}: {e}")
     for p in written:
         click.echo(str(p))
+    if skipped:
+        click.echo(f"note: no saturation figure for {', '.join(skipped)}: "
+                   "no quantized layers in the audit (FP arithmetic)", err=True)

@@ -25,7 +25,8 @@ import click
 from intsim.app import runfolder as runio
 from intsim.app.build import build_arith
 from intsim.app.config import (ACC_MODES, ARITHS, DATASETS, METHODS, MODELS, ROUNDINGS,
-                               SCHEDULES, ConfigError, parse_arith_option, resolve)
+                               SCHEDULES, ConfigError, check_applicable, parse_arith_option,
+                               resolve)
 from intsim.app.driver import RunHooks, RunInterrupted, default_out, run
 from intsim.app.progress import Progress
 from intsim.cli.errors import fail
@@ -79,6 +80,9 @@ OPTIONS = [
     _opt("--schedule", type=click.Choice(SCHEDULES), help="short (quick, the default) or "
          "paper (the paper's epochs/LR/milestones); explicit options override it."),
     _opt("--epochs", type=int, help="Epochs per task."),
+    _opt("--min-steps", type=int, help="Train each stage for at least this many SGD steps "
+         "(more epochs on small tasks) [default: 100 in the short schedule without --epochs, "
+         "else 0]."),
     _opt("--lr", type=float, help="SGD learning rate."),
     _opt("--milestones", help="LR x0.1 at these epochs, e.g. '60,100,140' ('none': constant)."),
     _opt("--batch-size", type=int, help="Training batch size."),
@@ -103,7 +107,7 @@ OPTIONS = [
 
 _CONFIG_KEYS = ["dataset", "data", "model", "hidden", "conv_bias", "conv_init", "method", "arith", "bits", "acc_bits",
                 "tile", "acc_mode", "hadamard", "requantize", "grad_rounding", "act_rounding",
-                "weight_rounding", "fwd_clip", "schedule", "epochs", "lr", "milestones",
+                "weight_rounding", "fwd_clip", "schedule", "epochs", "min_steps", "lr", "milestones",
                 "batch_size", "memory", "init_classes", "inc_classes", "seed",
                 "audit_threshold", "per_class", "threads"]
 
@@ -150,6 +154,7 @@ def train_cmd(ctx, config_file, arith_opts, out, resume, quiet, jsonl, **opts):
             else:
                 others = active.others()
                 cfg = resolve(config_file, overrides, other_runs=others)
+                check_applicable(cfg, [k for k, v in overrides.items() if v is not None])
             build_arith(cfg)                # option errors before anything else
         except ConfigError as e:
             fail(str(e))
@@ -165,6 +170,10 @@ def train_cmd(ctx, config_file, arith_opts, out, resume, quiet, jsonl, **opts):
             run(cfg, run_dir, resume=resume, hooks=hooks, progress=prog)
         except ConfigError as e:
             fail(str(e))
+        except OSError as e:                # read-only or full file system, ...
+            where = e.filename or run_dir
+            fail(f"cannot write {where}: {e.strerror or e} (the last checkpoint in {run_dir} "
+                 f"is kept; free space or choose another --out, then --resume)")
         except RunInterrupted as e:
             if prog.mode == "bar" and prog.tty:
                 click.echo(err=True)        # end the half-drawn progress bar line

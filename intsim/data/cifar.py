@@ -78,7 +78,8 @@ class _Archive:
                 self.tar = tarfile.open(self.path, "r:*")
                 self.members = {m.name: m for m in self.tar.getmembers() if m.isfile()}
             except (tarfile.TarError, EOFError, OSError, ValueError) as e:
-                raise DataFileError(f"{self.path}: not a readable tar archive ({e})") from None
+                why = str(e).splitlines()[0].rstrip(":")     # tarfile lists every method tried
+                raise DataFileError(f"{self.path}: not a readable tar archive ({why})") from None
         else:
             self.members = {}
             for d, _, files in os.walk(self.path):
@@ -103,7 +104,8 @@ class _Archive:
         try:
             return self.tar.extractfile(self.members[n]).read(), where
         except (tarfile.TarError, EOFError, OSError, ValueError) as e:
-            raise DataFileError(f"{where}: truncated or corrupt ({e})") from None
+            why = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise DataFileError(f"{where}: truncated or corrupt ({why})") from None
 
 
 def _batch(data: bytes, where: str, label_key: bytes):

@@ -93,7 +93,7 @@ def load_dataset(name: str, path=None, **opts) -> Dataset:
     """
     spec = dataset_spec(name)
     if path is None and not spec.builtin:
-        raise ValueError(f"{spec.name}: pass path= to {spec.source}")
+        raise ValueError(f"{spec.name} needs --data PATH: {spec.source}")
     return spec.load(path, **opts)
 
 
