@@ -171,6 +171,16 @@ class Learner:
         return loss, grad
 
     # ------------------------------------------------------------ training
+    def _augment(self):
+        """The CIFAR augmentation with the dataset's own normalisation statistics
+        (they set the padding value and the clipping range; CIFAR-100's otherwise)."""
+        from intsim.data.registry import DATASETS
+        spec = DATASETS.get(self.config.dataset)
+        if spec is None or spec.mean is None:
+            return augment_cifar
+        mean, std = spec.mean, spec.std
+        return lambda xb, rng: augment_cifar(xb, rng, mean=mean, std=std)
+
     def _fit(self, X, y, params, loss_fn, progress, stage="train", backward=None,
              train_mode=True) -> None:
         """Epoch loop with a fresh SGD + MultiStepLR over ``params``."""
@@ -184,7 +194,7 @@ class Learner:
         # a schedule may ask for a minimum of SGD steps per stage (the short
         # schedule: a 2-class first task of 187 samples is 2 steps an epoch)
         epochs = max(cfg.epochs, -(-cfg.min_steps // nb)) if cfg.min_steps else cfg.epochs
-        aug = augment_cifar if cfg.augment else None
+        aug = self._augment() if cfg.augment else None
         for epoch in range(epochs):
             self.model.train(train_mode)
             if progress is not None:

@@ -123,3 +123,26 @@ def test_cli_info_hapt():
     res = CliRunner().invoke(main, ["data", "info", "hapt"])
     assert res.exit_code == 0, res.output
     assert "561" in res.output and "LIE_TO_STAND" in res.output and "25 26 27 29 30" in res.output
+
+
+def test_learners_augment_with_their_datasets_statistics():
+    """CIFAR-10 runs pad and clip with CIFAR-10's mean/std, CIFAR-100 runs with CIFAR-100's."""
+    import intsim
+    from intsim.cil import CILConfig, FineTune
+    from intsim.data.cifar import CIFAR10_MEAN, CIFAR10_STD
+    from intsim.models import FCNet
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, (8, 3, 32, 32)).astype(np.uint8)
+    xb = normalize_images(img, CIFAR10_MEAN, CIFAR10_STD)
+    model = FCNet(4, (4,), intsim.FP(), np.random.default_rng(1))
+    for name, mean, std in (("cifar10", CIFAR10_MEAN, CIFAR10_STD),
+                            ("cifar100", CIFAR100_MEAN, CIFAR100_STD)):
+        learner = FineTune(model, CILConfig.for_dataset(name, "finetune", model="fcnet"),
+                           np.random.default_rng(2))
+        got = learner._augment()(xb, np.random.default_rng(7))
+        want = augment_cifar(xb, np.random.default_rng(7), mean=mean, std=std)
+        np.testing.assert_array_equal(got, want)
+    # the statistics matter: CIFAR-100's give other pixels (the padding value differs)
+    assert not np.array_equal(augment_cifar(xb, np.random.default_rng(7)),
+                              augment_cifar(xb, np.random.default_rng(7), mean=CIFAR10_MEAN,
+                                            std=CIFAR10_STD))

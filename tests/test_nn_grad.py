@@ -94,14 +94,46 @@ def test_resnet_block(rng, cin, cout, s):
     check_grads(BasicBlock(cin, cout, s, FP, rng), rng.standard_normal((3, cin, 6, 6)), rng)
 
 
+def _with_input_grad(m):
+    """A model's first layer computes no input gradient; switch it on to check it."""
+    for _, mod in m.named_modules():
+        if hasattr(mod, "need_input_grad"):
+            mod.need_input_grad = True
+    return m
+
+
 def test_small_resnet(rng):
-    m = ResNet(1, 5, FP, rng, widths=(4, 8, 8))
+    m = _with_input_grad(ResNet(1, 5, FP, rng, widths=(4, 8, 8)))
     check_grads(m, rng.standard_normal((3, 3, 8, 8)), rng, n_dirs=1)
 
 
 def test_fcnet(rng):
-    m = FCNet(6, (5, 4), FP, rng, num_classes=3, classifier_bias=True)
+    m = _with_input_grad(FCNet(6, (5, 4), FP, rng, num_classes=3, classifier_bias=True))
     check_grads(m, rng.standard_normal((4, 6)), rng)
+
+
+def test_first_layer_computes_no_input_gradient(rng):
+    """Model.backward returns None; the weight gradients are those of a backward that
+    computes it (FP, HDQT and LUQ, the HDQT draws included), and the first layer's
+    audit has no backward_input pass."""
+    import intsim
+    x = rng.standard_normal((4, 3, 8, 8)).astype(np.float32)
+    for arith in (FP, intsim.HDQT(), intsim.LUQ(acc_bits=8)):
+        grads = []
+        for need in (False, True):
+            m = ResNet(1, 5, arith, np.random.default_rng(7), widths=(4, 8, 8))
+            if need:
+                _with_input_grad(m)
+            m.train()
+            y = m.forward(x)
+            out = m.backward(np.ones_like(y) / y.size)
+            assert (out is None) == (not need)
+            grads.append([p.grad.copy() for p in m.parameters()])
+            first = m.audit().get("backbone.0")
+            if first is not None:
+                assert ("backward_input" in first) == need
+        for a, b in zip(*grads):
+            np.testing.assert_array_equal(a, b)
 
 
 

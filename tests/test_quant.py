@@ -145,3 +145,19 @@ def test_errors():
         quantize(np.array(["a"]), 4)
     with pytest.raises(ValueError, match="batch_dims"):
         quantize_f32(x, 4, batch_dims=2)
+
+
+def test_skip_draws_moves_the_generator_as_drawing_would():
+    """skip_draws(rng, n) == rng.random(n, float32) for the Generator's state, from
+    any position (also the buffered half of a PCG64 output), for PCG64 and others."""
+    from intsim.kernels.quant import skip_draws
+    for bg in (np.random.PCG64, np.random.Philox):
+        for first in (0, 1, 2, 5):
+            for n in (0, 1, 2, 3, 7, 1000):
+                a, b = np.random.Generator(bg(3)), np.random.Generator(bg(3))
+                a.random(first, dtype=np.float32)
+                b.random(first, dtype=np.float32)
+                a.random(n, dtype=np.float32)
+                skip_draws(b, n)
+                assert str(a.bit_generator.state) == str(b.bit_generator.state), (bg, first, n)
+                assert a.random(5, dtype=np.float32).tolist() == b.random(5, dtype=np.float32).tolist()

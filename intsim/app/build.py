@@ -62,6 +62,15 @@ def effective_acc_bits(arith) -> int | None:
     return arith.acc_limit
 
 
+def data_options(cfg: RunConfig) -> dict:
+    """The loader options a run's settings give: for HAR datasets the subject split
+    (seeded with the run seed) and the scaling; none for the others."""
+    from intsim.data import dataset_spec
+    if dataset_spec(cfg.dataset).kind != "har":
+        return {}
+    return {"split": cfg.split, "split_seed": cfg.seed, "scale": cfg.scale}
+
+
 def load_data(cfg: RunConfig, hooks=None):
     """The Dataset (injected or loaded); ConfigError on missing/corrupt files."""
     if hooks is not None and hooks.dataset is not None:
@@ -69,7 +78,7 @@ def load_data(cfg: RunConfig, hooks=None):
     else:
         from intsim.data import load_dataset
         try:
-            ds = load_dataset(cfg.dataset, cfg.data)
+            ds = load_dataset(cfg.dataset, cfg.data, **data_options(cfg))
         except FileNotFoundError as e:
             raise ConfigError(f"missing data for {cfg.dataset}: {e}") from None
         except ValueError as e:

@@ -22,6 +22,7 @@ from typing import Any, Mapping
 
 from intsim.arith import ARITHS as _ARITH_KINDS
 from intsim.cil import METHODS as _METHOD_KINDS
+from intsim.data.common import SCALES, SPLITS   # HAR subject splits, feature scalings
 from intsim.data.registry import DATASETS as _DATASET_SPECS
 from intsim.kernels.accumulator import ACC_BITS_RANGE, ACC_MODES
 from intsim.models import MODELS as _MODEL_KINDS
@@ -59,9 +60,19 @@ class RunConfig:
     milestones means "the schedule's value"; :func:`resolve` fills them in
     when the CIL defaults are importable, so a written config.toml is
     complete.
+
+    split / scale (HAR datasets only): the subject split ("paper", "sorted",
+    "seeded"; intsim.data.common.subject_split, seeded by ``seed``) and the
+    feature scaling ("none", "train-minmax"). The field defaults are the
+    short schedule's (sorted, train-minmax); :func:`resolve` puts in the
+    schedule's when neither the file nor the options give them
+    (:func:`data_defaults`: the paper schedule takes split "paper", and scale
+    "none" for the authors' files, which are already in [-1, 1]).
     """
     dataset: str = "hapt"
     data: str | None = None
+    split: str = "sorted"                   # HAR subject split; resolve: the schedule's
+    scale: str = "train-minmax"             # HAR feature scaling; resolve: the schedule's
     model: str = "auto"
     hidden: tuple[int, ...] | None = None   # FCNet hidden widths; None = (in, in)
     method: str = "icarl"
@@ -118,7 +129,8 @@ _NULLABLE = {"data", "hidden", "conv_bias", "conv_init", "acc_bits", "tile", "ep
 _CHOICES = {"dataset": DATASETS, "model": MODELS, "method": METHODS, "arith": ARITHS,
             "acc_mode": ACC_MODES, "grad_rounding": ROUNDINGS,
             "act_rounding": ROUNDINGS, "weight_rounding": ROUNDINGS,
-            "schedule": SCHEDULES, "conv_init": ("kaiming_uniform", "he_normal")}
+            "schedule": SCHEDULES, "conv_init": ("kaiming_uniform", "he_normal"),
+            "split": SPLITS, "scale": SCALES}
 _INTS = {"bits", "acc_bits", "tile", "epochs", "min_steps", "batch_size", "memory",
          "init_classes", "inc_classes", "seed", "per_class", "threads"}
 _FLOATS = {"fwd_clip", "lr", "audit_threshold"}
@@ -281,7 +293,30 @@ def validate(cfg: RunConfig) -> RunConfig:
         raise ConfigError(f"dataset {cfg.dataset!r} needs --data PATH (its official download)")
     if cfg.model != "auto" and _MODEL_KINDS[cfg.model].needs_images and spec.kind != "image":
         raise ConfigError(f"model {cfg.model} needs image data, not {cfg.dataset!r}")
+    if spec.kind != "har":
+        for key in ("split", "scale"):
+            if getattr(cfg, key) != _FIELDS[key].default:
+                har = ", ".join(n for n, s in _DATASET_SPECS.items() if s.kind == "har")
+                raise ConfigError(f"{key}={getattr(cfg, key)} applies to the HAR datasets only "
+                                  f"({har}), not {cfg.dataset!r}")
     return cfg
+
+
+def data_defaults(dataset: str, schedule: str, data=None) -> dict:
+    """split and scale of a run that does not set them: the short schedule's
+    (sorted, train-minmax, as before these settings existed) unless a HAR
+    dataset runs the paper schedule; that takes the released code's split
+    ("paper") and, for the authors' files (already in [-1, 1]; detected from
+    the ``data`` path's name, intsim.data.authors.find_authors_file), no
+    scaling."""
+    out = {"split": _FIELDS["split"].default, "scale": _FIELDS["scale"].default}
+    spec = _DATASET_SPECS.get(dataset)
+    if schedule == "paper" and spec is not None and spec.kind == "har":
+        out["split"] = "paper"
+        from intsim.data.authors import find_authors_file
+        if data is not None and find_authors_file(dataset, data) is not None:
+            out["scale"] = "none"
+    return out
 
 
 ARITH_SETTINGS = ("bits", "acc_bits", "tile", "acc_mode", "hadamard", "requantize",
@@ -306,6 +341,20 @@ def check_applicable(cfg: RunConfig, given) -> None:
                           f"(it takes: {took})")
 
 
+def _older_run_folder(config_file) -> bool:
+    """``config_file`` is a run folder's config.toml that predates split/scale: intsim
+    writes every setting there, so a run folder whose file lacks them ran with
+    the defaults of that time (sorted, train-minmax)."""
+    from intsim.app import runfolder as runio
+    folder = os.path.dirname(os.path.abspath(os.fspath(config_file)))
+    if os.path.basename(os.fspath(config_file)) != runio.CONFIG or not any(
+            os.path.exists(os.path.join(folder, f)) for f in
+            (runio.RESULTS, runio.LOG, runio.CHECKPOINT)):
+        return False
+    keys = read_toml(config_file)
+    return "split" not in keys and "scale" not in keys
+
+
 def resolve(config_file=None, overrides: Mapping[str, Any] | None = None,
             other_runs: int = 0) -> RunConfig:
     """defaults <- TOML ``config_file`` <- ``overrides`` (None values ignored).
@@ -313,6 +362,10 @@ def resolve(config_file=None, overrides: Mapping[str, Any] | None = None,
     ``threads`` not given in either: ``INTSIM_THREADS``, else this run's share
     of the cores with ``other_runs`` other runs active
     (:func:`intsim.kernels.threads.default_threads`), so the result is concrete.
+    ``split`` / ``scale`` not given in either: :func:`data_defaults`, except
+    when ``config_file`` is the config.toml of a run folder written before these
+    settings existed (``--resume``, or rerunning an old run's file): that run
+    split "sorted" and scaled "train-minmax", RunConfig's field defaults.
     """
     values: dict[str, Any] = {}
     if config_file is not None:
@@ -327,6 +380,12 @@ def resolve(config_file=None, overrides: Mapping[str, Any] | None = None,
             values[k] = tuple(sorted(merged.items()))
         else:
             values[k] = _coerce(k, v)
+    if not (config_file is not None and _older_run_folder(config_file)):
+        dflt = data_defaults(values.get("dataset", _FIELDS["dataset"].default),
+                             values.get("schedule", _FIELDS["schedule"].default),
+                             values.get("data"))
+        for k, v in dflt.items():
+            values.setdefault(k, v)
     if values.get("threads") is None:
         from intsim.kernels.threads import default_threads
         try:

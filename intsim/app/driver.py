@@ -186,6 +186,7 @@ def _run(cfg, arith, run_dir: Path, lock, resume, hooks, prog, keep_checkpoint) 
                 "acc_range": acc_range(acc_bits), "cil": cc.to_dict(),
                 "injected_dataset": bool(hooks is not None and hooks.dataset is not None),
                 "unused_settings": unused_settings(cfg),
+                "data_info": runio.to_jsonable(getattr(ds, "info", None) or {}),
                 "threads": used_threads}
     run_dir.mkdir(parents=True, exist_ok=True)
     if lock._fd is None:

@@ -34,9 +34,10 @@ from intsim.app.config import RunConfig
 PAPER_SEEDS = (42467, 88801, 91280, 1056, 27534)
 THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
                "NUMBA_NUM_THREADS")
-#: Job overrides that are RunConfig fields (the schedule and the model shape).
+#: Job overrides that are RunConfig fields (the schedule, the model shape and the
+#: HAR subject split / scaling).
 OVERRIDE_KEYS = ("epochs", "lr", "milestones", "batch_size", "memory", "init_classes",
-                 "inc_classes", "hidden", "per_class")
+                 "inc_classes", "hidden", "per_class", "split", "scale")
 
 
 # ---------------------------------------------------------------- jobs

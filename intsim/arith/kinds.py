@@ -240,14 +240,16 @@ class HDQT(_Quantized):
     def _backward(*args, **kw):
         return qm.hdqt_backward(*args, **kw)
 
-    def conv_backward_km(self, gT, cols, sx, wq, sw, rng, audit):
+    def conv_backward_km(self, gT, cols, sx, wq, sw, rng, audit, need_dx=True):
         """Convolution backward on K-major columns cols (K, B, L), gT (B, N, L).
 
         Returns (dcols, dx_scale, dw, kmajor): dcols (K, B, L) with the
-        per-image factors dx_scale for col2im_km (kmajor True).
+        per-image factors dx_scale for col2im_km (kmajor True); dcols None
+        when not need_dx.
         """
         g = np.ascontiguousarray(gT.transpose(1, 0, 2))                     # (N, B, L)
-        dcols, dw = qm.hdqt_backward_km(g, cols, sx, wq, sw, self, rng, audit, scaled_dx=False)
+        dcols, dw = qm.hdqt_backward_km(g, cols, sx, wq, sw, self, rng, audit, need_dx=need_dx,
+                                        scaled_dx=False)
         dcols, scale = dcols if isinstance(dcols, tuple) else (dcols, None)
         return dcols, scale, dw, True
 
@@ -294,10 +296,10 @@ class LUQ(_Quantized):
     def _backward(*args, **kw):
         return qm.luq_backward(*args, **kw)
 
-    def conv_backward_km(self, gT, cols, sx, wq, sw, rng, audit):
+    def conv_backward_km(self, gT, cols, sx, wq, sw, rng, audit, need_dx=True):
         """As HDQT's, but the float input gradient stays per image (one GEMM
         over the batch would sum in another order): dcols (B, K, L), kmajor False."""
-        dcols, dw = qm.luq_backward_km(gT, cols, sx, wq, sw, self, rng, audit)
+        dcols, dw = qm.luq_backward_km(gT, cols, sx, wq, sw, self, rng, audit, need_dx=need_dx)
         return dcols, None, dw, False
 
     def __post_init__(self):

@@ -167,6 +167,17 @@ def forward_matmul_T(wq, colsT, arith, audit):
 
 
 # ---------------------------------------------------------------- backward
+def _skip_dx_draws(arith, rng, n_w, n_g, requantized, grads_quantized):
+    """need_dx=False: the input-gradient pass is not computed (nobody reads a first
+    layer's input gradient, and hardware would not run it), but the Generator moves
+    on by the draws it would have taken (H_o W, then g H_o), so the weight gradient's
+    draws, and every result, stay those of a run that computes it."""
+    if requantized and arith.weight_rounding == "stochastic":
+        quant.skip_draws(rng, n_w)
+    if grads_quantized and arith.grad_rounding == "stochastic":
+        quant.skip_draws(rng, n_g)
+
+
 def hdqt_backward(gT, xT, sx, wq, sw, arith, rng, audit, need_dx=True):
     """HDQT backward of y = (x sx)(wq sw)^T (docs/paper.md secs 4-5), feature-major layout.
 
@@ -222,6 +233,8 @@ def hdqt_backward(gT, xT, sx, wq, sw, arith, rng, audit, need_dx=True):
         d = mm(w1t, g1q, "backward_input", w1max, qm if bq else None)
         coef = _bs(np.asarray(sg1) * (s1 * sw / n_o), d.ndim)
         dxT = (d * coef).astype(np.float32, copy=False)
+    else:
+        _skip_dx_draws(arith, rng, wq.size, gT.size, rq, bq)
 
     x2 = hadamard.fwht(xT, axis=-1) if had and n_b > 1 else xT              # (H_b X)^T
     if rq:
@@ -323,6 +336,8 @@ def hdqt_backward_km(g, xk, sx, wq, sw, arith, rng, audit, need_dx=True, scaled_
             dx = (d * coef.reshape(1, S, 1)).astype(np.float32, copy=False)
         else:
             dx = (d, coef)      # the caller applies the float32 factors where it reads d
+    else:
+        _skip_dx_draws(arith, rng, wq.size, g.size, True, True)
 
     x2 = hadamard.fwht(xk, axis=-1) if had and n_b > 1 else xk              # (H_b X)^T
     x2q, sx2 = quant.quantize_items(x2, bits, rounding=arith.act_rounding, signed=True,

@@ -37,6 +37,88 @@ def build_hapt(raw, out, bits):
                f"of each feature's range")
 
 
+def _progress(what, every):
+    def progress(i, n):
+        if i == n or i % every == 0:
+            click.echo(f"  {what} {i}/{n}", err=True)
+    return progress
+
+
+def _check_out(out):
+    import os
+    if os.path.splitext(out)[1].lower() not in (".mat", ".csv"):
+        fail(f"{out}: output must end in .mat or .csv")
+
+
+def _write(arr, out, var, n_int):
+    from intsim.data.wang27 import write_authors_file
+    try:
+        write_authors_file(arr, out, var, n_int)
+    except OSError as e:
+        fail(f"cannot write {e.filename or out}: {e.strerror or e}")
+
+
+@data.command("build-dsads")
+@click.argument("raw", type=click.Path(exists=True))
+@click.argument("out", type=click.Path(dir_okay=False))
+def build_dsads(raw, out):
+    """Compute the authors' DSADS feature file from RAW (official folder or zip) into OUT.
+
+    One row per 5-s segment: Jindong Wang's 27 features of the 15 sensor
+    magnitudes (units T, RA, LA, RL, LL x acc, gyro, mag) = 405 columns, each
+    scaled to [-1, 1] over all rows, then activity sequence (segment 1..60),
+    label (1..19) and subject (1..8): 408 columns. OUT.csv: comma-separated,
+    no header; OUT.mat: the matrix as MATLAB variable data_dsads.
+    """
+    from intsim.data.dsads import read_dsads
+    from intsim.data.wang27 import authors_dsads
+    _build_file(out, "data_dsads", 3,
+                lambda: authors_dsads(read_dsads(raw, features="wang27",
+                                                 progress=_progress("segments", 500))),
+                "405 features in [-1, 1], activity sequence, label, subject")
+
+
+def _build_file(out, var, int_cols, compute, what):
+    """Compute the array (one-line errors), write OUT (.csv or .mat variable var), report."""
+    _check_out(out)
+    try:
+        arr = compute()
+    except (ValueError, FileNotFoundError) as e:
+        fail(str(e))
+    click.echo(f"  writing {out}", err=True)
+    _write(arr, out, var, int_cols)
+    click.echo(f"wrote {out}: {arr.shape[0]} rows x {arr.shape[1]} columns ({what})")
+
+
+@data.command("build-pamap2")
+@click.argument("raw", type=click.Path(exists=True))
+@click.argument("out", type=click.Path(dir_okay=False))
+@click.option("--window", default=512, show_default=True, type=click.IntRange(6),
+              help="samples per window (100 Hz)")
+@click.option("--step", default=256, show_default=True, type=click.IntRange(1),
+              help="samples between window starts")
+@click.option("--nan", "nan", default="interpolate", show_default=True,
+              type=click.Choice(["interpolate", "drop"]),
+              help="missing IMU samples: interpolate them, or drop their rows")
+def build_pamap2(raw, out, window, step, nan):
+    """Compute the authors' PAMAP2 feature file from RAW (official folder or zip) into OUT.
+
+    Windows inside each labelled run of Protocol/subject1XX.dat: Jindong Wang's
+    27 features of the 9 sensor magnitudes (IMUs hand, chest, ankle x acc16,
+    gyro, mag) = 243 columns, each scaled to [-1, 1] over all rows, then label
+    (activityID) and subject (1..9): 245 columns. OUT.csv: comma-separated, no
+    header; OUT.mat: the matrix as MATLAB variable data_pamap. Every subject
+    and activity is kept (the paper's loader drops subjects 3, 4, 9 and 24).
+    """
+    from intsim.data.pamap2 import read_pamap2
+    from intsim.data.wang27 import authors_pamap
+    _build_file(out, "data_pamap", 2,
+                lambda: authors_pamap(read_pamap2(raw, window=window, step=step,
+                                                  features="wang27", nan=nan,
+                                                  progress=_progress("subjects", 1))),
+                "243 features in [-1, 1], label, subject")
+
+
 @data.command("info")
 @click.argument("name")
 @click.option("--data", "path", type=click.Path(exists=True), default=None,

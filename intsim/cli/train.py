@@ -45,7 +45,18 @@ OPTIONS = [
                       "options given on the command line override it."),
     _opt("--dataset", type=click.Choice(DATASETS, case_sensitive=False),
          help="Dataset [default: hapt, the embedded HAPT-561 features]."),
-    _opt("--data", type=click.Path(), help="Path of the official download (folder or archive)."),
+    _opt("--data", type=click.Path(), help="Path of the official download (folder or archive), "
+         "or of the authors' feature file (dsads.csv/.mat, pamap.mat/.csv, hapt_combined.csv) "
+         "or a folder holding it."),
+    # the choices are intsim.data.common.SPLITS / SCALES (tests/test_data_authors.py checks)
+    _opt("--split", type=click.Choice(("paper", "sorted", "seeded")),
+         help="HAR subject split: paper (the released code's random.sample, seeded with "
+              "--seed), sorted (the smallest ids train) or seeded [default: paper with "
+              "--schedule paper, else sorted]."),
+    _opt("--scale", type=click.Choice(("none", "train-minmax")),
+         help="HAR features: train-minmax (each feature to [-1, 1] with the training "
+              "subjects' min/max) or none [default: none for the authors' files with "
+              "--schedule paper, else train-minmax]."),
     _opt("--model", type=click.Choice(MODELS), help="Network [default: auto: fcnet for "
          "HAR/MNIST, resnet32 for CIFAR]."),
     _opt("--hidden", help="FCNet hidden widths, e.g. '561,561' [default: two layers as wide as the input, the paper's net]."),
@@ -105,7 +116,7 @@ OPTIONS = [
     click.option("--jsonl", is_flag=True, help="Progress and results as JSON lines on stdout."),
 ]
 
-_CONFIG_KEYS = ["dataset", "data", "model", "hidden", "conv_bias", "conv_init", "method", "arith", "bits", "acc_bits",
+_CONFIG_KEYS = ["dataset", "data", "split", "scale", "model", "hidden", "conv_bias", "conv_init", "method", "arith", "bits", "acc_bits",
                 "tile", "acc_mode", "hadamard", "requantize", "grad_rounding", "act_rounding",
                 "weight_rounding", "fwd_clip", "schedule", "epochs", "min_steps", "lr", "milestones",
                 "batch_size", "memory", "init_classes", "inc_classes", "seed",

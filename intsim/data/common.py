@@ -19,7 +19,8 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-__all__ = ["DataFileError", "Source", "parse_table", "Dataset", "first_per_class"]
+__all__ = ["DataFileError", "Source", "parse_table", "Dataset", "first_per_class", "SPLITS",
+           "SCALES", "first_appearance", "subject_split", "minmax_scale"]
 
 
 class DataFileError(ValueError):
@@ -174,14 +175,34 @@ def parse_table(data: bytes, where: str, ncols: int | None = None, *, delimiter=
     return arr
 
 
+#: the subject split modes (``har_dataset(split=...)``, ``--split``)
+SPLITS = ("paper", "sorted", "seeded")
+#: the HAR feature scalings (``har_dataset(scale=...)``, ``--scale``): none keeps the
+#: values as read; train-minmax maps each feature to [-1, 1] with the training
+#: subjects' min/max (minmax_scale)
+SCALES = ("none", "train-minmax")
+
+
+def first_appearance(users) -> list[int]:
+    """The distinct subject ids in order of their first appearance in ``users``."""
+    u = np.asarray(users, dtype=np.int64)
+    _, first = np.unique(u, return_index=True)
+    return [int(x) for x in u[np.sort(first)]]
+
+
 def subject_split(users, train_frac: float = 0.8, *, mode: str = "sorted", seed: int = 0,
                   train_users=None) -> tuple[np.ndarray, np.ndarray]:
     """Split subject ids into (train_ids, test_ids), both sorted int64 arrays.
 
-    n_train = ceil(train_frac * n_subjects) (the paper rounds up). mode "sorted":
-    the smallest ids train; mode "seeded": a np.random.default_rng(seed)
+    users: the subject id of every sample, in file order (after the removals).
+    mode "paper": the released code's split, bit for bit: the subjects in
+    order of first appearance in ``users``, ``random.Random(seed).sample(
+    subjects, ceil(n_subjects * train_frac))`` train (Python's ``random``;
+    the paper seeds it with the run seed), every other subject tests.
+    mode "sorted": the n_train = ceil(train_frac * n_subjects) smallest ids
+    train (the paper rounds up); mode "seeded": a np.random.default_rng(seed)
     permutation of the sorted ids, first n_train train. train_users overrides
-    both (every other subject tests).
+    every mode (every other subject tests).
     """
     ids = np.unique(np.asarray(users, dtype=np.int64))
     if train_users is not None:
@@ -192,13 +213,21 @@ def subject_split(users, train_frac: float = 0.8, *, mode: str = "sorted", seed:
         return tr, np.setdiff1d(ids, tr)
     if not 0.0 < train_frac <= 1.0:
         raise ValueError(f"train_frac must be in (0, 1], got {train_frac}")
+    if mode == "paper":
+        import math
+        import random
+        persons = first_appearance(users)
+        # exactly the released code's expression (no rounding guard)
+        tr = random.Random(int(seed)).sample(persons, math.ceil(len(persons) * train_frac))
+        tr = np.array(sorted(tr), dtype=np.int64)
+        return tr, np.setdiff1d(ids, tr)
     n_tr = int(np.ceil(round(train_frac * ids.size, 9)))
     if mode == "sorted":
         order = ids
     elif mode == "seeded":
         order = np.random.default_rng(seed).permutation(ids)
     else:
-        raise ValueError(f"split mode must be 'sorted' or 'seeded', got {mode!r}")
+        raise ValueError(f"split mode must be one of {', '.join(SPLITS)}, got {mode!r}")
     return np.sort(order[:n_tr]), np.sort(order[n_tr:])
 
 

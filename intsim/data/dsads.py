@@ -3,10 +3,16 @@
 Official layout: data/aAA/pP/sSS.txt (AA = 01..19 activity, P = 1..8 subject,
 SS = 01..60 segment), each 125 rows (5 s at 25 Hz) x 45 comma-separated
 columns = 5 units (T torso, RA right arm, LA left arm, RL right leg, LL left
-leg) x 9 channels (x/y/z acc, gyro, mag). One segment is one sample; its
-features are ``stats9`` of the 45 channels (405). The root may be the folder
-holding data/, data/ itself, or a zip (any leading folder). Files are read in
-sorted (activity, subject, segment) order.
+leg) x 9 channels (x/y/z acc, gyro, mag). One segment is one sample (one
+window of N = 125 samples, as in the authors' 9120-row feature file). The root
+may be the folder holding data/, data/ itself, or a zip (any leading folder).
+Files are read in sorted (activity, subject, segment) order.
+
+Feature pipelines (option ``features``):
+  - "wang27" (default): Jindong Wang's 27 features (intsim.data.wang27) of the
+    15 sensor magnitudes sqrt(x^2+y^2+z^2), in the authors' order: units T, RA,
+    LA, RL, LL, each [acc, gyro, mag] -> 5 x 3 x 27 = 405 columns;
+  - "stats9": intsim's earlier stand-in, 9 statistics of the 45 raw channels.
 """
 from __future__ import annotations
 
@@ -16,8 +22,10 @@ import numpy as np
 
 from .common import DataFileError, Source, parse_table
 from .stats9 import stats9, stats9_names
+from .wang27 import magnitudes, wang27, wang27_names
 
-__all__ = ["DSADS_ACTIVITIES", "DSADS_CHANNELS", "read_dsads"]
+__all__ = ["DSADS_ACTIVITIES", "DSADS_CHANNELS", "DSADS_SENSORS", "FEATURE_SETS",
+           "dsads_features", "read_dsads"]
 
 DSADS_ACTIVITIES = {
     1: "sitting", 2: "standing", 3: "lying on back", 4: "lying on right side",
@@ -28,16 +36,39 @@ DSADS_ACTIVITIES = {
     14: "exercising on a cross trainer", 15: "cycling on an exercise bike, horizontal",
     16: "cycling on an exercise bike, vertical", 17: "rowing", 18: "jumping",
     19: "playing basketball"}
-DSADS_CHANNELS = [f"{u}_{a}{s}" for u in ("T", "RA", "LA", "RL", "LL")
-                  for s in ("acc", "gyro", "mag") for a in "xyz"]
+_UNITS = ("T", "RA", "LA", "RL", "LL")
+DSADS_CHANNELS = [f"{u}_{a}{s}" for u in _UNITS for s in ("acc", "gyro", "mag") for a in "xyz"]
+DSADS_SENSORS = [f"{u}_{s}" for u in _UNITS for s in ("acc", "gyro", "mag")]
+FEATURE_SETS = ("wang27", "stats9")
 _PAT = re.compile(r"(?:^|/)a(\d\d)/p(\d)/s(\d\d)\.txt$")
 ROWS, COLS = 125, 45
 
 
-def read_dsads(path) -> dict:
+def _check_features(features):
+    if features not in FEATURE_SETS:
+        raise ValueError(f"features must be one of {', '.join(FEATURE_SETS)}, got {features!r}")
+
+
+def dsads_features(segs: np.ndarray, features: str = "wang27", **opts):
+    """(X, names) of segments (S, T, 45) in the raw channel order.
+
+    opts go to wang27 (ddof, peaks, mode_decimals, fft_norm, undefined)."""
+    _check_features(features)
+    if features == "stats9":
+        if opts:
+            raise TypeError(f"stats9 takes no options, got {sorted(opts)}")
+        return stats9(segs), stats9_names(DSADS_CHANNELS)
+    return wang27(magnitudes(segs), **opts), wang27_names(DSADS_SENSORS)
+
+
+def read_dsads(path, features: str = "wang27", feature_opts: dict | None = None,
+               progress=None) -> dict:
     """Read every segment file. Returns dict X (float64 (N, 405), unscaled), y
-    (activity 1..19), users (subject 1..8), feature_names, class_names.
+    (activity 1..19), users (subject 1..8), segment (1..60), feature_names,
+    class_names. features: "wang27" | "stats9"; feature_opts: options of
+    wang27; progress(i, n) is called after each file read.
     Raises FileNotFoundError / DataFileError naming the offending file."""
+    _check_features(features)
     with Source(path) as src:
         hits = []
         for n in src.names():
@@ -58,7 +89,11 @@ def read_dsads(path) -> dict:
             if not np.isfinite(arr).all():
                 raise DataFileError(f"{src.where(n)}: NaN or inf values")
             segs[i] = arr
-    return {"X": stats9(segs), "y": np.array([h[0] for h in hits], dtype=np.int64),
+            if progress is not None:
+                progress(i + 1, len(hits))
+    X, names = dsads_features(segs, features, **(feature_opts or {}))
+    return {"X": X, "y": np.array([h[0] for h in hits], dtype=np.int64),
             "users": np.array([h[1] for h in hits], dtype=np.int64),
-            "feature_names": stats9_names(DSADS_CHANNELS),
-            "class_names": dict(DSADS_ACTIVITIES)}
+            "segment": np.array([h[2] for h in hits], dtype=np.int64),
+            "feature_names": names, "class_names": dict(DSADS_ACTIVITIES),
+            "features": features}

@@ -7,11 +7,17 @@ HAR protocol (docs/paper.md section 9), all exposed as options:
     keeps activities 1..6 for a UCI-HAR-style check);
   - split by subject: n_train = ceil(train_frac * n_subjects), train_frac 0.8;
     split="sorted" (default) gives the n_train smallest user ids to training,
-    split="seeded" a np.random.default_rng(split_seed) permutation of the ids;
+    split="seeded" a np.random.default_rng(split_seed) permutation of the ids,
+    split="paper" the released code's random.Random(split_seed).sample of the
+    subjects in file order (common.subject_split; docs/data.md);
     train_users=[...] sets the training subjects explicitly. For HAPT the
-    default trains on users 1-6, 8-24 and tests on 25, 26, 27, 29, 30;
-  - each feature is min-max scaled to [-1, 1] with the training subjects'
-    min/max (scale=False keeps raw values); test values are not clipped.
+    sorted split trains on users 1-6, 8-24 and tests on 25, 26, 27, 29, 30;
+  - scale="train-minmax" (default; True) min-max scales each feature to
+    [-1, 1] with the training subjects' min/max, test values not clipped;
+    scale="none" (False) keeps the values as read.
+Layouts: the official downloads (folder or zip), and the authors' files
+(intsim.data.authors: dsads.csv/.mat, pamap.mat/.csv, hapt_combined.csv),
+auto-detected when the path is such a file or a folder holding one.
 Images: cifar100/cifar10 give normalised float32 NCHW by default (docs/paper.md
 sec 11 mean/std; normalize=False keeps uint8); mnist/fashion-mnist give float32
 in [0, 1] (normalize=False keeps uint8).
@@ -22,7 +28,7 @@ import os
 
 import numpy as np
 
-from .common import Dataset, minmax_scale, subject_split
+from .common import SCALES, Dataset, first_appearance, minmax_scale, subject_split
 
 from .cifar import CIFAR10_MEAN, CIFAR10_STD, CIFAR100_MEAN, CIFAR100_STD
 from .registry import DATASETS, DatasetSpec, dataset_spec, register_dataset
@@ -36,12 +42,22 @@ HAR_DEFAULTS = {"hapt": {"drop_users": (7, 28), "drop_classes": (8,)},
 
 def har_dataset(name: str, feats: dict, *, drop_users=None, drop_classes=None,
                 keep_classes=None, train_frac: float = 0.8, split: str = "sorted",
-                split_seed: int = 0, train_users=None, scale: bool = True) -> Dataset:
-    """Apply removals, the subject split and scaling to unscaled HAR features.
+                split_seed: int = 0, train_users=None, scale="train-minmax") -> Dataset:
+    """Apply removals, the subject split and scaling to HAR features.
 
-    feats: dict with X (N, F), y (N,), users (N,), feature_names, class_names.
+    feats: dict with X (N, F), y (N,), users (N,) in file order, feature_names,
+    class_names, and optionally origin, layout (recorded in info).
     drop_users / drop_classes default to HAR_DEFAULTS[name].
+    split: "sorted" | "seeded" | "paper" (common.subject_split, seed split_seed).
+    scale: "train-minmax" | "none" (True / False are accepted for these).
+    info records the subjects of each split (train_users, test_users, sorted),
+    the subjects in file order (subject_order), split, split_seed, scale,
+    origin and layout.
     """
+    if isinstance(scale, bool):
+        scale = "train-minmax" if scale else "none"
+    if scale not in SCALES:
+        raise ValueError(f"scale must be one of {', '.join(SCALES)}, got {scale!r}")
     dflt = HAR_DEFAULTS.get(name, {"drop_users": (), "drop_classes": ()})
     drop_users = dflt["drop_users"] if drop_users is None else drop_users
     drop_classes = dflt["drop_classes"] if drop_classes is None else drop_classes
@@ -56,7 +72,7 @@ def har_dataset(name: str, feats: dict, *, drop_users=None, drop_classes=None,
                                    train_users=train_users)
     tr = np.isin(u, tr_ids)
     Xtr, Xte = X[tr], X[~tr]
-    if scale:
+    if scale == "train-minmax":
         Xtr, Xte = minmax_scale(Xtr, Xte)
     else:
         Xtr, Xte = Xtr.astype(np.float32), Xte.astype(np.float32)
@@ -64,8 +80,11 @@ def har_dataset(name: str, feats: dict, *, drop_users=None, drop_classes=None,
     names = {int(c): feats["class_names"].get(int(c), str(c)) for c in classes}
     info = {"train_users": tr_ids.tolist(), "test_users": te_ids.tolist(),
             "drop_users": list(drop_users), "drop_classes": list(drop_classes),
-            "scaled": bool(scale), "split": split if train_users is None else "explicit",
-            "origin": feats.get("origin", "")}
+            "subject_order": first_appearance(u),
+            "scaled": scale != "none", "scale": scale,
+            "split": split if train_users is None else "explicit",
+            "split_seed": int(split_seed) if train_users is None and split != "sorted" else None,
+            "origin": feats.get("origin", ""), "layout": feats.get("layout", "")}
     return Dataset(X_train=Xtr, y_train=y[tr], X_test=Xte, y_test=y[~tr],
                    users_train=u[tr], users_test=u[~tr],
                    feature_names=list(feats["feature_names"]), name=name,
@@ -73,22 +92,38 @@ def har_dataset(name: str, feats: dict, *, drop_users=None, drop_classes=None,
 
 
 def _hapt_features(path, source="auto"):
+    from .authors import find_authors_file, read_authors
     from .embedded import read_hapt_npz
     from .hapt import read_hapt
     if path is None:
-        return read_hapt_npz()
+        feats = read_hapt_npz()
+        feats["layout"] = "embedded"
+        return feats
     if os.fspath(path).endswith(".npz"):
-        return read_hapt_npz(path)
-    return read_hapt(path, source=source)
+        feats = read_hapt_npz(path)
+        feats["layout"] = "npz"
+        return feats
+    if source == "authors" or source == "auto":
+        found = find_authors_file("hapt", path)
+        if found is not None:
+            return read_authors("hapt", found)
+        if source == "authors":
+            raise FileNotFoundError(f"{path}: no hapt_combined.csv (the authors' HAPT file)")
+    feats = read_hapt(path, source=source)
+    feats["layout"] = str(feats.get("origin", "")).split(":", 1)[0]   # raw | official561
+    return feats
 
 
 def load_dataset(name: str, path=None, **opts) -> Dataset:
     """Load a registered dataset by name (see DATASETS) from path (folder / archive).
 
     hapt: path None -> the shipped hapt561.npz; a .npz from `intsim data
-    build-hapt`; or a raw/official HAPT folder or zip (option source =
-    "auto" | "raw" | "561"). Extra HAPT option basic_only=True keeps
-    activities 1..6. HAR options: see har_dataset. pamap2 options window, step.
+    build-hapt`; the authors' hapt_combined.csv (or a folder holding it); or a
+    raw/official HAPT folder or zip (option source = "auto" | "raw" | "561" |
+    "authors"). dsads / pamap2: the official download, or the authors'
+    dsads.csv/.mat, pamap.mat/.csv (or a folder holding one). Extra HAPT
+    option basic_only=True keeps activities 1..6. HAR options: see
+    har_dataset. pamap2 options window, step (official download only).
     Images: normalize (bool). Unknown options raise TypeError.
     """
     spec = dataset_spec(name)
@@ -107,17 +142,30 @@ def _load_hapt(path, **opts):
 
 
 def _load_dsads(path, **opts):
+    from .authors import find_authors_file, read_authors
+    found = find_authors_file("dsads", path)
+    if found is not None:
+        return har_dataset("dsads", read_authors("dsads", found), **opts)
     from .dsads import read_dsads
     feats = read_dsads(path)
     feats["origin"] = os.fspath(path)
+    feats["layout"] = "official"
     return har_dataset("dsads", feats, **opts)
 
 
 def _load_pamap2(path, **opts):
-    from .pamap2 import read_pamap2
+    from .authors import find_authors_file, read_authors
     wo = {k: opts.pop(k) for k in ("window", "step") if k in opts}
+    found = find_authors_file("pamap2", path)
+    if found is not None:
+        if wo:
+            raise ValueError(f"{found}: options {sorted(wo)} do not apply to the authors' "
+                             f"file (its windows are fixed)")
+        return har_dataset("pamap2", read_authors("pamap2", found), **opts)
+    from .pamap2 import read_pamap2
     feats = read_pamap2(path, **wo)
     feats["origin"] = os.fspath(path)
+    feats["layout"] = "official"
     return har_dataset("pamap2", feats, **opts)
 
 
@@ -160,14 +208,17 @@ def _load_synthetic(path, **opts):
 
 register_dataset(DatasetSpec(
     "hapt", _load_hapt, kind="har", builtin=True, schedule="har",
-    source="the HAPT download (folder or zip) or a .npz from `intsim data build-hapt`",
+    source="the HAPT download (folder or zip), a .npz from `intsim data build-hapt` or the "
+           "authors' hapt_combined.csv",
     description="UCI HAPT, 561 features (the HAPT-561 copy ships with intsim)"))
 register_dataset(DatasetSpec(
-    "dsads", _load_dsads, kind="har", schedule="har", source="the DSADS download (folder or zip)",
+    "dsads", _load_dsads, kind="har", schedule="har",
+    source="the DSADS download (folder or zip) or the authors' dsads.csv / dsads.mat",
     description="UCI Daily and Sports Activities"))
 register_dataset(DatasetSpec(
     "pamap2", _load_pamap2, kind="har", schedule="har",
-    source="the PAMAP2 download (folder or zip)", description="UCI PAMAP2 Physical Activity"))
+    source="the PAMAP2 download (folder or zip) or the authors' pamap.mat / pamap.csv",
+    description="UCI PAMAP2 Physical Activity"))
 register_dataset(DatasetSpec(
     "cifar100", _cifar_loader("cifar100"), kind="image", schedule="image",
     source="the python-version tar.gz or folder", mean=CIFAR100_MEAN, std=CIFAR100_STD,

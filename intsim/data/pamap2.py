@@ -4,17 +4,28 @@ Official layout: Protocol/subject101.dat .. subject109.dat, 54 space-separated
 columns at 100 Hz: timestamp, activityID (0 = transient, dropped), heart rate,
 then 3 IMUs (hand, chest, ankle) x 17: temperature, acc +-16 g (3),
 acc +-6 g (3), gyro (3), magnetometer (3), orientation (4, invalid).
-Channels used: per IMU acc16, gyro, mag = 27 channels; features = stats9 (243).
+Channels used: per IMU acc16, gyro, mag = 27 channels.
 
-Choices (the description leaves them open):
+Feature pipelines (option ``features``):
+  - "wang27" (default): Jindong Wang's 27 features (intsim.data.wang27) of the
+    9 sensor magnitudes sqrt(x^2+y^2+z^2), in the authors' order: IMUs hand
+    (wrist), chest, ankle, each [acc16, gyro, mag] -> 3 x 3 x 27 = 243 columns;
+  - "stats9": intsim's earlier stand-in, 9 statistics of the 27 raw channels.
+
+Choices (the description and the authors' files leave them open):
   - subjects are numbered 1..9 (subject10X -> X), so the paper's removals read
     "users 3, 4, 9";
-  - missing values (NaN) of a used channel are filled by linear interpolation
-    over the file's rows (nearest valid value at the edges), before windowing;
-    a used channel that is NaN throughout a file is an error;
-  - windows: 512 samples (5.12 s) with step 256, inside one contiguous run of
-    rows with the same non-zero activity (a window never straddles labels);
+  - missing values (NaN) of a used channel (option ``nan``):
+    "interpolate" (default) fills them by linear interpolation over the file's
+    rows (nearest valid value at the edges) before windowing, so the time grid
+    stays regular; "drop" removes every row with a NaN in a used channel
+    first (windows may then span the removed rows). The heart-rate column is
+    not used. A used channel that is NaN throughout a file is an error;
+  - windows: 512 samples (5.12 s) with step 256 (50 % overlap, Wang's
+    sizeStep 0.5), inside one contiguous run of rows with the same non-zero
+    activity (a window never straddles labels; incomplete tails are dropped);
     both are options of read_pamap2;
+  - the +-16 g accelerometer (the dataset readme recommends it);
   - only Protocol/ is read (Optional/ holds other activities); files are read in
     subject order, windows in time order.
 """
@@ -26,8 +37,10 @@ import numpy as np
 
 from .common import DataFileError, Source, parse_table
 from .stats9 import stats9, stats9_names
+from .wang27 import magnitudes, wang27, wang27_names
 
-__all__ = ["PAMAP2_ACTIVITIES", "PAMAP2_CHANNELS", "PAMAP2_COLUMNS", "read_pamap2"]
+__all__ = ["PAMAP2_ACTIVITIES", "PAMAP2_CHANNELS", "PAMAP2_COLUMNS", "PAMAP2_SENSORS",
+           "FEATURE_SETS", "read_pamap2"]
 
 PAMAP2_ACTIVITIES = {
     1: "lying", 2: "sitting", 3: "standing", 4: "walking", 5: "running", 6: "cycling",
@@ -38,6 +51,9 @@ _IMUS = (("hand", 3), ("chest", 20), ("ankle", 37))
 PAMAP2_COLUMNS = [o + k for _, o in _IMUS for k in (1, 2, 3, 7, 8, 9, 10, 11, 12)]
 PAMAP2_CHANNELS = [f"{imu}_{s}{a}" for imu, _ in _IMUS for s in ("acc16", "gyro", "mag")
                    for a in "xyz"]
+PAMAP2_SENSORS = [f"{imu}_{s}" for imu, _ in _IMUS for s in ("acc16", "gyro", "mag")]
+FEATURE_SETS = ("wang27", "stats9")
+NAN_MODES = ("interpolate", "drop")
 _PAT = re.compile(r"(?:^|/)Protocol/subject1(\d\d)\.dat$")
 NCOLS = 54
 
@@ -72,17 +88,29 @@ def _runs(act: np.ndarray, size: int, step: int):
     return np.concatenate(starts), np.concatenate(labels)
 
 
-def read_pamap2(path, window: int = 512, step: int = 256) -> dict:
+def read_pamap2(path, window: int = 512, step: int = 256, features: str = "wang27",
+                nan: str = "interpolate", feature_opts: dict | None = None,
+                progress=None) -> dict:
     """Read Protocol/subject1XX.dat files. Returns dict X (float64 (N, 243),
-    unscaled), y (activity ids), users (1..9), feature_names, class_names."""
+    unscaled), y (activity ids), users (1..9), start (first row of each window
+    in its file, after any dropped rows), feature_names, class_names.
+    features: "wang27" | "stats9"; nan: "interpolate" | "drop"; feature_opts:
+    options of wang27; progress(i, n) is called after each subject file."""
     if window < 2 or step < 1:
         raise ValueError(f"bad window/step {window}/{step}")
-    Xs, ys, us = [], [], []
+    if features not in FEATURE_SETS:
+        raise ValueError(f"features must be one of {', '.join(FEATURE_SETS)}, got {features!r}")
+    if nan not in NAN_MODES:
+        raise ValueError(f"nan must be one of {', '.join(NAN_MODES)}, got {nan!r}")
+    opts = dict(feature_opts or {})
+    if features == "stats9" and opts:
+        raise TypeError(f"stats9 takes no options, got {sorted(opts)}")
+    Xs, ys, us, ss = [], [], [], []
     with Source(path) as src:
         hits = sorted((int(m.group(1)), n) for n in src.names() if (m := _PAT.search(n)))
         if not hits:
             raise FileNotFoundError(f"{path}: no PAMAP2 Protocol/subject1XX.dat files")
-        for subj, n in hits:
+        for k, (subj, n) in enumerate(hits):
             where = src.where(n)
             arr = parse_table(src.read_bytes(n), where, NCOLS)
             act = arr[:, 1]
@@ -92,15 +120,33 @@ def read_pamap2(path, window: int = 512, step: int = 256) -> dict:
             unknown = set(np.unique(act).tolist()) - set(PAMAP2_ACTIVITIES) - {0}
             if unknown:
                 raise DataFileError(f"{where}: unknown activity ids {sorted(unknown)}")
+            sig = arr[:, PAMAP2_COLUMNS]
+            if nan == "drop":
+                empty = np.flatnonzero(np.isnan(sig).all(axis=0))
+                if empty.size:
+                    raise DataFileError(f"{where}: channel {PAMAP2_CHANNELS[empty[0]]} is NaN "
+                                        "in every row")
+                ok = ~np.isnan(sig).any(axis=1)
+                sig, act = sig[ok], act[ok]
             starts, lab = _runs(act, window, step)
+            if progress is not None:
+                progress(k + 1, len(hits))
             if not starts.size:
                 continue
-            sig = _fill_nan(arr[:, PAMAP2_COLUMNS], where)
-            Xs.append(stats9(sig[starts[:, None] + np.arange(window)]))
+            if nan == "interpolate":
+                sig = _fill_nan(sig, where)
+            idx = starts[:, None] + np.arange(window)
+            if features == "wang27":
+                Xs.append(wang27(magnitudes(sig)[idx], **opts))
+            else:
+                Xs.append(stats9(sig[idx]))
             ys.append(lab)
             us.append(np.full(lab.size, subj, dtype=np.int64))
+            ss.append(starts)
     if not Xs:
         raise DataFileError(f"{path}: no labelled run holds a full {window}-sample window")
+    names = (wang27_names(PAMAP2_SENSORS) if features == "wang27"
+             else stats9_names(PAMAP2_CHANNELS))
     return {"X": np.concatenate(Xs), "y": np.concatenate(ys), "users": np.concatenate(us),
-            "feature_names": stats9_names(PAMAP2_CHANNELS),
-            "class_names": dict(PAMAP2_ACTIVITIES)}
+            "start": np.concatenate(ss), "feature_names": names,
+            "class_names": dict(PAMAP2_ACTIVITIES), "features": features}

@@ -171,6 +171,20 @@ def _quantize_one(x, bits, rounding, signed, clip, rng):
     return q, float(s)
 
 
+def skip_draws(rng, n: int) -> None:
+    """Move ``rng`` on by the ``n`` float32 uniforms a stochastic rounding of ``n``
+    values draws, without drawing them (a pass that is not computed keeps the
+    other passes' draws where they were)."""
+    n = int(n)
+    if n <= 0:
+        return
+    st = Stream.of(rng)
+    if st is None:
+        rng.random(n, dtype=np.float32)
+    else:
+        st.consume(rng, n)
+
+
 def _uniforms(rng, x):
     """The uniforms of a stochastic rounding of x: (None, Stream) for a PCG64 rng (the
     kernel draws rng.random(x.shape, dtype=float32)'s values itself), else (that array, None).

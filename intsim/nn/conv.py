@@ -45,6 +45,9 @@ class Conv2d(Module):
         self.bias = Parameter(bias_uniform(out_ch, fan_in, rng), "bias") if bias else None
         self.rng = child_rng(rng) if arith.quantized else None
         self.layer_audit = qm.LayerAudit() if arith.quantized else None
+        # False for a network's first layer: its input gradient is neither computed
+        # nor audited (backward returns None)
+        self.need_input_grad = True
         self.kmajor = True
 
     def _use_km(self):
@@ -127,16 +130,21 @@ class Conv2d(Module):
             g2 = np.ascontiguousarray(gT.transpose(1, 0, 2)).reshape(N, B * L)
             c2 = cols.reshape(cols.shape[0], B * L)
             self.weight.grad = np.matmul(g2, c2.T).reshape(self.weight.data.shape)
+            if not self.need_input_grad:
+                return None
             return col2im_km(np.matmul(self._wq.T, g2).reshape(-1, B, L), self._xshape,
                              self.k, self.stride, self.padding)
         if np.ndim(self._sx) != 0:
             raise ValueError("backward after an eval-mode per-sample forward is not supported")
         gT = gT.astype(np.float32, copy=False)
         dcols, scale, dw, kmaj = a.conv_backward_km(gT, cols, self._sx, self._wq, self._sw,
-                                                    self.rng, self.layer_audit)
+                                                    self.rng, self.layer_audit,
+                                                    need_dx=self.need_input_grad)
         if self._wmask is not None:
             dw = dw * self._wmask
         self.weight.grad = dw.reshape(self.weight.data.shape)
+        if dcols is None:
+            return None
         if kmaj:
             dx = col2im_km(dcols, self._xshape, self.k, self.stride, self.padding, scale)
         else:
@@ -183,16 +191,18 @@ class Conv2d(Module):
         cols = self._cols
         if not a.quantized:
             dw = np.matmul(gT, np.swapaxes(cols, 1, 2)).sum(axis=0)   # sum_b g_b^T cols_b^T
-            dcols = np.matmul(self._wq.T, gT)                          # (B, K, L)
+            dcols = np.matmul(self._wq.T, gT) if self.need_input_grad else None   # (B, K, L)
         else:
             if np.ndim(self._sx) != 0:
                 raise ValueError("backward after an eval-mode per-sample forward is not supported")
             gT = gT.astype(np.float32, copy=False)
             dcols, dw = a.backward(gT, cols, self._sx, self._wq, self._sw, self.rng,
-                                   self.layer_audit)
+                                   self.layer_audit, need_dx=self.need_input_grad)
             if self._wmask is not None:
                 dw = dw * self._wmask
         self.weight.grad = dw.reshape(self.weight.data.shape)
+        if dcols is None:
+            return None
         dx = col2im(dcols, self._xshape, self.k, self.stride, self.padding)
         if a.quantized and self._xmask is not None:
             dx = dx * self._xmask

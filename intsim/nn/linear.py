@@ -35,6 +35,9 @@ class Linear(Module):
         self.bias = Parameter(bias_uniform(out_features, in_features, rng), "bias") if bias else None
         self.rng = child_rng(rng) if arith.quantized else None
         self.layer_audit = qm.LayerAudit() if arith.quantized else None
+        # False for a network's first layer: nobody reads its input gradient, so it
+        # is neither computed nor audited (backward returns None)
+        self.need_input_grad = True
 
     def forward(self, x):
         if x.ndim != 2 or x.shape[1] != self.in_features:
@@ -70,16 +73,16 @@ class Linear(Module):
             self.bias.grad = grad.sum(axis=0).astype(self.bias.data.dtype)
         if not a.quantized:
             self.weight.grad = grad.T @ self._x
-            return grad @ self.weight.data
+            return grad @ self.weight.data if self.need_input_grad else None
         if np.ndim(self._sx) != 0:
             raise ValueError("backward after an eval-mode per-sample forward is not supported")
         gT = np.ascontiguousarray(grad.T, dtype=np.float32)
         dxT, dw = a.backward(gT, np.ascontiguousarray(self._xq.T), self._sx, self._wq,
-                             self._sw, self.rng, self.layer_audit)
-        dx = dxT.T
+                             self._sw, self.rng, self.layer_audit, need_dx=self.need_input_grad)
+        dx = None if dxT is None else dxT.T
         if self._wmask is not None:
             dw = dw * self._wmask
-        if self._xmask is not None:
+        if self._xmask is not None and dx is not None:
             dx = dx * self._xmask
         self.weight.grad = dw
         return dx

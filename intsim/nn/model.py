@@ -18,6 +18,16 @@ class Model(Module):
 
     def _make_classifier(self, num_classes, bias, rng):
         self.classifier = Linear(self.feature_dim, num_classes, bias, self.arith, rng)
+        self._first_layer_without_input_grad()
+
+    def _first_layer_without_input_grad(self):
+        """The first layer that takes the data needs no input gradient: it is not
+        computed, nor audited (its backward returns None), as on hardware and in
+        autograd. The random draws of every other pass stay as they were."""
+        for _, m in self.backbone.named_modules():
+            if hasattr(m, "need_input_grad"):
+                m.need_input_grad = False
+                return
 
     @property
     def num_classes(self):
@@ -43,7 +53,8 @@ class Model(Module):
         return self.classifier.forward(f)
 
     def backward(self, grad_logits):
-        """dL/dlogits (B, num_classes) -> dL/dinput; fills .grad of all parameters."""
+        """dL/dlogits (B, num_classes) -> None (the first layer computes no input
+        gradient); fills .grad of all parameters."""
         return self.backbone.backward(self.classifier.backward(grad_logits))
 
     def add_classes(self, n, rng):

@@ -94,9 +94,17 @@ class Module:
 
     # -- audit and randomness of quantized layers -------------------------
     def audit(self):
-        """{layer_name: {"forward"|"backward_input"|"backward_weight": Audit}}."""
-        return {name: m.layer_audit.passes() for name, m in self.named_modules()
-                if getattr(m, "layer_audit", None) is not None}
+        """{layer_name: {"forward"|"backward_input"|"backward_weight": Audit}}; a layer
+        that computes no input gradient (the first) has no "backward_input"."""
+        out = {}
+        for name, m in self.named_modules():
+            if getattr(m, "layer_audit", None) is None:
+                continue
+            passes = m.layer_audit.passes()
+            if not getattr(m, "need_input_grad", True):
+                passes = {p: a for p, a in passes.items() if p != "backward_input"}
+            out[name] = passes
+        return out
 
     def levels_used(self):
         """{layer_name: {tensor: running mean fraction of quantizer levels used}}."""
