@@ -14,9 +14,10 @@ from .finetune import FineTune
 from .lwf import LwF
 from .icarl import ICaRL
 from .bic import BiasLayers, BiC
+from .der import DER
 from .runner import make_learner, run_cil
 
 __all__ = ["CILConfig", "ExemplarMemory", "herding", "class_mean", "l2_normalize",
            "nme_predict", "metrics", "Learner", "FineTune", "LwF", "ICaRL", "BiC",
            "BiasLayers", "run_cil", "make_learner", "METHODS", "method_class",
-           "register_method"]
+           "register_method", "DER"]
