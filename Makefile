@@ -1,9 +1,12 @@
-# intsim developer targets. Every benchmark prints its figures beside a
+# intsim developer targets. reproduce-hapt, sweep-acc and ablate run their
+# grid (benchmarks/specs/*.toml) through `intsim sweep`, reusing the runs stored
+# in benchmarks/results/runs, then write the table; QUICK=1 or SEEDS=n use the
+# scripts' own job lists. Every benchmark prints its figures beside a
 # baseline measured in the same run and writes a table to benchmarks/results/.
 PY ?= python
 QUICK ?= 0
 
-.PHONY: install test test-nojit bench-kernels bench-step bench-resnet bench-task reproduce-hapt sweep-acc ablate embedded clean
+.PHONY: install test test-nojit bench-kernels bench-step bench-resnet bench-task reproduce-hapt split-compare sweep-acc ablate embedded clean
 
 install:
 	$(PY) -m pip install -e ".[test]"
@@ -31,13 +34,29 @@ bench-task:
 	$(PY) benchmarks/bench_task.py $(if $(filter 1,$(FULL)),--full)
 
 reproduce-hapt:
+ifeq ($(QUICK)$(SEEDS),0)
+	intsim sweep benchmarks/specs/reproduce_hapt.toml && $(PY) benchmarks/reproduce_hapt.py --table-only
+else
 	QUICK=$(QUICK) $(PY) benchmarks/reproduce_hapt.py
+endif
+
+# HAPT iCaRL FP vs HDQT 4/8 over the paper's 20 seeds with its subject split, beside the former split
+split-compare:
+	$(PY) benchmarks/split_compare.py
 
 sweep-acc:
+ifeq ($(QUICK)$(SEEDS),0)
+	intsim sweep benchmarks/specs/sweep_acc.toml && $(PY) benchmarks/sweep_acc.py --table-only
+else
 	QUICK=$(QUICK) $(PY) benchmarks/sweep_acc.py
+endif
 
 ablate:
+ifeq ($(QUICK)$(SEEDS),0)
+	intsim sweep benchmarks/specs/ablate.toml && $(PY) benchmarks/ablate.py --table-only
+else
 	QUICK=$(QUICK) $(PY) benchmarks/ablate.py
+endif
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache

@@ -34,6 +34,8 @@ def new_job(old_spec: dict) -> Job:
         arith["acc_bits"] = None            # what the old code simulated for 16
         arith.pop("acc_mode", None)
     spec["arith"] = arith
+    # every old record split the subjects "sorted" and scaled "train-minmax"
+    spec["overrides"] = {**spec.get("overrides", {}), "split": "sorted", "scale": "train-minmax"}
     return Job.from_spec(spec)
 
 

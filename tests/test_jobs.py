@@ -172,3 +172,16 @@ def test_a_job_folder_is_a_cli_run_folder(tmp_path):
     r = CliRunner().invoke(main, ["compare", ex.run_path(job, str(tmp_path))])
     assert r.exit_code == 0, r.output
     assert "icarl" in r.output.lower()
+
+
+def test_a_none_in_a_job_is_an_explicit_none():
+    """acc_bits None in a job spec means no accumulator limit (it once fell back to 8)."""
+    wide = tiny(arith={"kind": "luq", "acc_bits": None}).config()
+    assert wide.acc_bits is None and build_arith_limit(wide) is None
+    assert tiny(arith={"kind": "luq", "acc_bits": None}).key != \
+        tiny(arith={"kind": "luq", "acc_bits": 8}).key
+
+
+def build_arith_limit(cfg):
+    from intsim.app.build import build_arith
+    return build_arith(cfg).acc_limit

@@ -1,7 +1,7 @@
 """The ``intsim`` command line. Each sub-command lives in its own module.
 
 Sub-commands: ``train`` (train.py), ``audit`` / ``compare`` / ``plot``
-(runs.py), ``data`` (data.py). Errors in user input (including click's own
+(runs.py), ``data`` (data.py), ``sweep`` (sweep.py). Errors in user input (including click's own
 usage errors, e.g. a non-integer ``--bits``) print one line
 ``intsim: error: ...`` on stderr and exit with code 2.
 """
@@ -42,12 +42,14 @@ def main():
 def _register():
     from intsim.cli.data import data
     from intsim.cli.runs import audit_cmd, compare_cmd, plot_cmd
+    from intsim.cli.sweep import sweep_cmd
     from intsim.cli.train import train_cmd
     main.add_command(data)
     main.add_command(train_cmd)
     main.add_command(audit_cmd)
     main.add_command(compare_cmd)
     main.add_command(plot_cmd)
+    main.add_command(sweep_cmd)
 
 
 _register()
