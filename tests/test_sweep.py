@@ -257,3 +257,29 @@ def test_other_benchmark_specs_match_their_scripts(name, script, n):
     for r in spec.runs:
         if r.key in job_keys and _present(r.key):
             assert sw.load_done(r, RUNS) is not None, r.key
+
+
+def test_compare_and_plot_a_sweep_folder(tmp_path, monkeypatch):
+    """intsim compare DIR: a row per grid point, mean +- std over seeds; intsim plot DIR:
+    accuracy against the swept numeric axis."""
+    from intsim.app import sweepreport
+    spec = sw.load_spec(tiny_spec(tmp_path, grid='acc_bits = [4, 8]\nseed = [1, 2]\n'))
+    out = str(tmp_path / "out")
+    sw.run_sweep(spec.runs, out, sw.LocalExecutor(1), log=quiet())
+    r = CliRunner().invoke(main, ["compare", out])
+    assert r.exit_code == 0, r.output
+    lines = r.output.splitlines()
+    assert lines[0].split()[:2] == ["acc_bits", "seeds"] and len(lines) == 4
+    # the row's mean equals the mean of its two seeds' runs
+    runs, missing = sweepreport.sweep_runs(out)
+    assert missing == 0 and len(runs) == 4
+    avgs = [ex.run_summary(res)["cnn_avg"] for axes, res in runs if axes["acc_bits"] == "4"]
+    assert lines[2].split()[0] == "4" and lines[2].split()[1] == "2"
+    assert lines[2].split()[2] == f"{sum(avgs) / 2:.2f}"
+    x, series = sweepreport.sweep_series(out)
+    assert x == "acc_bits" and list(series) == ["all"] and series["all"][0] == [4.0, 8.0]
+    pytest.importorskip("matplotlib")
+    monkeypatch.chdir(tmp_path)
+    r = CliRunner().invoke(main, ["plot", out])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "sweep-cnn_avg.png").exists()

@@ -174,3 +174,19 @@ def plot_saturation(results: dict, path, title: str | None = None,
     Raises ValueError for a run without quantized matmuls (see
     :func:`has_saturation_data`)."""
     return _save(saturation_figure(results, title, vmax), path)
+
+
+def plot_sweep(x_axis: str, series: dict, path, ylabel: str, title: str | None = None) -> Path:
+    """One line per group: mean (+- std over seeds as error bars) against ``x_axis``;
+    ``series`` as :func:`intsim.app.sweepreport.sweep_series` gives it."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for label, (xs, means, stds) in series.items():
+        ax.errorbar(xs, means, yerr=stds, marker="o", capsize=3, label=label)
+    ax.set_xlabel(x_axis)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.set_title(title or f"{ylabel} against {x_axis} (mean +- std over seeds)", fontsize=10)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, frameon=False)
+    fig.tight_layout()
+    return _save(fig, path)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import click
 
+from intsim.app import sweepreport
 from intsim.cli.errors import fail
 
 from intsim.app import runfolder as runio
@@ -250,12 +251,31 @@ def differing_settings(runs: list[tuple[str, dict]]) -> list[str]:
     return lines
 
 
+def _print_table(rows, left: int = 2) -> None:
+    """Rows (the first is the header) in aligned columns; the first ``left`` left-aligned."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for k, r in enumerate(rows):
+        click.echo("  ".join(c.ljust(w) if i < left else c.rjust(w)
+                             for i, (c, w) in enumerate(zip(r, widths))).rstrip())
+        if k == 0:
+            click.echo("  ".join("-" * w for w in widths))
+
+
 @click.command("compare")
 @click.argument("runs", nargs=-1, required=True, type=click.Path())
 def compare_cmd(runs):
     """Print runs side by side: average incremental, last, forgetting (%),
     and the difference to the first run. Above the table: every setting
-    that is not the same in all runs."""
+    that is not the same in all runs. A sweep folder (with sweep.json):
+    one row per grid point, mean +- std over its seeds."""
+    if len(runs) == 1 and sweepreport.is_sweep(runs[0]):
+        header, rows, missing = sweepreport.sweep_table(runs[0])
+        if not rows:
+            fail(f"{runs[0]}: no finished run in this sweep yet")
+        _print_table([header] + rows)
+        if missing:
+            click.echo(f"note: {missing} run(s) of the sweep not finished (intsim sweep status)")
+        return
     names = unique_names(runs)
     loaded = [(name, r, load_results(r)) for name, r in zip(names, runs)]
     if len(loaded) > 1:
@@ -264,19 +284,34 @@ def compare_cmd(runs):
             click.echo(line)
         click.echo()
     labelled = [(run_label(r, res, name), res) for name, r, res in loaded]
-    rows = compare_rows(labelled)
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for k, r in enumerate(rows):
-        click.echo("  ".join(c.ljust(w) if i < 2 else c.rjust(w)
-                             for i, (c, w) in enumerate(zip(r, widths))).rstrip())
-        if k == 0:
-            click.echo("  ".join("-" * w for w in widths))
+    _print_table(compare_rows(labelled))
     incomplete = [lab for lab, res in labelled if not res.get("complete", True)]
     if incomplete:
         click.echo(f"note: unfinished run(s): {', '.join(incomplete)}")
 
 
 # ------------------------------------------------------------------- plot
+
+def _plot_sweep(folder, out: Path) -> None:
+    from intsim.cli import plotting
+    written = []
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for field, title in (("cnn_avg", "CNN avg inc %"), ("sat_pct", "saturated %")):
+            x, series = sweepreport.sweep_series(folder, field)
+            if x is None:
+                fail(f"{folder}: no numeric grid axis with several values to plot against "
+                     f"(use intsim compare {folder} for the table)")
+            if any(m is not None for xs, ms, _ in series.values() for m in ms):
+                written.append(plotting.plot_sweep(x, series, out / f"sweep-{field}.png", title))
+    except plotting.PlotUnavailable as e:
+        fail(str(e))
+    except OSError as e:
+        fail(f"cannot write plots to {out}: {e}")
+    for p in written:
+        click.echo(str(p))
+
+
 
 def _write_plots(out: Path, names, labels, loaded) -> tuple[list[Path], list[str]]:
     """Write accuracy.png and a saturation-<name>.png per run with quantized
@@ -305,8 +340,12 @@ def _write_plots(out: Path, names, labels, loaded) -> tuple[list[Path], list[str
 def plot_cmd(runs, out_dir, labels):
     """Accuracy-per-task curves of all RUNs on one figure (accuracy.png), and a
     saturation % heatmap (layer x task) per RUN with quantized layers
-    (saturation-<RUN>.png), written to --out; prints the paths written."""
+    (saturation-<RUN>.png), written to --out; prints the paths written.
+    A sweep folder: accuracy against its swept numeric axis (sweep-<field>.png)."""
     from intsim.cli import plotting
+    if len(runs) == 1 and sweepreport.is_sweep(runs[0]):
+        _plot_sweep(runs[0], Path(out_dir))
+        return
     if labels and len(labels) != len(runs):
         fail(f"--label given {len(labels)} time(s) for {len(runs)} run(s)")
     loaded = [load_results(r) for r in runs]
