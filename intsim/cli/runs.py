@@ -292,10 +292,26 @@ def compare_cmd(runs):
 
 # ------------------------------------------------------------------- plot
 
+def _figures(out: Path, make):
+    """Run ``make()`` (-> (paths written, extra)), turning a missing matplotlib or an
+    unwritable folder into one error line; print the paths; return ``extra``."""
+    from intsim.cli import plotting
+    try:
+        written, extra = make()
+    except plotting.PlotUnavailable as e:
+        fail(str(e))
+    except OSError as e:
+        fail(f"cannot write plots to {out}: {e}")
+    for p in written:
+        click.echo(str(p))
+    return extra
+
+
 def _plot_sweep(folder, out: Path) -> None:
     from intsim.cli import plotting
-    written = []
-    try:
+
+    def make():
+        written = []
         out.mkdir(parents=True, exist_ok=True)
         for field, title in (("cnn_avg", "CNN avg inc %"), ("sat_pct", "saturated %")):
             x, series = sweepreport.sweep_series(folder, field)
@@ -304,12 +320,8 @@ def _plot_sweep(folder, out: Path) -> None:
                      f"(use intsim compare {folder} for the table)")
             if any(m is not None for xs, ms, _ in series.values() for m in ms):
                 written.append(plotting.plot_sweep(x, series, out / f"sweep-{field}.png", title))
-    except plotting.PlotUnavailable as e:
-        fail(str(e))
-    except OSError as e:
-        fail(f"cannot write plots to {out}: {e}")
-    for p in written:
-        click.echo(str(p))
+        return written, None
+    _figures(out, make)
 
 
 
@@ -342,7 +354,6 @@ def plot_cmd(runs, out_dir, labels):
     saturation % heatmap (layer x task) per RUN with quantized layers
     (saturation-<RUN>.png), written to --out; prints the paths written.
     A sweep folder: accuracy against its swept numeric axis (sweep-<field>.png)."""
-    from intsim.cli import plotting
     if len(runs) == 1 and sweepreport.is_sweep(runs[0]):
         _plot_sweep(runs[0], Path(out_dir))
         return
@@ -353,14 +364,7 @@ def plot_cmd(runs, out_dir, labels):
     labels = list(labels) if labels else [run_label(r, res, n)
                                           for r, n, res in zip(runs, names, loaded)]
     out = Path(out_dir)
-    try:
-        written, skipped = _write_plots(out, names, labels, loaded)
-    except plotting.PlotUnavailable as e:
-        fail(str(e))
-    except OSError as e:
-        fail(f"cannot write plots to {out}: {e}")
-    for p in written:
-        click.echo(str(p))
+    skipped = _figures(out, lambda: _write_plots(out, names, labels, loaded))
     if skipped:
         click.echo(f"note: no saturation figure for {', '.join(skipped)}: "
                    "no quantized layers in the audit (FP arithmetic)", err=True)
