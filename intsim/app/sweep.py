@@ -1,5 +1,5 @@
 """``intsim sweep``: a grid of runs from a SPEC file, cached, resumable, on a process
-pool or a Dask cluster (docs/sweep.md).
+pool or a Dask cluster (docs/sweeps.md).
 
 A SPEC is a TOML file::
 

@@ -1,4 +1,4 @@
-"""``intsim sweep``: many runs from a SPEC file (:mod:`intsim.app.sweep`, docs/sweep.md).
+"""``intsim sweep``: many runs from a SPEC file (:mod:`intsim.app.sweep`, docs/sweeps.md).
 
 ``intsim sweep SPEC [--out DIR] [--executor local|dask] [--scheduler ADDR] [--workers N]``
 (also spelled ``intsim sweep run SPEC ...``) runs every unfinished run of SPEC;
