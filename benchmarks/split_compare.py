@@ -83,8 +83,6 @@ def main():
         "(authors' plotted data, mean over 20 seeds; no std published).",
         "The paper split draws the training subjects per seed: 23 of the 28 subjects after "
         "the removals, in file order (docs/data.md).",
-        "The former split's FP records predate commit 85071c5 and no longer match the code "
-        "(docs/results.md section 10); its HDQT records do.",
     ] + ([f"{missing} run(s) of the paper split not finished yet."] if missing else [])
     path = write_table("split_compare", "HAPT iCaRL: the paper's subject split vs the former",
                        header, table, "make split-compare", notes=notes)
