@@ -212,17 +212,26 @@ def parse_arith_option(text: str) -> tuple[str, Any]:
     return k, val
 
 
-def read_toml(path) -> dict:
-    """Read a TOML config file; ConfigError on a missing or malformed file."""
+def load_toml(path, what: str = "config file", error=None) -> dict:
+    """The TOML file ``path`` as a dict; ``error`` (default ConfigError) with one line
+    naming ``what`` on a missing, unreadable or malformed file."""
+    error = ConfigError if error is None else error
     try:
         with open(path, "rb") as fh:
-            raw = tomllib.load(fh)
+            return tomllib.load(fh)
     except FileNotFoundError:
-        raise ConfigError(f"config file not found: {path}") from None
+        raise error(f"{what} not found: {path}") from None
+    except IsADirectoryError:
+        raise error(f"{what} {path} is a folder, not a TOML file") from None
     except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"config file {path} is not valid TOML: {e}") from None
+        raise error(f"{what} {path} is not valid TOML: {e}") from None
     except OSError as e:
-        raise ConfigError(f"cannot read config file {path}: {e}") from None
+        raise error(f"cannot read {what} {path}: {e.strerror or e}") from None
+
+
+def read_toml(path) -> dict:
+    """Read a TOML config file; ConfigError on a missing or malformed file."""
+    raw = load_toml(path)
     out = {}
     for k, v in raw.items():
         key = k.replace("-", "_")

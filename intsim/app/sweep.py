@@ -47,14 +47,13 @@ import json
 import os
 import sys
 import time
-import tomllib
 from collections import deque
 from dataclasses import dataclass
 from typing import Any, Mapping
 
 from intsim.app import jobs as _jobs
 from intsim.app import runfolder as runio
-from intsim.app.config import ARITH_SETTINGS, ConfigError, RunConfig
+from intsim.app.config import ARITH_SETTINGS, ConfigError, RunConfig, load_toml
 
 SWEEP_FILE = "sweep.json"
 SWEEP_LOCK = ".sweep.lock"
@@ -242,17 +241,7 @@ def parse_spec(raw: Mapping, source: str = "spec", base_dir: str | None = None) 
 def load_spec(path) -> Spec:
     """Read and expand a SPEC file (SpecError, one line, naming the file and the bad key)."""
     path = os.fspath(path)
-    try:
-        with open(path, "rb") as f:
-            raw = tomllib.load(f)
-    except FileNotFoundError:
-        raise SpecError(f"spec file not found: {path}") from None
-    except IsADirectoryError:
-        raise SpecError(f"spec {path} is a folder, not a TOML file") from None
-    except tomllib.TOMLDecodeError as e:
-        raise SpecError(f"spec {path} is not valid TOML: {e}") from None
-    except OSError as e:
-        raise SpecError(f"cannot read spec {path}: {e.strerror or e}") from None
+    raw = load_toml(path, "spec file", SpecError)
     return parse_spec(raw, path, os.path.dirname(os.path.abspath(path)))
 
 

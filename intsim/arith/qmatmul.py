@@ -204,6 +204,15 @@ def hdqt_backward(gT, xT, sx, wq, sw, arith, rng, audit, need_dx=True):
     rq = bq and arith.requantize
     grr = arith.grad_rounding
 
+    def qgrad(t, p, name):
+        """The error tensor t quantized per sample (grad_rounding) and audited, or t itself."""
+        if not bq:
+            return t, 1.0
+        tq, st = quant.quantize_f32(t, bits, rounding=grr, signed=True, clip=clip, rng=rng,
+                                    batch_dims=bd)
+        audit.record(p, name, _first(tq, per), bits, True)
+        return tq, st
+
     def mm(a, b, p, amax, bmax):
         if not ints:
             return np.matmul(a, b)
@@ -222,12 +231,7 @@ def hdqt_backward(gT, xT, sx, wq, sw, arith, rng, audit, need_dx=True):
             w1q, s1 = w1, 1.0
             w1max = None
         g1 = hadamard.fwht(gT, axis=-2) if had and n_o > 1 else gT          # (g H_o)^T
-        if bq:
-            g1q, sg1 = quant.quantize_f32(g1, bits, rounding=grr, signed=True, clip=clip,
-                                          rng=rng, batch_dims=bd)
-            audit.record("backward_input", "gHo", _first(g1q, per), bits, True)
-        else:
-            g1q, sg1 = g1, 1.0
+        g1q, sg1 = qgrad(g1, "backward_input", "gHo")
         # integer operands: exact in any BLAS orientation, so the transposed view is used as is
         w1t = w1q.T if ints else np.ascontiguousarray(w1q.T)
         d = mm(w1t, g1q, "backward_input", w1max, qm if bq else None)
@@ -246,12 +250,7 @@ def hdqt_backward(gT, xT, sx, wq, sw, arith, rng, audit, need_dx=True):
         x2q, sx2 = x2, 1.0
         x2max = None
     g2 = hadamard.fwht(gT, axis=-1) if had and n_b > 1 else gT              # g^T H_b
-    if bq:
-        g2q, sg2 = quant.quantize_f32(g2, bits, rounding=grr, signed=True, clip=clip,
-                                      rng=rng, batch_dims=bd)
-        audit.record("backward_weight", "gHb", _first(g2q, per), bits, True)
-    else:
-        g2q, sg2 = g2, 1.0
+    g2q, sg2 = qgrad(g2, "backward_weight", "gHb")
     coef = np.asarray(sg2) * np.asarray(sx2) * (sx / n_b)
     if ints and not per:
         # E = (g^T H_b) (H_b X): (N, M) @ (M, K), exact integers, so computing it directly
