@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from intsim.kernels.intmm import Audit, int_matmul, matmul_acc
+from intsim.kernels.intmm import Audit, int_matmul, matmul_acc, matmul_acc_km
 
 MODES = ("wide", "clamp", "saturate", "wrap")
 
@@ -22,7 +22,8 @@ def ref_tiled(a, b, tile, mode, acc_bits):
         tiles += P.size
         mx = max(mx, int(np.abs(P).max()))
         if L is not None:
-            sat += int(np.count_nonzero(np.abs(P) > L))
+            lo = -L - 1 if mode == "wrap" else -L      # two's complement holds -2^(b-1)
+            sat += int(np.count_nonzero((P > L) | (P < lo)))
         if mode == "clamp" and L is not None:
             P = np.clip(P, -L, L)
         elif mode == "wrap" and L is not None:
@@ -302,3 +303,47 @@ def test_a_16_bit_accumulator_is_real():
     assert out[0, 0] == 2 ** 15 - 1 and au.saturated == 1 and au.max_abs == 245000
     wide = matmul_acc(a, b, acc_bits=None, tile=None, audit=Audit(), a_max=7, b_max=7)
     assert wide[0, 0] == 245000
+
+
+@pytest.mark.parametrize("shape", [(5, 24, 4), (300, 64, 40), (700, 96, 24), (40, 64, 300)])
+def test_wrap_counts_only_sums_outside_twos_complement_range(shape):
+    # Operands in {-1, 0} x {0, 1} (mostly nonzero), tiles of 12: tile sums in
+    # [-12, 0], so with 4-bit accumulators many are exactly -8 = -2^(4-1). Two's complement
+    # holds -8, so wrap does not count it; clamp (range +-7) does. Every
+    # kernel path (small, blocked, packed, wide-N) against the reference.
+    M, K, N = shape
+    rng = np.random.default_rng(M + K + N)
+    a = -(rng.random((M, K)) < 0.8).astype(np.int8)
+    b = (rng.random((K, N)) < 0.8).astype(np.int8)
+    ex = np.concatenate([(a[:, t:t + 12].astype(np.int64) @ b[t:t + 12].astype(np.int64)).ravel()
+                         for t in range(0, K, 12)])
+    at_min = int(np.count_nonzero(ex == -8))
+    below = int(np.count_nonzero(ex < -8))
+    assert at_min > 0 and below > 0
+    counts = {}
+    for mode in ("clamp", "wrap"):
+        au = Audit()
+        got = matmul_acc(a.astype(np.float32), b.astype(np.float32), acc_bits=4, tile=12,
+                         mode=mode, audit=au)
+        want, (tiles, sat, mx) = ref_tiled(a, b, 12, mode, 4)
+        np.testing.assert_array_equal(got.astype(np.int64), want)
+        assert (au.tiles, au.saturated, au.max_abs) == (tiles, sat, mx)
+        counts[mode] = au.saturated
+    assert counts["clamp"] == at_min + below
+    assert counts["wrap"] == below
+
+
+def test_wrap_count_km_matches_row_major():
+    # the K-major conv weight-gradient kernel counts like matmul_acc
+    rng = np.random.default_rng(9)
+    K, S, M, N = 6, 3, 40, 5
+    x = -(rng.random((K, S, M)) < 0.8).astype(np.float32)
+    g = (rng.random((N, S, M)) < 0.8).astype(np.float32)
+    for mode in ("clamp", "wrap"):
+        au_km, au = Audit(), Audit()
+        got = matmul_acc_km(x, g, acc_bits=4, tile=12, mode=mode, audit=au_km, a_max=1, b_max=1)
+        want = matmul_acc(x.transpose(1, 0, 2), g.transpose(1, 2, 0), acc_bits=4, tile=12,
+                          mode=mode, audit=au)
+        np.testing.assert_array_equal(got, want)
+        assert au_km.as_dict() == au.as_dict()
+        assert au.saturated > 0

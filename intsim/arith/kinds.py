@@ -134,9 +134,19 @@ class _Quantized(_Kind):
         """Quantize each test sample's activations with its own scale."""
         return False
 
+    #: the layer's bias is one more addend of the accumulator (inside its limit),
+    #: and its gradient is summed from the quantized output gradient (LUQ, as the
+    #: authors' F.linear(..., bias) before AccQuant and GradStochasticClippingQ)
+    bias_in_accumulator = False
+
     def backward(self, gT, xT, sx, wq, sw, rng, audit, need_dx=True):
-        """Feature-major backward of y = (x sx)(wq sw)^T: (dxT, dw)."""
-        return self._backward(gT, xT, sx, wq, sw, self, rng, audit, need_dx=need_dx)
+        """Feature-major backward of y = (x sx)(wq sw)^T: (dxT, dw, db).
+
+        db is None when the layer sums its bias gradient from the float
+        output gradient (HDQT), else the bias gradient (N,) float32 (LUQ).
+        """
+        dxT, dw = self._backward(gT, xT, sx, wq, sw, self, rng, audit, need_dx=need_dx)
+        return dxT, dw, None
 
 
 @register_arith
@@ -243,15 +253,15 @@ class HDQT(_Quantized):
     def conv_backward_km(self, gT, cols, sx, wq, sw, rng, audit, need_dx=True):
         """Convolution backward on K-major columns cols (K, B, L), gT (B, N, L).
 
-        Returns (dcols, dx_scale, dw, kmajor): dcols (K, B, L) with the
+        Returns (dcols, dx_scale, dw, kmajor, db): dcols (K, B, L) with the
         per-image factors dx_scale for col2im_km (kmajor True); dcols None
-        when not need_dx.
+        when not need_dx; db as in backward.
         """
         g = np.ascontiguousarray(gT.transpose(1, 0, 2))                     # (N, B, L)
         dcols, dw = qm.hdqt_backward_km(g, cols, sx, wq, sw, self, rng, audit, need_dx=need_dx,
                                         scaled_dx=False)
         dcols, scale = dcols if isinstance(dcols, tuple) else (dcols, None)
-        return dcols, scale, dw, True
+        return dcols, scale, dw, True, None
 
     def __post_init__(self):
         _check_bits("bits", self.bits, 2, 8)
@@ -286,21 +296,23 @@ class LUQ(_Quantized):
 
     name = "luq"
     config_fields = ("bits", "acc_bits", "acc_mode")
+    bias_in_accumulator = True
 
     def quantize_fwd(self, x, batch_dims=0):
         """SAWB forward fake-quantizer: (q float32 integers, scale float)."""
         from intsim.kernels import luq
         return luq.sawb_quantize(x, self.bits)
 
-    @staticmethod
-    def _backward(*args, **kw):
-        return qm.luq_backward(*args, **kw)
+    def backward(self, gT, xT, sx, wq, sw, rng, audit, need_dx=True):
+        """(dxT, dw, db): db summed from the log-quantized gradient."""
+        return qm.luq_backward(gT, xT, sx, wq, sw, self, rng, audit, need_dx=need_dx)
 
     def conv_backward_km(self, gT, cols, sx, wq, sw, rng, audit, need_dx=True):
         """As HDQT's, but the float input gradient stays per image (one GEMM
         over the batch would sum in another order): dcols (B, K, L), kmajor False."""
-        dcols, dw = qm.luq_backward_km(gT, cols, sx, wq, sw, self, rng, audit, need_dx=need_dx)
-        return dcols, None, dw, False
+        dcols, dw, db = qm.luq_backward_km(gT, cols, sx, wq, sw, self, rng, audit,
+                                           need_dx=need_dx)
+        return dcols, None, dw, False, db
 
     def __post_init__(self):
         _check_bits("bits", self.bits, 2, 8)

@@ -136,34 +136,85 @@ def quantize_forward(x, arith, bits_audit=None, name="x", batch_dims=0):
     return q, s, signed, mask
 
 
-def forward_matmul(xq, wq, arith, audit):
+def forward_matmul(xq, wq, arith, audit, bias_units=None):
     """Integer product of quantized operands: xq (..., M, K) @ wq (N, K)^T -> (..., M, N).
 
     Exact integers (float32 or float64); HDQT tiles and clamps per arith,
     LUQ clamps over the whole reduction when acc_bits is set. The operand
     bound passed for x is the unsigned one (>= the signed one), so per-sample
-    signedness never breaks it.
+    signedness never breaks it. bias_units (N,): the bias in accumulator
+    units (b / (sx sw)), added inside the accumulator (see _add_bias); the
+    result is then float64, not integer.
     """
-    tile = arith.fwd_tile
-    limit = arith.acc_limit
-    return intmm.matmul_acc(xq, wq.T, acc_bits=limit, tile=tile,
-                            mode=arith.acc_mode if limit is not None else "wide",
-                            audit=audit["forward"],
-                            a_max=_qmax(arith.bits, False), b_max=_qmax(arith.bits, True))
+    out = intmm.matmul_acc(xq, wq.T, tile=arith.fwd_tile, audit=audit["forward"],
+                           a_max=_qmax(arith.bits, False), b_max=_qmax(arith.bits, True),
+                           **_acc_args(arith, bias_units))
+    return out if bias_units is None else _add_bias(out, bias_units, arith, audit["forward"])
 
 
-def forward_matmul_T(wq, colsT, arith, audit):
+def forward_matmul_T(wq, colsT, arith, audit, bias_units=None):
     """Feature-major forward: wq (N, K) @ colsT (..., K, L) -> (..., N, L) exact integers.
 
     Same tiles over K as forward_matmul (the tile sums are symmetric in the
-    operands), so (y^T) = (x W^T)^T bit for bit.
+    operands), so (y^T) = (x W^T)^T bit for bit. bias_units as forward_matmul.
     """
-    tile = arith.fwd_tile
+    out = intmm.matmul_acc(wq, colsT, tile=arith.fwd_tile, audit=audit["forward"],
+                           a_max=_qmax(arith.bits, True), b_max=_qmax(arith.bits, False),
+                           **_acc_args(arith, bias_units))
+    return out if bias_units is None else _add_bias(out, bias_units[:, None], arith,
+                                                   audit["forward"])
+
+
+def bias_units(arith, bias, sx, sw):
+    """The bias in accumulator units, b / (sx sw) float64 (N,), when the
+    arithmetic adds it inside the accumulator (arith.bias_in_accumulator);
+    None when the layer adds it to the float output instead (also for a zero
+    scale, e.g. an all-zero input, where accumulator units are undefined)."""
+    if bias is None or not arith.bias_in_accumulator:
+        return None
+    if np.ndim(sx) != 0:
+        raise ValueError("a bias inside the accumulator needs one input scale per tensor")
+    unit = float(sx) * float(sw)
+    if unit == 0:
+        return None
+    return bias.astype(np.float64) / unit
+
+
+def _acc_args(arith, bias_units):
+    """matmul_acc's accumulator arguments. With a bias inside the accumulator,
+    clamp and wrap sum the products without limit first (the limit applies to
+    products + bias, as the authors' AccQuant clamps F.linear(..., bias));
+    saturate saturates every product addition, then the bias addition."""
     limit = arith.acc_limit
-    return intmm.matmul_acc(wq, colsT, acc_bits=limit, tile=tile,
-                            mode=arith.acc_mode if limit is not None else "wide",
-                            audit=audit["forward"],
-                            a_max=_qmax(arith.bits, True), b_max=_qmax(arith.bits, False))
+    mode = arith.acc_mode if limit is not None else "wide"
+    if bias_units is not None and mode in ("clamp", "wrap"):
+        return {"acc_bits": None, "mode": "wide"}
+    return {"acc_bits": limit, "mode": mode}
+
+
+def _add_bias(acc, bias_units, arith, audit):
+    """acc + bias_units through the accumulator's limit (float64).
+
+    Counted like a tile sum: one more accumulator result per output, saturated
+    when acc + bias leaves [-L, L] (wrap: [-L-1, L]); wrapped values fold modulo
+    2^acc_bits. Without a limit: the plain sum.
+    """
+    v = acc.astype(np.float64) + bias_units
+    limit = arith.acc_limit
+    if limit is None:
+        return v
+    L = float((1 << (limit - 1)) - 1)
+    lo = -L - 1 if arith.acc_mode == "wrap" else -L
+    if audit is not None:
+        if arith.acc_mode == "saturate":
+            audit.tiles += v.size
+        audit.saturated += int(np.count_nonzero((v > L) | (v < lo)))
+        if v.size:
+            audit.max_abs = max(audit.max_abs, int(np.ceil(np.abs(v).max())))
+    if arith.acc_mode == "wrap":
+        h = L + 1
+        return v - 2 * h * np.floor((v + h) / (2 * h))
+    return np.clip(v, -L, L)
 
 
 # ---------------------------------------------------------------- backward
@@ -273,7 +324,9 @@ def luq_backward(gT, xT, sx, wq, sw, arith, rng, audit, need_dx=True):
     """LUQ backward, feature-major: gT (N, M) or (S, N, M) log-quantized (one alpha
     for the whole tensor), then ordinary float32 matmuls with the forward's
     fake-quantized operands. xT: (K, M) / (S, K, M) (scale sx); wq (N, K) (scale sw).
-    Returns (dxT like xT or None, dW (N, K)), float32.
+    Returns (dxT like xT or None, dW (N, K), db (N,)), float32; db is the bias
+    gradient summed from the log-quantized gradient (the authors' bias is added
+    before their gradient quantizer).
     """
     code, gq, _ = luq.log_quantize(gT, arith.grad_bits, rng)
     audit.record("backward_input", "g_log", code, arith.grad_bits, True)
@@ -281,7 +334,12 @@ def luq_backward(gT, xT, sx, wq, sw, arith, rng, audit, need_dx=True):
     dwT = np.matmul(xT, np.swapaxes(gq, -1, -2))
     if dwT.ndim == 3:
         dwT = dwT.sum(axis=0)
-    return dxT, np.ascontiguousarray(dwT.T * np.float32(sx), dtype=np.float32)
+    return dxT, np.ascontiguousarray(dwT.T * np.float32(sx), dtype=np.float32), _bias_grad(gq)
+
+
+def _bias_grad(gq):
+    """Bias gradient from a feature-major gradient (N, M) or (S, N, M): (N,) float32."""
+    return gq.sum(axis=tuple(i for i in range(gq.ndim) if i != gq.ndim - 2), dtype=np.float32)
 
 
 # ------------------------------------------------------- K-major (conv) layout
@@ -356,7 +414,7 @@ def hdqt_backward_km(g, xk, sx, wq, sw, arith, rng, audit, need_dx=True, scaled_
 def luq_backward_km(g, xk, sx, wq, sw, arith, rng, audit, need_dx=True):
     """luq_backward with the input xk (K, S, M) in the K-major layout; g (S, N, M).
 
-    Returns (dxT (S, K, M) or None, dW (N, K)) bit for bit as luq_backward: the
+    Returns (dxT (S, K, M) or None, dW (N, K), db (N,)) bit for bit as luq_backward: the
     float input-gradient product stays per image (one (K, N) @ (N, S*M) GEMM
     sums in another order), the weight gradient reads xk through strided views.
     """
@@ -364,4 +422,4 @@ def luq_backward_km(g, xk, sx, wq, sw, arith, rng, audit, need_dx=True):
     audit.record("backward_input", "g_log", code, arith.grad_bits, True)
     dx = np.matmul(wq.T * np.float32(sw), gq) if need_dx else None
     dwT = np.matmul(xk.transpose(1, 0, 2), np.swapaxes(gq, -1, -2)).sum(axis=0)
-    return dx, np.ascontiguousarray(dwT.T * np.float32(sx), dtype=np.float32)
+    return dx, np.ascontiguousarray(dwT.T * np.float32(sx), dtype=np.float32), _bias_grad(gq)

@@ -29,7 +29,7 @@ def _reduce_tiles(P, out, L, half, mode, want):
     """out[b, i, j] += sum_t f(P[b, t, i, j]); f = identity / clip to +-L / wrap mod 2*half.
 
     P: (B, nT, M, N) float32/float64 exact tile sums; out: (B, M, N). Returns
-    (count |P| > L, max |P|) when ``want`` (else zeros). fastmath only reorders
+    (count of P outside the range (_outside), max |P|) when ``want`` (else zeros). fastmath only reorders
     sums and min/max of exact integers, which cannot change the result.
     Per-column accumulators (saturation counts held in P's dtype, exact below
     2^24 tiles) keep every inner loop free of cross-lane reductions, so LLVM
@@ -58,9 +58,9 @@ def _reduce_tiles(P, out, L, half, mode, want):
             row = P[b, t, i]
             if want:
                 for j in range(N):
-                    av = abs(row[j])
-                    sat[j] += one if av > Lt else zero
-                    big[j] = max(big[j], av)
+                    v = row[j]
+                    sat[j] += one if _outside(v, Lt, mode) else zero
+                    big[j] = max(big[j], abs(v))
             if mode == 1:
                 for j in range(N):
                     acc[j] += min(max(row[j], -Lt), Lt)
@@ -86,7 +86,7 @@ def _clip_acc(P, out, L, half, mode, want, first):
     """out (=|+=) f(P) elementwise for 2-D P (R, N), out (R, N) (out may be P itself).
 
     f = identity / clip to +-L / wrap mod 2*half (mode 0/1/2). Returns
-    (count |P| > L, max |P|) when ``want`` (else zeros). Per-column lane
+    (count of P outside the range (_outside), max |P|) when ``want`` (else zeros). Per-column lane
     counters keep the inner loop vectorisable; fastmath only reorders exact
     integer min/max, which cannot change the result.
     """
@@ -108,9 +108,8 @@ def _clip_acc(P, out, L, half, mode, want, first):
             # the common case (clamped forward tiles) in one loop
             for j in range(N):
                 v = row[j]
-                av = abs(v)
-                sat[j] += one if av > Lt else zero
-                big[j] = max(big[j], av)
+                sat[j] += one if (v > Lt) | (v < -Lt) else zero
+                big[j] = max(big[j], abs(v))
                 o[j] += min(max(v, -Lt), Lt)
             if (i & 0xFFFFF) == 0xFFFFF:
                 for j in range(N):
@@ -119,9 +118,9 @@ def _clip_acc(P, out, L, half, mode, want, first):
             continue
         if want:
             for j in range(N):
-                av = abs(row[j])
-                sat[j] += one if av > Lt else zero
-                big[j] = max(big[j], av)
+                v = row[j]
+                sat[j] += one if _outside(v, Lt, mode) else zero
+                big[j] = max(big[j], abs(v))
             if (i & 0xFFFFF) == 0xFFFFF:
                 for j in range(N):
                     nsat += np.int64(sat[j])
@@ -164,8 +163,8 @@ def _reduce_planes(P, out, L, half, mode, want, S):
     is one tile sum. S > 0 (a power of two): each entry packs two tile sums
     lo + S * hi with |lo|, |hi| < S / 2, decoded exactly as hi = round(v / S),
     lo = v - S * hi (v / S is a power-of-two scaling, so exact). f = identity /
-    clip to +-L / wrap mod 2*half (mode 0/1/2). Returns (count |tile sum| > L,
-    max |tile sum|) when ``want`` (else zeros). fastmath only reorders sums and
+    clip to +-L / wrap mod 2*half (mode 0/1/2). Returns (count of tile sums outside
+    the range (_outside), max |tile sum|) when ``want`` (else zeros). fastmath only reorders sums and
     min/max of exact integers, which cannot change the result.
     """
     nP, R, N = P.shape
@@ -199,7 +198,8 @@ def _reduce_planes(P, out, L, half, mode, want, S):
                 if want:
                     ah = abs(hi)
                     al = abs(lo)
-                    sat[j] += (one if ah > Lt else zero) + (one if al > Lt else zero)
+                    sat[j] += (one if _outside(hi, Lt, mode) else zero) \
+                        + (one if _outside(lo, Lt, mode) else zero)
                     big[j] = max(big[j], max(ah, al))
                 if mode == 1:
                     acc[j] += min(max(hi, -Lt), Lt) + min(max(lo, -Lt), Lt)
@@ -233,8 +233,8 @@ def _few_rows_tiled(a, b, T, L, half, mode, want, out):
     one load of b per column for the whole group, then clips (mode 1) or wraps
     (mode 2) them into the running totals. Operands are exact integers in a
     float dtype chosen by the caller so every tile sum is exact; fastmath only
-    contracts and reorders exact integer arithmetic. Returns (count |tile sum|
-    > L, max |tile sum|) when ``want``.
+    contracts and reorders exact integer arithmetic. Returns (count of tile sums
+    outside the range (_outside), max |tile sum|) when ``want``.
     """
     R, K = a.shape
     J = b.shape[1]
@@ -323,9 +323,9 @@ def _few_rows_tiled(a, b, T, L, half, mode, want, out):
                     tr = tot[r0 + r]
                     if want:
                         for j in range(w):
-                            av = abs(ar[j])
-                            sat[j] += one if av > Lt else zero
-                            big[j] = max(big[j], av)
+                            v = ar[j]
+                            sat[j] += one if _outside(v, Lt, mode) else zero
+                            big[j] = max(big[j], abs(v))
                     for j in range(w):
                         tr[j] += _fold(ar[j], Lt, m2, inv, hf, mode)
         for r in range(R):
@@ -337,6 +337,15 @@ def _few_rows_tiled(a, b, T, L, half, mode, want, out):
             nsat[blk] = c
             mx[blk] = np.float64(big.max())
     return nsat.sum(), mx.max()
+
+
+@njit(inline="always")
+def _outside(v, Lt, mode):
+    """True when the exact tile sum v leaves the accumulator's range: [-L, L]
+    (clamp), [-L-1, L] (wrap: two's complement holds -2^(b-1))."""
+    if mode == 2:
+        return (v > Lt) | (v < -Lt - 1)
+    return (v > Lt) | (v < -Lt)
 
 
 @njit(inline="always")
@@ -359,7 +368,8 @@ def _rowdot_tiled(x, g, T, L, half, mode, want, out):
     of g at a time: eight running sums over contiguous rows, which LLVM keeps in
     vector registers (uint64 indices avoid negative-index selects). Edge rows
     are computed on a repeated row and dropped. f: _fold; fastmath only reorders
-    exact integer sums. Returns (count |tile sum| > L, max |tile sum|) if ``want``.
+    exact integer sums. Returns (count of tile sums outside the range (_outside),
+    max |tile sum|) if ``want``.
     """
     K, S, M = x.shape
     N = g.shape[0]
@@ -418,9 +428,8 @@ def _rowdot_tiled(x, g, T, L, half, mode, want, out):
                     if q // 4 < kk and q % 4 < nn:
                         v = cs[q]
                         if want:
-                            av = abs(v)
-                            cnt += 1 if av > Lt else 0
-                            big = max(big, av)
+                            cnt += 1 if _outside(v, Lt, mode) else 0
+                            big = max(big, abs(v))
                         tot[q] += _fold(v, Lt, m2, inv, hf, mode)
             for q in range(8):
                 if q // 4 < kk and q % 4 < nn:
@@ -608,7 +617,8 @@ def _tiled_int64(a, b, batch, T, L, code, odt, want_audit, acc_bits):
             absP = np.abs(P)
             mx = max(mx, int(absP.max()))
             if acc_bits is not None:
-                nsat += int(np.count_nonzero(absP > L))
+                lo = -L - 1 if code == _WRAP else -L
+                nsat += int(np.count_nonzero((P > L) | (P < lo)))
         if code == _CLAMP:
             P = np.clip(P, -L, L)
         elif code == _WRAP:

@@ -33,8 +33,9 @@ class Audit:
     """Accumulator counters, added to by every matmul given this object.
 
     tiles: output elements x tiles computed; saturated: tile results that left the
-    accumulator range (clamp/wrap/wide: exact tile sums outside [-L, L]; saturate:
-    tiles in which any addition left it); max_abs: largest |exact tile sum| seen.
+    accumulator range (clamp/wide: exact tile sums outside [-L, L]; wrap: outside
+    [-L-1, L], since two's complement holds -2^(acc_bits-1); saturate: tiles in
+    which any addition left [-L, L]); max_abs: largest |exact tile sum| seen.
     """
     tiles: int = 0
     saturated: int = 0

@@ -22,9 +22,11 @@ def _finite(x, what):
 def sawb_quantize(x, bits, signed=None):
     """x: float array -> (q float32 integer values, scale float).
 
-    signed=None: signed iff x has a negative entry. A zero/degenerate clip
-    (e.g. all-zero x, or SAWB's clip <= 0 for a near-constant tensor) falls
-    back to the max|x| scale; all zeros give q = 0, scale 0.
+    signed=None: signed iff x has a negative entry. A clip above max|x| is
+    kept, as the authors' UniformQuantizeSawb keeps it (post-ReLU inputs often
+    give one: the top codes then stay unused). Only a degenerate clip <= 0
+    (e.g. a near-constant tensor, where the authors' scale would be <= 1e-10)
+    falls back to the max|x| scale; all zeros give q = 0, scale 0.
     """
     x = np.asarray(x)
     xf = x.astype(np.float64, copy=False) if x.dtype != np.float32 else x
@@ -42,9 +44,8 @@ def sawb_quantize(x, bits, signed=None):
     else:
         qn, qp = 0, 2 ** bits - 1
     clip = 12.1 * np.sqrt(mean_sq) - 12.2 * mean_abs
-    amax = float(a.max())
-    if not clip > 0 or clip > amax:
-        clip = amax
+    if not clip > 0:
+        clip = float(a.max())
     if clip == 0:
         return np.zeros(x.shape, np.float32), 0.0
     s = 2.0 * clip / (qp - qn)

@@ -90,8 +90,9 @@ class Conv2d(Module):
         wq, sw, _, self._wmask = qm.quantize_forward(W2, a, aud, "W")
         xq, sx, _, self._xmask = qm.quantize_forward(x, a, aud, "x", batch_dims=int(per))
         cols, (Ho, Wo) = im2col_km(xq, self.k, self.stride, self.padding)      # (K, B, L)
+        b_in = qm.bias_units(a, None if self.bias is None else self.bias.data, sx, sw)
         acc = qm.forward_matmul_T(wq, cols.reshape(cols.shape[0], -1), a,
-                                  self.layer_audit)                         # (N, B*L)
+                                  self.layer_audit, b_in)                   # (N, B*L)
         if per:
             scale = (np.asarray(sx, np.float32) * np.float32(sw))[None, :, None]
             acc = acc.reshape(N, B, -1)
@@ -99,14 +100,15 @@ class Conv2d(Module):
             scale = np.float32(sw * sx)
         y = (acc * scale).astype(np.float32, copy=False)
         self._cols, self._sx, self._wq, self._sw = cols, sx, wq, sw
-        return self._output(y, B, Ho, Wo)
+        return self._output(y, B, Ho, Wo, add_bias=b_in is None)
 
-    def _output(self, y, B, Ho, Wo):
-        """(N, B*L) K-major product -> (B, N, Ho, Wo) layer output (+ bias)."""
+    def _output(self, y, B, Ho, Wo, add_bias=True):
+        """(N, B*L) K-major product -> (B, N, Ho, Wo) layer output (+ bias unless
+        the accumulator already holds it)."""
         N = self.out_ch
         self._hw = (Ho, Wo)
         y = np.ascontiguousarray(y.reshape(N, B, Ho * Wo).transpose(1, 0, 2)).reshape(B, N, Ho, Wo)
-        if self.bias is not None:
+        if self.bias is not None and add_bias:
             y += self.bias.data[None, :, None, None]
         return y
 
@@ -137,9 +139,11 @@ class Conv2d(Module):
         if np.ndim(self._sx) != 0:
             raise ValueError("backward after an eval-mode per-sample forward is not supported")
         gT = gT.astype(np.float32, copy=False)
-        dcols, scale, dw, kmaj = a.conv_backward_km(gT, cols, self._sx, self._wq, self._sw,
-                                                    self.rng, self.layer_audit,
-                                                    need_dx=self.need_input_grad)
+        dcols, scale, dw, kmaj, db = a.conv_backward_km(gT, cols, self._sx, self._wq, self._sw,
+                                                        self.rng, self.layer_audit,
+                                                        need_dx=self.need_input_grad)
+        if db is not None and self.bias is not None:
+            self.bias.grad = db.astype(self.bias.data.dtype, copy=False)
         if self._wmask is not None:
             dw = dw * self._wmask
         self.weight.grad = dw.reshape(self.weight.data.shape)
@@ -172,7 +176,8 @@ class Conv2d(Module):
             wq, sw, _, self._wmask = qm.quantize_forward(W2, a, aud, "W")
             xq, sx, _, self._xmask = qm.quantize_forward(x, a, aud, "x", batch_dims=int(per))
             cols, (Ho, Wo) = im2col(xq, self.k, self.stride, self.padding)
-            acc = qm.forward_matmul_T(wq, cols, a, self.layer_audit)          # (B, N, L)
+            b_in = qm.bias_units(a, None if self.bias is None else self.bias.data, sx, sw)
+            acc = qm.forward_matmul_T(wq, cols, a, self.layer_audit, b_in)    # (B, N, L)
             if per:
                 scale = (np.asarray(sx, np.float32) * np.float32(sw))[:, None, None]
             else:
@@ -181,7 +186,7 @@ class Conv2d(Module):
             self._cols, self._sx, self._wq, self._sw = cols, sx, wq, sw
         self._hw = (Ho, Wo)
         y = y.reshape(B, N, Ho, Wo)
-        if self.bias is not None:
+        if self.bias is not None and (not a.quantizes_forward or b_in is None):
             y += self.bias.data[None, :, None, None]
         return y
 
@@ -196,8 +201,10 @@ class Conv2d(Module):
             if np.ndim(self._sx) != 0:
                 raise ValueError("backward after an eval-mode per-sample forward is not supported")
             gT = gT.astype(np.float32, copy=False)
-            dcols, dw = a.backward(gT, cols, self._sx, self._wq, self._sw, self.rng,
-                                   self.layer_audit, need_dx=self.need_input_grad)
+            dcols, dw, db = a.backward(gT, cols, self._sx, self._wq, self._sw, self.rng,
+                                       self.layer_audit, need_dx=self.need_input_grad)
+            if db is not None and self.bias is not None:
+                self.bias.grad = db.astype(self.bias.data.dtype, copy=False)
             if self._wmask is not None:
                 dw = dw * self._wmask
         self.weight.grad = dw.reshape(self.weight.data.shape)

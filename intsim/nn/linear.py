@@ -57,10 +57,13 @@ class Linear(Module):
             aud = (self.layer_audit, "forward")
             wq, sw, _, self._wmask = qm.quantize_forward(W, a, aud, "W")
             xq, sx, _, self._xmask = qm.quantize_forward(x, a, aud, "x", batch_dims=int(per))
-            acc = qm.forward_matmul(xq, wq, a, self.layer_audit)
+            b_in = qm.bias_units(a, None if self.bias is None else self.bias.data, sx, sw)
+            acc = qm.forward_matmul(xq, wq, a, self.layer_audit, b_in)
             scale = np.asarray(sx, np.float32)[:, None] * np.float32(sw) if per else np.float32(sw * sx)
             y = (acc * scale).astype(np.float32, copy=False)
             self._xq, self._sx, self._wq, self._sw = xq, sx, wq, sw
+            if b_in is not None:
+                return y
         if self.bias is not None:
             y = y + self.bias.data
         return y
@@ -77,8 +80,11 @@ class Linear(Module):
         if np.ndim(self._sx) != 0:
             raise ValueError("backward after an eval-mode per-sample forward is not supported")
         gT = np.ascontiguousarray(grad.T, dtype=np.float32)
-        dxT, dw = a.backward(gT, np.ascontiguousarray(self._xq.T), self._sx, self._wq,
-                             self._sw, self.rng, self.layer_audit, need_dx=self.need_input_grad)
+        dxT, dw, db = a.backward(gT, np.ascontiguousarray(self._xq.T), self._sx, self._wq,
+                                 self._sw, self.rng, self.layer_audit,
+                                 need_dx=self.need_input_grad)
+        if db is not None and self.bias is not None:
+            self.bias.grad = db.astype(self.bias.data.dtype, copy=False)
         dx = None if dxT is None else dxT.T
         if self._wmask is not None:
             dw = dw * self._wmask
