@@ -1,6 +1,7 @@
 """Class-incremental learning methods on the intsim engine.
 
 Public API: CILConfig (config), the learners FineTune, LwF, ICaRL, BiC
+and the growing-model methods DER and MEMO,
 sharing the Learner lifecycle and registered by name in METHODS
 (registry), ExemplarMemory / herding / NME (memory), the metrics module,
 and run_cil (runner) driving a whole stream.
@@ -15,9 +16,10 @@ from .lwf import LwF
 from .icarl import ICaRL
 from .bic import BiasLayers, BiC
 from .der import DER
+from .memo import MEMO
 from .runner import make_learner, run_cil
 
 __all__ = ["CILConfig", "ExemplarMemory", "herding", "class_mean", "l2_normalize",
            "nme_predict", "metrics", "Learner", "FineTune", "LwF", "ICaRL", "BiC",
            "BiasLayers", "run_cil", "make_learner", "METHODS", "method_class",
-           "register_method", "DER"]
+           "register_method", "DER", "MEMO"]

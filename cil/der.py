@@ -26,16 +26,20 @@ The learner turns the run's model into an intsim.models.growing.GrowingModel
 in place. New backbones come from ``backbone_factory(rng) -> Model`` if given,
 else (the model already growing) the model's own factory, else the model
 registry's build for config.model with the task data's input shape.
+
+The lifecycle above (aux loss, weight aligning, memory, checkpoints) is
+intsim.cil.growing.GrowingLearner's, which MEMO (intsim.cil.memo) shares.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from intsim.models.growing import GrowingModel, adopt
-from intsim.nn import cross_entropy
 
-from .learner import Learner
+from .growing import GrowingLearner, weight_align
 from .registry import register_method
+
+__all__ = ["DER", "registry_factory", "weight_align"]
 
 
 def registry_factory(config, arith, shape_of):
@@ -50,34 +54,14 @@ def registry_factory(config, arith, shape_of):
     return factory
 
 
-def weight_align(classifier, n_new: int) -> float:
-    """Scale the last n_new rows of classifier.weight by gamma = mean norm of the
-    old rows / mean norm of the new rows (float64 norms, float32 product)."""
-    W = classifier.weight.data
-    norms = np.linalg.norm(W.astype(np.float64), axis=1)
-    gamma = float(np.mean(norms[:-n_new]) / np.mean(norms[-n_new:]))
-    W = W.copy()
-    W[-n_new:] = W[-n_new:] * np.asarray(gamma, dtype=W.dtype)
-    classifier.weight.data = W
-    return gamma
-
-
 @register_method
-class DER(Learner):
-    """DER learner; see the module docstring."""
+class DER(GrowingLearner):
+    """DER learner; see the module docstring (the shared lifecycle: intsim.cil.growing)."""
 
     name = "der"
-    uses_memory = True
-    default_nme = False
-    classifier_bias = True
-    #: weight aligning after every task but the first (the released code does)
-    weight_aligning = True
-    #: a new backbone starts as a copy of the previous one (the released code does)
-    copy_previous_backbone = True
+    classifier_bias = False     # DERNet.generate_fc: SimpleLinear(bias=args["bias"]), --bias default False
 
     def __init__(self, model, config, rng, backbone_factory=None):
-        if not config.uses_memory:
-            raise ValueError(f"DER needs a memory method config (method={self.name!r})")
         super().__init__(model, config, rng)
         self._in_shape = None
         if backbone_factory is None and isinstance(model, GrowingModel):
@@ -86,83 +70,19 @@ class DER(Learner):
             holder = self
             backbone_factory = registry_factory(config, model.arith, lambda: holder._in_shape)
         self.model = adopt(model, backbone_factory)
-        self.gamma = None          # weight-aligning factor of the last task (None on task 0)
-        self._aux_logits = None
-        self._aux_grad = None
 
     def task_extras(self) -> dict:
         return {"der_backbones": int(self.model.num_backbones),
                 "der_gamma": self.gamma}
 
-    # ------------------------------------------------------------ lifecycle
     def _begin_task(self, task) -> None:
-        if task.seen <= self.total_classes:
-            raise ValueError(f"task {task.t} sees {task.seen} classes, not more than the "
-                             f"{self.total_classes} already learned")
         self._in_shape = tuple(int(s) for s in np.shape(task.X_train)[1:])
-        m = self.model
-        if self.total_classes > 0:
-            m.add_backbone(self.rng, copy_previous=self.copy_previous_backbone)
-            m.freeze_old()
         super()._begin_task(task)
-        n_new = self.total_classes - self.known_classes
-        m.set_aux(n_new + 1 if self.known_classes > 0 else 0, self.rng)
-        self.gamma = None
-
-    def after_task(self, task) -> None:
-        if self.weight_aligning and self.known_classes > 0:
-            self.gamma = weight_align(self.model.classifier,
-                                      self.total_classes - self.known_classes)
-        if self.memory is not None:
-            self._build_memory(task)
-        self.old_model = None
-
-    def _train_params(self) -> list:
-        return self.model.trainable_parameters()
-
-    # ------------------------------------------------------------ training
-    def _forward(self, xb) -> np.ndarray:
-        m = self.model
-        f = m.features(xb)
-        logits = m.classifier.forward(f)
-        aux = getattr(m, "aux", None)
-        if aux is not None and m.training:
-            self._aux_logits = aux.forward(np.ascontiguousarray(f[:, -m.last_dim:]))
-        else:
-            self._aux_logits = None
-        return logits
-
-    def _loss(self, xb, yb, logits):
-        ce, grad = cross_entropy(logits, yb)
-        self._aux_grad = None
-        if self._aux_logits is None:
-            return ce, grad
-        k = self.known_classes
-        yb = np.asarray(yb, dtype=np.int64)
-        ya = np.where(yb >= k, yb - k + 1, 0)
-        la, ga = cross_entropy(self._aux_logits, ya)
-        self._aux_grad = ga
-        return ce + la, grad
-
-    def _backward(self, grad) -> None:
-        m = self.model
-        gf = m.classifier.backward(grad)
-        if self._aux_grad is not None:
-            gf = np.array(gf, copy=True)
-            gf[:, -m.last_dim:] += m.aux.backward(self._aux_grad)
-        m.backbone.backward(gf)
 
     # ------------------------------------------------------------ checkpoints
-    def state_dict(self) -> dict:
-        d = super().state_dict()
-        d["der"] = {"in_shape": None if self._in_shape is None else list(self._in_shape),
-                    "gamma": self.gamma}
-        return d
+    def _extra_state(self) -> dict:
+        return {"in_shape": None if self._in_shape is None else list(self._in_shape)}
 
-    def load_state_dict(self, d: dict) -> None:
-        extra = d.get("der") or {}
+    def _load_extra_state(self, extra: dict) -> None:
         shape = extra.get("in_shape")
         self._in_shape = None if shape is None else tuple(int(s) for s in shape)
-        super().load_state_dict(d)
-        self.old_model = None
-        self.gamma = extra.get("gamma")

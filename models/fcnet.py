@@ -8,6 +8,15 @@ from intsim.nn.model import Model
 from intsim.models.registry import ModelSpec, register_model
 
 
+def dense_layers(in_dim, hidden, arith, rng) -> list:
+    """[Linear(in -> h1, no bias), ReLU, Linear(h1 -> h2, no bias), ReLU, ...]."""
+    layers, d = [], int(in_dim)
+    for h in hidden:
+        layers += [Linear(d, int(h), False, arith, rng), ReLU()]
+        d = int(h)
+    return layers
+
+
 class FCNet(Model):
     """Linear(in -> h1, no bias) -> ReLU -> ... -> Linear(-> h_last) -> ReLU -> classifier.
 
@@ -17,7 +26,16 @@ class FCNet(Model):
     classifier has a bias only if classifier_bias (BiC). Every Linear runs in
     ``arith``; rng (np.random.Generator) draws the init and seeds the layers'
     own Generators.
+
+    MEMO (intsim.models.memo) uses it as the released get_memo_fcnet does:
+    these layers are the generalized blocks, and each specialized block is
+    two more Linear(h -> h, no bias) + ReLU layers, h = hidden[-1]
+    (memo_split, memo_block).
     """
+
+    #: Linear + ReLU layers of one MEMO specialized block (get_memo_fcnet: its
+    #: adaptive net is FCNet(hid, hid, hid, nr_hid_layers=0), two layers)
+    memo_block_layers = 2
 
     def __init__(self, in_dim, hidden, arith, rng, num_classes=0, classifier_bias=False):
         super().__init__()
@@ -27,14 +45,21 @@ class FCNet(Model):
             raise ValueError(f"bad FCNet sizes in_dim={in_dim} hidden={hidden} classes={num_classes}")
         self.in_dim = int(in_dim)
         self.hidden = tuple(hidden)
-        layers = []
-        d = self.in_dim
-        for h in hidden:
-            layers += [Linear(d, h, False, arith, rng), ReLU()]
-            d = h
-        self.backbone = Sequential(*layers)
-        self.feature_dim = d
+        self.backbone = Sequential(*dense_layers(self.in_dim, hidden, arith, rng))
+        self.feature_dim = hidden[-1]
         self._make_classifier(int(num_classes), bool(classifier_bias), rng)
+
+    # -- MEMO's split (backbones/fc_net.py get_memo_fcnet) ------------------
+    def memo_split(self, rng):
+        """(generalized, specialized): this model's own backbone (the same
+        modules) and a first specialized block drawn from rng (memo_block)."""
+        return self.backbone, self.memo_block(rng)
+
+    def memo_block(self, rng):
+        """A fresh specialized block: memo_block_layers x (Linear(h -> h, no
+        bias) + ReLU), h = hidden[-1], drawn from rng in this model's arithmetic."""
+        h = self.hidden[-1]
+        return Sequential(*dense_layers(h, (h,) * self.memo_block_layers, self.arith, rng))
 
     def _input(self, x):
         x = super()._input(x)

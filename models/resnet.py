@@ -83,7 +83,18 @@ class BasicBlock(Module):
     def backward(self, grad):
         g = self.relu2.backward(grad)
         gx = self.conv1.backward(self.bn1.backward(self.relu1.backward(self.conv2.backward(self.bn2.backward(g)))))
+        if gx is None:      # conv1 computes no input gradient: nobody reads this block's
+            return None     # (MEMO's specialized block over a frozen generalized part)
         return gx + self.shortcut.backward(g)
+
+
+def stage(cin, width, n_blocks, stride, arith, rng, style) -> list:
+    """n_blocks BasicBlocks of ``width`` channels, the first with ``stride``."""
+    blocks = []
+    for bi in range(int(n_blocks)):
+        blocks.append(BasicBlock(cin, width, stride if bi == 0 else 1, arith, rng, style))
+        cin = width
+    return blocks
 
 
 class ResNet(Model):
@@ -94,6 +105,11 @@ class ResNet(Model):
     x: (B, 3, H, W) float32 -> logits (B, num_classes) float32.
     conv_bias, conv_init: the 3x3 convs' bias and init (see conv_style;
     None: the released code's choice for the arithmetic).
+
+    MEMO (intsim.models.memo) splits it as the released memo_cifar_resnet
+    does: memo_split() gives the stem and all stages but the last (the
+    generalized blocks) and the last stage with the pooling (the first
+    specialized block); memo_block(rng) builds a fresh last stage.
     """
 
     def __init__(self, n_blocks, num_classes, arith, rng, widths=(16, 32, 64), in_ch=3,
@@ -103,18 +119,40 @@ class ResNet(Model):
         if int(n_blocks) < 1 or int(num_classes) < 0:
             raise ValueError(f"bad ResNet n_blocks={n_blocks} num_classes={num_classes}")
         self.in_ch = int(in_ch)
-        style = conv_style(arith, conv_bias, conv_init)
+        self.n_blocks = int(n_blocks)
+        self.widths = tuple(int(w) for w in widths)
+        self.style = style = conv_style(arith, conv_bias, conv_init)
         layers = [conv3x3(in_ch, widths[0], 1, arith, rng, style), BatchNorm2d(widths[0]), ReLU()]
         cin = widths[0]
         for si, w in enumerate(widths):
-            for bi in range(int(n_blocks)):
-                stride = 2 if (si > 0 and bi == 0) else 1
-                layers.append(BasicBlock(cin, w, stride, arith, rng, style))
-                cin = w
+            layers += stage(cin, w, n_blocks, 2 if si > 0 else 1, arith, rng, style)
+            cin = w
         layers += [GlobalAvgPool(), Flatten()]
         self.backbone = Sequential(*layers)
         self.feature_dim = cin
         self._make_classifier(int(num_classes), True, rng)
+
+    # -- MEMO's split (backbones/memo_cifar_resnet.py) ----------------------
+    def _last_stage_start(self) -> int:
+        return 3 + self.n_blocks * (len(self.widths) - 1)
+
+    def memo_split(self, rng=None):
+        """(generalized, specialized) Sequentials over this model's own backbone
+        layers (the same modules): the stem and every stage but the last; the
+        last stage, global average pool and flatten (feature_dim wide). rng is
+        not used (nothing is drawn)."""
+        layers = list(self.backbone)
+        k = self._last_stage_start()
+        return Sequential(*layers[:k]), Sequential(*layers[k:])
+
+    def memo_block(self, rng):
+        """A fresh last stage + pool + flatten (feature_dim wide), drawn from rng,
+        in this model's arithmetic and conv style."""
+        w = self.widths
+        cin = w[-2] if len(w) > 1 else w[0]
+        blocks = stage(cin, w[-1], self.n_blocks, 2 if len(w) > 1 else 1, self.arith, rng,
+                       self.style)
+        return Sequential(*blocks, GlobalAvgPool(), Flatten())
 
     def _input(self, x):
         x = super()._input(x)

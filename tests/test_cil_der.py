@@ -12,13 +12,14 @@ from click.testing import CliRunner
 import intsim
 from intsim.app import runfolder as runio
 from intsim.app.driver import RunHooks
-from intsim.cil import CILConfig, run_cil
+from intsim.cil import CILConfig
 from intsim.cil.der import DER, weight_align
 from intsim.cil.runner import make_learner
 from intsim.cli import main
 from intsim.data import Dataset, TaskStream
 from intsim.models import FCNet, ResNet
 from intsim.models.growing import ConcatBackbones, GrowingModel, growing_model
+from resumecheck import canon, cli_full_and_resumed, full_and_resumed
 
 DIM, HID = 12, (16, 16)
 FAST = ["--epochs", "1", "--batch-size", "32", "--memory", "12", "--hidden", "16,16"]
@@ -258,21 +259,15 @@ def test_cli_der_resumed_after_task_1_equals_uninterrupted(tmp_path, arith):
 
 
 def test_cli_der_resumed_mid_task_equals_uninterrupted(tmp_path):
-    args = ["--method", "der", "--arith", "hdqt", *FAST]
-    full = tmp_path / "full"
-    assert _train(["--out", str(full), *args]).exit_code == 0
-    ref = json.loads((full / "results.json").read_text())
-    part = tmp_path / "part"
     hooks = RunHooks(dataset=_dataset(labels_from=1))
 
     def on_epoch(ev):
         if ev["task"] == 2:
             raise KeyboardInterrupt
     hooks.on_epoch = on_epoch
-    assert _train(["--out", str(part), *args], hooks).exit_code == 130
-    r = _train(["--out", str(part), "--resume"])
-    assert r.exit_code == 0, r.output + r.stderr
-    assert _accuracies(json.loads((part / "results.json").read_text())) == _accuracies(ref)
+    ref, res = cli_full_and_resumed(tmp_path, _train, ["--method", "der", "--arith", "hdqt",
+                                                       *FAST], hooks)
+    assert _accuracies(res) == _accuracies(ref)
 
 
 @pytest.mark.parametrize("arith", ["fp", "hdqt"])
@@ -284,19 +279,7 @@ def test_resnet_der_run_cil_resume_equals_uninterrupted(arith):
                                 model="resnet32")
     fac = lambda rng: ResNet(1, 0, a, rng, widths=(4, 8, 8))
     mf = lambda rng: growing_model(fac, rng)
-    saved = {}
-
-    def keep(t, results, ckpt):
-        if t == 0:
-            saved["ckpt"] = copy.deepcopy(ckpt)
-    full = run_cil(st, mf, cfg, np.random.default_rng(7), on_task_end=keep)
-    resumed = run_cil(st, mf, cfg, np.random.default_rng(7), state=saved["ckpt"])
-
-    def canon(res):
-        r = copy.deepcopy(res)
-        for t in r["tasks"]:
-            t.pop("seconds")
-        return json.dumps(r, sort_keys=True, default=float)
+    full, resumed = full_and_resumed(st, mf, cfg)
     assert canon(full) == canon(resumed)
     assert [t["der_backbones"] for t in full["tasks"]] == [1, 2, 3]
     if arith == "hdqt":
