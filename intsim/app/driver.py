@@ -69,7 +69,8 @@ def default_out(cfg: RunConfig) -> Path:
 
 
 def run(cfg: RunConfig, out=None, *, resume: bool = False, hooks: RunHooks | None = None,
-        progress: Progress | None = None, keep_checkpoint: bool = True) -> dict:
+        progress: Progress | None = None, keep_checkpoint: bool = True,
+        lock: runio.RunLock | None = None) -> dict:
     """Train ``cfg``'s class-incremental run into the run folder ``out``.
 
     cfg: a resolved :class:`RunConfig` (``intsim.app.config.resolve``).
@@ -81,6 +82,9 @@ def run(cfg: RunConfig, out=None, *, resume: bool = False, hooks: RunHooks | Non
     progress: an :class:`intsim.app.progress.Progress` (default: quiet).
     keep_checkpoint: False deletes the checkpoint once the run is complete
         (sweeps keep only config.toml, log.jsonl and results.json).
+    lock: the :class:`~intsim.app.runfolder.RunLock` of ``out``, acquired by the
+        caller (``intsim sweep`` takes it before it looks whether the run is
+        complete); it stays held when run returns. Default: run takes it.
 
     Writes config.toml, log.jsonl, a checkpoint after every task and
     results.json (:mod:`intsim.app.results`); returns the results dict.
@@ -92,13 +96,18 @@ def run(cfg: RunConfig, out=None, *, resume: bool = False, hooks: RunHooks | Non
     arith = build_arith(cfg)
     # ---- everything that can fail on user input happens before any write
     run_dir = Path(out) if out is not None else default_out(cfg)
-    lock = runio.RunLock(run_dir)
-    if run_dir.is_dir() and (resume or not any(run_dir.iterdir())):
-        _acquire(lock)                      # (a non-empty folder without resume is refused below)
+    owned = lock is None
+    if owned:
+        lock = runio.RunLock(run_dir)
+        if run_dir.is_dir() and (resume or not any(run_dir.iterdir())):
+            _acquire(lock)                  # (a non-empty folder without resume is refused below)
+    elif lock.path != run_dir / runio.LOCK:
+        raise ValueError(f"run(lock=...) takes the lock of {run_dir}, not {lock.path}")
     try:
         return _run(cfg, arith, run_dir, lock, resume, hooks, prog, keep_checkpoint)
     finally:
-        lock.release()
+        if owned:
+            lock.release()
 
 
 def _acquire(lock) -> None:
