@@ -8,9 +8,10 @@ Per task t the driver calls, in order::
 
 Sub-classes override ``_loss`` (and BiC more). The old model is a frozen
 ``copy.deepcopy`` of the model, so it runs through the same arithmetic
-(FP, HDQT or LUQ) as the new one, in eval mode. A fresh SGD (and LR
-schedule) is made for every task, so a checkpoint between tasks needs no
-optimizer state.
+(FP, HDQT, LUQ, FP8 or FP134) as the new one, in eval mode. A fresh SGD (and
+LR schedule) is made for every task, so a checkpoint between tasks needs no
+optimizer state (FP134's quantized SGD is fresh per task too, as the
+released code's lptorch SGD).
 
 ``progress`` (optional) is duck-typed like ``intsim.app.progress.Progress``:
 start_epoch(task, num_tasks, epoch, epochs, num_batches, stage),
@@ -26,7 +27,7 @@ import numpy as np
 
 from intsim.data import augment_cifar, iterate_batches
 from intsim.nn import cross_entropy, kd_loss
-from intsim.optim import SGD, MultiStepLR
+from intsim.optim import MultiStepLR, make_optimizer
 
 from . import metrics
 from .memory import ExemplarMemory, class_mean, nme_predict
@@ -188,7 +189,12 @@ class Learner:
         backward = self._backward if backward is None else backward
         if X is None or len(X) == 0:
             raise ValueError(f"task {self.cur_task}: no training data for stage {stage!r}")
-        opt = SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+        # SGD, or the arithmetic's quantized update (FP134: lptorch's SGD, seeded
+        # from self.rng; the other arithmetics draw nothing here). Only the "train"
+        # stage: the released BiC corrects its bias layer with torch's SGD always.
+        arith = getattr(self.model, "arith", None) if stage == "train" else None
+        opt = make_optimizer(params, cfg.lr, cfg.momentum, cfg.weight_decay, arith=arith,
+                             rng=self.rng)
         sched = MultiStepLR(opt, list(cfg.effective_milestones), gamma=cfg.gamma)
         nb = -(-len(X) // cfg.batch_size)
         # a schedule may ask for a minimum of SGD steps per stage (the short

@@ -8,6 +8,12 @@ accumulator range), ``max_abs`` (largest |partial sum| seen, in integer
 units) and optionally ``levels_used`` (fraction of quantizer levels that
 occurred, 0..1). Every function here works on the plain-dict form that
 :func:`audit_to_dict` produces.
+
+A float datapath (FP8, FP134: intsim.arith.floatkinds.FloatPassAudit) also
+has ``flushed`` (nonzero values rounded to zero); its ``tiles`` are the values
+a pass quantized, ``saturated`` those above the format's max and ``max_abs``
+the largest |value / scale| in format units. Entries without ``flushed``
+(the integer arithmetics) keep exactly their fields and table.
 """
 from __future__ import annotations
 
@@ -37,10 +43,14 @@ def _entry(obj: Any) -> dict:
     if lv is None:
         lv = _get(obj, "levels")
     mx = _get(obj, "max_abs")
-    return {"tiles": int(_get(obj, "tiles") or 0),
-            "saturated": int(_get(obj, "saturated") or 0),
-            "max_abs": float(mx) if mx is not None else 0.0,
-            "levels_used": float(lv) if lv is not None else None}
+    out = {"tiles": int(_get(obj, "tiles") or 0),
+           "saturated": int(_get(obj, "saturated") or 0),
+           "max_abs": float(mx) if mx is not None else 0.0,
+           "levels_used": float(lv) if lv is not None else None}
+    fl = _get(obj, "flushed")
+    if fl is not None:              # a float datapath's values flushed to zero
+        out["flushed"] = int(fl)
+    return out
 
 
 def audit_to_dict(audit: Mapping[str, Mapping[str, Any]] | None) -> dict:
@@ -71,12 +81,15 @@ def merge_audits(audits: Iterable[Mapping]) -> dict:
                           if t0 + t1 else max(cur["levels_used"], e["levels_used"]))
                 lo[p] = {"tiles": t0 + t1, "saturated": cur["saturated"] + e["saturated"],
                          "max_abs": max(cur["max_abs"], e["max_abs"]), "levels_used": lv}
+                if "flushed" in cur or "flushed" in e:
+                    lo[p]["flushed"] = cur.get("flushed", 0) + e.get("flushed", 0)
     return out
 
 
 def audit_rows(audit: Mapping, acc_bits: int | None, threshold: float = 1.0) -> list[dict]:
     """Flat rows: layer, pass, tiles, saturated, sat_pct, max_abs, range,
-    max_over_range, levels_used, flagged (sat_pct > threshold %)."""
+    max_over_range, levels_used, flagged (sat_pct > threshold %); float-datapath
+    entries add flushed and flushed_pct."""
     rng = acc_range(acc_bits)
     rows = []
     for layer, passes in audit_to_dict(audit).items():
@@ -90,6 +103,9 @@ def audit_rows(audit: Mapping, acc_bits: int | None, threshold: float = 1.0) -> 
                          "max_over_range": (e["max_abs"] / rng) if rng else None,
                          "levels_used": e["levels_used"],
                          "flagged": pct > threshold})
+            if "flushed" in e:
+                rows[-1]["flushed"] = e["flushed"]
+                rows[-1]["flushed_pct"] = 100.0 * e["flushed"] / e["tiles"] if e["tiles"] else 0.0
     return rows
 
 
@@ -101,6 +117,8 @@ def format_audit(audit: Mapping, acc_bits: int | None, threshold: float = 1.0,
                  title: str | None = None) -> str:
     """The audit as a text table; flagged layers marked ``<<`` and counted below."""
     rows = audit_rows(audit, acc_bits, threshold)
+    if any("flushed" in r for r in rows):
+        return _format_float_audit(rows, threshold, title)
     head = ["layer", "pass", "tiles", "saturated", "sat %", "max|psum|", "/range",
             "levels", ""]
     body = []
@@ -127,6 +145,33 @@ def format_audit(audit: Mapping, acc_bits: int | None, threshold: float = 1.0,
     if not rows:
         out.append("(no quantized matmuls recorded)")
         return "\n".join(out)
+    out.append(line(head))
+    out.append(line(["-" * w for w in widths]))
+    out.extend(line(b) for b in body)
+    flagged = sorted({r["layer"] for r in rows if r["flagged"]})
+    out.append(f"{len(flagged)} layer(s) flagged" + (f": {', '.join(flagged)}" if flagged else ""))
+    return "\n".join(out)
+
+
+def _format_float_audit(rows, threshold, title):
+    """format_audit of a float datapath: values quantized per pass, saturated at the
+    format's max and flushed to zero."""
+    head = ["layer", "pass", "values", "saturated", "sat %", "flushed", "flush %",
+            "max|x/s|", ""]
+    body = [[r["layer"], PASS_SHORT.get(r["pass"], r["pass"]), _fmt_int(r["tiles"]),
+             _fmt_int(r["saturated"]), f"{r['sat_pct']:.2f}", _fmt_int(r.get("flushed", 0)),
+             f"{r.get('flushed_pct', 0.0):.2f}", f"{r['max_abs']:.4g}",
+             "<<" if r["flagged"] else ""] for r in rows]
+    widths = [max(len(str(x)) for x in col) for col in zip(head, *body)]
+    right = {2, 3, 4, 5, 6, 7}
+
+    def line(cells):
+        return "  ".join((str(c).rjust(w) if i in right else str(c).ljust(w))
+                         for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+
+    out = [title] if title else []
+    out.append(f"float datapath: values rounded per pass (saturated at the format's max, "
+               f"flushed to zero); flag threshold {threshold:g}% saturated values")
     out.append(line(head))
     out.append(line(["-" * w for w in widths]))
     out.extend(line(b) for b in body)

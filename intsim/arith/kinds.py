@@ -46,6 +46,13 @@ class _Kind:
     #: RunConfig fields that are fields of this kind (the rest go through
     #: ``arith_options``).
     config_fields: tuple = ()
+    #: the layers run this kind's float-datapath hooks (intsim.arith.floatkinds)
+    #: instead of the integer passes
+    float_datapath = False
+    #: the optimizer quantizes the update (intsim.optim.make_optimizer)
+    quantized_update = False
+    #: the class of the layers' per-pass audits (None: qmatmul.PassAudit)
+    pass_audit = None
 
     @classmethod
     def from_config(cls, cfg) -> Any:

@@ -58,18 +58,21 @@ class PassAudit(intmm.Audit):
 class LayerAudit:
     """Per-pass PassAudit of one quantized layer.
 
+    ``pass_cls`` (default PassAudit) is the class of the per-pass audits; the
+    float-datapath kinds take intsim.arith.floatkinds.FloatPassAudit.
     Level fractions are sampled on every ``levels_every``-th forward (the
     first included; a running mean is all the audit needs, and counting levels
     of every tensor at every step cost ~20% of an FCNet step). track_levels
     False turns them off.
     """
 
-    def __init__(self, track_levels=True, levels_every=8):
+    def __init__(self, track_levels=True, levels_every=8, pass_cls=None):
         self.track_levels = track_levels
         self.levels_every = int(levels_every)
         self._calls = 0
         self._on = True
-        self._p = {p: PassAudit() for p in PASSES}
+        # pass_cls: the per-pass audit class (a float datapath's counts flushed values)
+        self._p = {p: (pass_cls or PassAudit)() for p in PASSES}
 
     def tick(self):
         """Called once per forward: decides whether this step's tensors are counted."""

@@ -81,7 +81,10 @@ def run_label(run, res: dict, name: str | None = None) -> str:
     c = res.get("config") or {}
     name = name if name is not None else run_name(run)
     arith = c.get("arith", "?")
-    if arith != "fp" and c.get("bits") is not None:
+    from intsim.arith import ARITHS
+    # bits/acc_bits only for the arithmetics that take them (not fp, fp8, fp134)
+    takes_bits = "bits" in ARITHS[arith].config_fields if arith in ARITHS else arith != "fp"
+    if takes_bits and c.get("bits") is not None:
         acc = c.get("acc_bits")
         arith += f"{c['bits']}/{acc if acc is not None else 'inf'}"
         if c.get("acc_mode") not in (None, "clamp"):
@@ -115,6 +118,12 @@ AUDIT_LEGEND = [
                "above 1 means overflow happened ('-': no limit)"),
     ("levels", "the mean fraction of the quantizer's levels that occurred "
                "('-': not recorded, e.g. benchmark runs)"),
+    ("values", "float datapaths (fp8, fp134): the values the pass's quantizers rounded "
+               "(this table replaces tiles/max|psum|/range/levels)"),
+    ("flushed", "float datapaths: nonzero values rounded to zero (underflow)"),
+    ("flush %", "flushed as a % of values"),
+    ("max|x/s|", "float datapaths: the largest |value / scale| seen, in format units "
+                 "(compare with the format's max: 448 for E4M3)"),
     ("<<", "flagged: more than the threshold % of the layer's results saturated "
            "(--threshold; default: the run's audit_threshold)"),
 ]

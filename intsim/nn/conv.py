@@ -20,6 +20,11 @@ class Conv2d(Module):
     batch of H_b; per-image backward scales and draws; per-image clamped
     weight gradients summed in float; input gradient through col2im in float).
 
+    A float-datapath arithmetic (FP8, FP134) runs the FP layout (one float32
+    GEMM over the K-major columns of its forward operands) around the
+    arithmetic's hooks (intsim/arith/floatkinds.py), with the buffer
+    ``arith_state`` when the arithmetic keeps per-layer state.
+
     Two implementations give the same bits: the K-major one (the default) keeps
     the unfolded input as (C*k*k, B, L), so the forward and the input gradient
     are each one GEMM over the whole batch; ``kmajor = False`` selects the
@@ -44,7 +49,9 @@ class Conv2d(Module):
         self.weight = Parameter(w, "weight")
         self.bias = Parameter(bias_uniform(out_ch, fan_in, rng), "bias") if bias else None
         self.rng = child_rng(rng) if arith.quantized else None
-        self.layer_audit = qm.LayerAudit() if arith.quantized else None
+        self.layer_audit = qm.LayerAudit(pass_cls=arith.pass_audit) if arith.quantized else None
+        if arith.float_datapath and arith.layer_state() is not None:
+            self.register_buffer("arith_state", arith.layer_state())
         # False for a network's first layer: its input gradient is neither computed
         # nor audited (backward returns None)
         self.need_input_grad = True
@@ -59,12 +66,17 @@ class Conv2d(Module):
         if x.ndim != 4 or x.shape[1] != self.in_ch:
             raise ValueError(f"Conv2d({self.in_ch}->{self.out_ch}) expects (B, {self.in_ch}, H, W), got {x.shape}")
         self._xshape = x.shape
+        if self.arith.float_datapath:
+            self._km = None
+            return self._forward_float(x)
         self._km = self._use_km()
         if self._km:
             return self._forward_km(x)
         return self._forward_ref(x)
 
     def backward(self, grad):
+        if self._km is None:
+            return self._backward_float(grad)
         if self._km:
             return self._backward_km(grad)
         return self._backward_ref(grad)
@@ -101,6 +113,42 @@ class Conv2d(Module):
         y = (acc * scale).astype(np.float32, copy=False)
         self._cols, self._sx, self._wq, self._sw = cols, sx, wq, sw
         return self._output(y, B, Ho, Wo, add_bias=b_in is None)
+
+    def _forward_float(self, x):
+        """Float datapath: (x', W') = arith.forward_operands(x, W (N, C k k)), one
+        (N, K) @ (K, B L) float32 GEMM over im2col_km(x'), + bias, then
+        arith.forward_output. x (B, C, H, W) -> (B, N, Ho, Wo) float32."""
+        a = self.arith
+        W = self.weight.data
+        B = x.shape[0]
+        self.layer_audit.tick()
+        state = getattr(self, "arith_state", None)
+        xq, wq = a.forward_operands(x.astype(W.dtype, copy=False), W.reshape(self.out_ch, -1),
+                                    state, self.training, self.rng, self.layer_audit)
+        cols, (Ho, Wo) = im2col_km(xq, self.k, self.stride, self.padding)      # (K, B, L)
+        y = np.matmul(wq, cols.reshape(cols.shape[0], -1))
+        self._cols, self._wq = cols, wq
+        y = self._output(y, B, Ho, Wo)
+        return a.forward_output(y, state, self.training, self.rng, self.layer_audit)
+
+    def _backward_float(self, grad):
+        """g' = arith.backward_error(g); dW = g' cols'^T, dx = col2im(W'^T g') (None
+        for a first layer), db = sum of g' (arith.bias_grad_quantized) or of g."""
+        a = self.arith
+        gT = self._grad_in(grad)                                           # (B, N, L)
+        gq = a.backward_error(grad, getattr(self, "arith_state", None), self.rng,
+                              self.layer_audit, need_dx=self.need_input_grad)
+        gq = gq.astype(self.weight.data.dtype, copy=False)
+        if self.bias is not None and a.bias_grad_quantized:
+            self.bias.grad = gq.sum(axis=(0, 2, 3)).astype(self.bias.data.dtype)
+        B, N, L = gT.shape
+        g2 = np.ascontiguousarray(gq.reshape(B, N, L).transpose(1, 0, 2)).reshape(N, B * L)
+        c2 = self._cols.reshape(self._cols.shape[0], B * L)
+        self.weight.grad = np.matmul(g2, c2.T).reshape(self.weight.data.shape)
+        if not self.need_input_grad:
+            return None
+        return col2im_km(np.matmul(self._wq.T, g2).reshape(-1, B, L), self._xshape,
+                         self.k, self.stride, self.padding)
 
     def _output(self, y, B, Ho, Wo, add_bias=True):
         """(N, B*L) K-major product -> (B, N, Ho, Wo) layer output (+ bias unless

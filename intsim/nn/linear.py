@@ -1,4 +1,4 @@
-"""Linear layer y = x W^T + b under FP, HDQT or LUQ arithmetic."""
+"""Linear layer y = x W^T + b under any registered arithmetic (FP, HDQT, LUQ, FP8, FP134)."""
 import numpy as np
 
 from intsim.arith import ARITHS
@@ -20,9 +20,12 @@ class Linear(Module):
     weight: (out_features, in_features), PyTorch default init
     (kaiming-uniform a=sqrt(5)); bias U(+-1/sqrt(in)) if bias.
     Quantized arithmetic (HDQT/LUQ) quantizes the matmul as docs/paper.md secs 3-4/7;
-    the bias is added and its gradient summed in float. The layer owns
+    the bias is added and its gradient summed in float. A float-datapath
+    arithmetic (FP8, FP134; ``arith.float_datapath``) runs float32 products on
+    the operands its hooks return (intsim/arith/floatkinds.py). The layer owns
     ``rng`` (a Generator drawn from the rng given) for stochastic rounding,
-    and ``layer_audit``.
+    ``layer_audit``, and the buffer ``arith_state`` when the arithmetic keeps
+    per-layer state (FP134's tracked scales).
     """
 
     def __init__(self, in_features, out_features, bias, arith, rng):
@@ -34,7 +37,9 @@ class Linear(Module):
         self.weight = Parameter(kaiming_uniform((out_features, in_features), in_features, rng), "weight")
         self.bias = Parameter(bias_uniform(out_features, in_features, rng), "bias") if bias else None
         self.rng = child_rng(rng) if arith.quantized else None
-        self.layer_audit = qm.LayerAudit() if arith.quantized else None
+        self.layer_audit = qm.LayerAudit(pass_cls=arith.pass_audit) if arith.quantized else None
+        if arith.float_datapath and arith.layer_state() is not None:
+            self.register_buffer("arith_state", arith.layer_state())
         # False for a network's first layer: nobody reads its input gradient, so it
         # is neither computed nor audited (backward returns None)
         self.need_input_grad = True
@@ -42,6 +47,8 @@ class Linear(Module):
     def forward(self, x):
         if x.ndim != 2 or x.shape[1] != self.in_features:
             raise ValueError(f"Linear({self.in_features}->{self.out_features}) got input shape {x.shape}")
+        if self.arith.float_datapath:
+            return self._forward_float(x)
         W = self.weight.data
         dt = W.dtype
         a = self.arith
@@ -72,6 +79,8 @@ class Linear(Module):
         a = self.arith
         if grad.shape[-1] != self.out_features:
             raise ValueError(f"Linear backward: grad shape {grad.shape}")
+        if a.float_datapath:
+            return self._backward_float(grad)
         if self.bias is not None:
             self.bias.grad = grad.sum(axis=0).astype(self.bias.data.dtype)
         if not a.quantized:
@@ -93,6 +102,35 @@ class Linear(Module):
         self.weight.grad = dw
         return dx
 
+    # -- float datapath (FP8, FP134): float32 products around the arithmetic's hooks
+    def _forward_float(self, x):
+        """y = out(x' W'^T + b), (x', W') = arith.forward_operands(x, W), out =
+        arith.forward_output; x (B, in) -> y (B, out) float32."""
+        a = self.arith
+        W = self.weight.data
+        x = x.astype(W.dtype, copy=False)
+        self.layer_audit.tick()
+        state = getattr(self, "arith_state", None)
+        xq, wq = a.forward_operands(x, W, state, self.training, self.rng, self.layer_audit)
+        y = xq @ wq.T
+        if self.bias is not None:
+            y = y + self.bias.data
+        self._x, self._wq = xq, wq
+        return a.forward_output(y, state, self.training, self.rng, self.layer_audit)
+
+    def _backward_float(self, grad):
+        """g' = arith.backward_error(g); dW = g'^T x', dx = g' W' (None for a first
+        layer), db = sum of g' (arith.bias_grad_quantized) or of g."""
+        a = self.arith
+        gq = a.backward_error(grad, getattr(self, "arith_state", None), self.rng,
+                              self.layer_audit, need_dx=self.need_input_grad)
+        gq = gq.astype(self.weight.data.dtype, copy=False)
+        if self.bias is not None:
+            gb = gq if a.bias_grad_quantized else grad
+            self.bias.grad = gb.sum(axis=0).astype(self.bias.data.dtype)
+        self.weight.grad = gq.T @ self._x
+        return gq @ self._wq if self.need_input_grad else None
+
     def add_outputs(self, n, rng):
         """Grow by n output rows (classifier growth): old rows kept, new rows
         initialised as a fresh layer with the same fan-in would be."""
@@ -108,3 +146,7 @@ class Linear(Module):
             self.bias.data = np.concatenate([self.bias.data, newb.astype(self.bias.data.dtype)])
             self.bias.grad = None
         self.out_features += n
+        if getattr(self, "arith_state", None) is not None:
+            # the released code wraps each task's new classifier in a fresh lptorch
+            # QLayer: its tracked scales start again from 0
+            self.arith_state = self.arith.layer_state()
