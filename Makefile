@@ -1,4 +1,4 @@
-# intsim developer targets. reproduce-hapt, sweep-acc and ablate run their
+# intsim developer targets. reproduce-hapt(-paper), sweep-acc and ablate run their
 # grid (benchmarks/specs/*.toml) through `intsim sweep`, reusing the runs stored
 # in benchmarks/results/runs, then write the table; QUICK=1 or SEEDS=n use the
 # scripts' own job lists. Every benchmark prints its figures beside a
@@ -6,7 +6,7 @@
 PY ?= python
 QUICK ?= 0
 
-.PHONY: install test test-nojit bench-kernels bench-step bench-resnet bench-task reproduce-hapt split-compare sweep-acc ablate embedded clean
+.PHONY: install test test-nojit bench-kernels bench-step bench-resnet bench-task reproduce-hapt reproduce-hapt-paper split-compare sweep-acc ablate embedded clean
 
 install:
 	$(PY) -m pip install -e ".[test]"
@@ -39,6 +39,10 @@ ifeq ($(QUICK)$(SEEDS),0)
 else
 	QUICK=$(QUICK) $(PY) benchmarks/reproduce_hapt.py
 endif
+
+# the same grid with the authors' subject split, 5 seeds, and DER/MEMO rows
+reproduce-hapt-paper:
+	intsim sweep benchmarks/specs/reproduce_hapt_paper.toml && $(PY) benchmarks/reproduce_hapt.py --split paper --table-only
 
 # HAPT iCaRL FP vs HDQT 4/8 over the paper's 20 seeds with its subject split, beside the former split
 split-compare:

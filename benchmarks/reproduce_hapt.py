@@ -10,6 +10,11 @@ incremental accuracy (mean +- std over seeds) beside the paper's numbers
 (docs/paper.md sec 12), the HDQT - FP gap beside the paper's gap, and the mean
 accumulator saturation % from the audit.
 
+`make reproduce-hapt-paper` (`--split paper`): the same with the authors'
+subject split (the paper schedule's default, docs/data.md), the paper's first
+5 seeds, and DER and MEMO (FP and HDQT 4/8) beside the paper's 5-seed DER/MEMO
+numbers; writes reproduce_hapt_paper.md.
+
 `make reproduce-hapt QUICK=1`: 10 epochs per task, one seed; writes
 reproduce_hapt_quick.md. Runs are cached in benchmarks/results/runs/, so a
 rerun only runs what is missing (an interrupted sweep resumes).
@@ -27,6 +32,8 @@ METHODS = ("lwf", "icarl", "bic")
 ARITHS = (("FP", {"kind": "fp"}),
           ("HDQT 4/8", {"kind": "hdqt", "bits": 4, "acc_bits": 8, "tile": 32, "acc_mode": "clamp"}),
           ("LUQ 4/8", {"kind": "luq", "bits": 4, "acc_bits": 8}))
+# DER and MEMO (paper split only): FP and HDQT, as the paper's dynamic-architecture table
+GROWING = ("der", "memo")
 # Control run for iCaRL only: LUQ without an accumulator limit, to separate the
 # 4-bit formats from the 8-bit clamp over the whole (untiled) reduction.
 EXTRA = {"icarl": (("LUQ 4/wide", {"kind": "luq", "bits": 4, "acc_bits": None}),)}
@@ -34,10 +41,12 @@ EXTRA = {"icarl": (("LUQ 4/wide", {"kind": "luq", "bits": 4, "acc_bits": None}),
 PAPER = {("lwf", "cnn", "FP"): (32.78, 56.31), ("lwf", "cnn", "HDQT 4/8"): (28.65, 53.91),
          ("icarl", "cnn", "FP"): (82.98, 89.94), ("icarl", "cnn", "HDQT 4/8"): (82.56, 88.94),
          ("icarl", "nme", "FP"): (85.80, 91.71), ("icarl", "nme", "HDQT 4/8"): (84.94, 90.63),
-         ("bic", "cnn", "FP"): (81.42, 89.83), ("bic", "cnn", "HDQT 4/8"): (78.26, 87.94)}
+         ("bic", "cnn", "FP"): (81.42, 89.83), ("bic", "cnn", "HDQT 4/8"): (78.26, 87.94),
+         ("der", "cnn", "FP"): (86.31, 89.78), ("der", "cnn", "HDQT 4/8"): (85.95, 89.86),
+         ("memo", "cnn", "FP"): (69.90, 80.46), ("memo", "cnn", "HDQT 4/8"): (58.01, 65.91)}
 QUICK_EPOCHS = 10
 ROWS = (("lwf", "cnn", "LwF"), ("icarl", "cnn", "iCaRL (CNN)"), ("icarl", "nme", "iCaRL (NME)"),
-        ("bic", "cnn", "BiC (CNN)"))
+        ("bic", "cnn", "BiC (CNN)"), ("der", "cnn", "DER (CNN)"), ("memo", "cnn", "MEMO (CNN)"))
 
 
 # The cached runs (and these tables) use the subject split and scaling intsim had
@@ -46,11 +55,23 @@ ROWS = (("lwf", "cnn", "LwF"), ("icarl", "cnn", "iCaRL (CNN)"), ("icarl", "nme",
 OLD_SPLIT = {"split": "sorted", "scale": "train-minmax"}
 
 
-def make_jobs(quick: bool, n_seeds: int):
+def _ariths(method):
+    return ARITHS[:2] if method in GROWING else ARITHS + EXTRA.get(method, ())
+
+
+def make_jobs(quick: bool, n_seeds: int, split: str = "sorted"):
+    """{(method, arith name): [Job per seed]}, seeds. split "sorted": the cached
+    runs' former split (LwF/iCaRL/BiC); "paper": the authors' split, + DER, MEMO."""
     seeds = ex.PAPER_SEEDS[:1] if quick else ex.PAPER_SEEDS[:n_seeds]
-    over = {**OLD_SPLIT, **({"epochs": QUICK_EPOCHS} if quick else {})}
-    return {(m, name): [ex.Job("hapt", m, spec, s, dict(over)) for s in seeds]
-            for m in METHODS for name, spec in ARITHS + EXTRA.get(m, ())}, seeds
+    over = {**(OLD_SPLIT if split == "sorted" else {}),
+            **({"epochs": QUICK_EPOCHS} if quick else {})}
+    methods = METHODS + (GROWING if split == "paper" else ())
+    jobs = {}
+    for m in methods:
+        for name, spec in _ariths(m):
+            ss = seeds[:3] if name == "LUQ 4/wide" else seeds    # the control: 3 seeds
+            jobs[(m, name)] = [ex.Job("hapt", m, spec, s, dict(over)) for s in ss]
+    return jobs, seeds
 
 
 def _gap(runs, hd_jobs, fp_jobs, field):
@@ -63,7 +84,9 @@ def _gap(runs, hd_jobs, fp_jobs, field):
 def build_rows(runs, jobs):
     rows = []
     for method, kind, label in ROWS:
-        for name, _ in ARITHS + EXTRA.get(method, ()):
+        for name, _ in _ariths(method):
+            if (method, name) not in jobs:
+                continue
             js = jobs[(method, name)]
             last = ex.summaries(runs, js, f"{kind}_last")
             avg = ex.summaries(runs, js, f"{kind}_avg")
@@ -86,10 +109,12 @@ def build_rows(runs, jobs):
 
 def main():
     quick = quick_mode()
-    n_seeds = int(os.environ.get("SEEDS", "3"))
+    split = "paper" if "--split" in sys.argv and sys.argv[sys.argv.index("--split") + 1] == "paper" \
+        else "sorted"
+    n_seeds = int(os.environ.get("SEEDS", "5" if split == "paper" else "3"))
     if not 1 <= n_seeds <= len(ex.PAPER_SEEDS):
         raise SystemExit(f"SEEDS must be 1..{len(ex.PAPER_SEEDS)}, got {n_seeds}")
-    jobs, seeds = make_jobs(quick, n_seeds)
+    jobs, seeds = make_jobs(quick, n_seeds, split)
     runs = run_or_collect([j for js in jobs.values() for j in js])
     header = ["method", "arith", "last %", "avg inc %", "paper last", "paper avg",
               "last - FP", "avg - FP", "paper gap last / avg", "sat %", "seeds"]
@@ -98,11 +123,15 @@ def main():
     total = sum(ex.run_seconds(r) for r in runs.values())
     missing = sum(1 for js in jobs.values() for j in js if j.key not in runs)
     epochs = QUICK_EPOCHS if quick else 100
-    cmd = "make reproduce-hapt" + (" QUICK=1" if quick else "")
-    if not quick and n_seeds != 3:
+    cmd = "make reproduce-hapt" + ("-paper" if split == "paper" else "") + (" QUICK=1" if quick else "")
+    if not quick and n_seeds != (5 if split == "paper" else 3):
         cmd = f"SEEDS={n_seeds} " + cmd
     notes = [
         f"Mode: {'QUICK (' + str(epochs) + ' epochs per task, one seed): NOT the paper protocol' if quick else 'full protocol (100 epochs per task)'}.",
+        ("Subject split: the authors' (random.Random(seed).sample of the subjects in file order, "
+         "23 of 28 train; no rescaling), drawn per seed (docs/data.md)." if split == "paper" else
+         "Subject split: intsim's former fixed one (subjects 1-6, 8-24 train; min-max scaling "
+         "fit on them); `make reproduce-hapt-paper` has the authors'."),
         f"Protocol: HAPT-561 embedded (11 classes, train/test by subject), FCNet 561-561, "
         f"2 classes then +2 per task (6 tasks), memory 200, batch 128, {epochs} epochs, "
         f"LR 0.01 constant (quirk 4), SGD momentum 0.9, wd 2e-4, seeds {list(seeds)} "
@@ -110,7 +139,11 @@ def main():
         "Accuracy: top-1 % on the test subjects' data of all classes seen so far; "
         "'avg inc' = mean over the 6 tasks; mean +- sample std over seeds.",
         "Gaps: HDQT (or LUQ) minus FP, paired by seed. Paper columns: docs/paper.md sec 12 "
-        "(authors' plotted data, mean over their 20 HAR seeds); the paper gives no HAPT LUQ numbers.",
+        "(authors' plotted data, mean over their 20 HAR seeds; DER/MEMO: 5 seeds); the paper "
+        "gives no HAPT LUQ numbers.",
+        *(["DER, MEMO: the released code's models (docs/der-memo.md): one FCNet 561-561 backbone "
+           "per task (DER); the FCNet as generalized blocks + two 561-561 layers per task (MEMO); "
+           "aux loss, weight aligning, memory 200."] if split == "paper" else []),
         "HDQT 4/8: 4-bit operands, 8-bit accumulators (+-127), forward tile 32, clamp; backward "
         "one clamp over the whole reduction (released code). LUQ 4/8: SAWB 4-bit forward with an "
         "8-bit clamp over the whole reduction, 4-bit log gradients. LUQ 4/wide (iCaRL only): "
@@ -120,7 +153,7 @@ def main():
         f"Compute: {len(runs)} runs, {total / 60:.1f} CPU-min in total"
         + (f"; {missing} run(s) not finished yet (shown as '-')" if missing else "") + " (one core per run).",
     ]
-    name = "reproduce_hapt_quick" if quick else "reproduce_hapt"
+    name = "reproduce_hapt" + ("_paper" if split == "paper" else "") + ("_quick" if quick else "")
     path = write_table(name, "HAPT class-incremental accuracy: intsim vs the paper",
                        header, rows, cmd, notes)
     print(f"wrote {path}")

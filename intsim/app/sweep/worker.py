@@ -48,6 +48,8 @@ def run_one(run: SweepRun, out) -> dict:
     """
     import socket
     import traceback
+    from intsim.kernels.malloc import restore_heap_reuse
+    restore_heap_reuse()        # Dask workers start with MALLOC_TRIM_THRESHOLD_=65536
     t0 = time.perf_counter()
     rec = {"key": run.key, "host": socket.gethostname(), "pid": os.getpid()}
     lock = None

@@ -1,0 +1,40 @@
+"""Undo a small glibc trim threshold that makes NumPy's large temporaries slow.
+
+Dask's nanny starts every worker process with ``MALLOC_TRIM_THRESHOLD_=65536``
+(distributed's ``nanny.pre-spawn-environ``, meant to return memory to the OS).
+Setting it also switches off glibc's dynamic mmap threshold, so every array
+above 128 KiB is mmap'd and unmapped again, and its pages fault in on every
+use: an intsim run (many short-lived 0.1-10 MB arrays per step) then took
+1.5-2.5x as long (docs/sweeps.md, "Measured on this machine"). Results do not
+depend on it; only where malloc puts memory.
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+import sys
+
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_THRESHOLD = -3
+#: thresholds restored: arrays up to 32 MiB come from (and return to) the heap
+MMAP_THRESHOLD = 32 << 20
+TRIM_THRESHOLD = 64 << 20
+
+
+def restore_heap_reuse(environ=None) -> bool:
+    """Raise glibc's mmap/trim thresholds when ``MALLOC_TRIM_THRESHOLD_`` was set
+    small for this process (Dask workers). Returns True when it changed them
+    (False: not set, not small, or not glibc)."""
+    env = os.environ if environ is None else environ
+    try:
+        small = int(env.get("MALLOC_TRIM_THRESHOLD_", "")) < TRIM_THRESHOLD
+    except ValueError:
+        return False
+    if not small or not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    ok = libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD) == 1
+    return bool(ok and libc.mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD) == 1)
