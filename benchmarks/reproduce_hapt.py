@@ -37,6 +37,8 @@ GROWING = ("der", "memo")
 # Control run for iCaRL only: LUQ without an accumulator limit, to separate the
 # 4-bit formats from the 8-bit clamp over the whole (untiled) reduction.
 EXTRA = {"icarl": (("LUQ 4/wide", {"kind": "luq", "bits": 4, "acc_bits": None}),)}
+# FP134 (paper split only, iCaRL and BiC, 3 seeds): the paper's third baseline
+FP134 = ("FP134", {"kind": "fp134"})
 # docs/paper.md sec 12 (authors' plotted data, mean over seeds): (last, avg).
 PAPER = {("lwf", "cnn", "FP"): (32.78, 56.31), ("lwf", "cnn", "HDQT 4/8"): (28.65, 53.91),
          ("icarl", "cnn", "FP"): (82.98, 89.94), ("icarl", "cnn", "HDQT 4/8"): (82.56, 88.94),
@@ -55,8 +57,11 @@ ROWS = (("lwf", "cnn", "LwF"), ("icarl", "cnn", "iCaRL (CNN)"), ("icarl", "nme",
 OLD_SPLIT = {"split": "sorted", "scale": "train-minmax"}
 
 
-def _ariths(method):
-    return ARITHS[:2] if method in GROWING else ARITHS + EXTRA.get(method, ())
+def _ariths(method, split="paper"):
+    if method in GROWING:
+        return ARITHS[:2]
+    fp134 = (FP134,) if split == "paper" and method in ("icarl", "bic") else ()
+    return ARITHS + EXTRA.get(method, ()) + fp134
 
 
 def make_jobs(quick: bool, n_seeds: int, split: str = "sorted"):
@@ -68,8 +73,8 @@ def make_jobs(quick: bool, n_seeds: int, split: str = "sorted"):
     methods = METHODS + (GROWING if split == "paper" else ())
     jobs = {}
     for m in methods:
-        for name, spec in _ariths(m):
-            ss = seeds[:3] if name == "LUQ 4/wide" else seeds    # the control: 3 seeds
+        for name, spec in _ariths(m, split):
+            ss = seeds[:3] if name in ("LUQ 4/wide", "FP134") else seeds   # 3 seeds
             jobs[(m, name)] = [ex.Job("hapt", m, spec, s, dict(over)) for s in ss]
     return jobs, seeds
 
@@ -143,7 +148,11 @@ def main():
         "gives no HAPT LUQ numbers.",
         *(["DER, MEMO: the released code's models (docs/der-memo.md): one FCNet 561-561 backbone "
            "per task (DER); the FCNet as generalized blocks + two 561-561 layers per task (MEMO); "
-           "aux loss, weight aligning, memory 200."] if split == "paper" else []),
+           "aux loss, weight aligning, memory 200.",
+           "FP134: the released Linear_FP134 (float32 products, outputs and output gradients "
+           "rounded to lptorch's 1-3-4 float at tracked power-of-two scales, its SGD in the 1-6-9 "
+           "format; docs/method.md), 3 seeds. sat % for FP134: values saturated at the format's "
+           "max / all values rounded (the float audit)."] if split == "paper" else []),
         "HDQT 4/8: 4-bit operands, 8-bit accumulators (+-127), forward tile 32, clamp; backward "
         "one clamp over the whole reduction (released code). LUQ 4/8: SAWB 4-bit forward with an "
         "8-bit clamp over the whole reduction, 4-bit log gradients. LUQ 4/wide (iCaRL only): "

@@ -133,9 +133,12 @@ def run_key(cfg: RunConfig, label: str | None = None) -> str:
 
 def arith_label(spec: dict, short: bool = False) -> str:
     """'FP', 'HDQT 4/8', 'LUQ 4/8' (+ ' a=b' for non-default fields); short: file-safe."""
+    from intsim.arith import ARITHS
     kind = spec["kind"]
-    if kind == "fp":
-        return "fp" if short else "FP"
+    if "bits" not in ARITHS[kind].config_fields:     # FP, FP8, FP134: no integer widths
+        base = kind if short else kind.upper()
+        extra = [f"{k}={v}" for k, v in sorted(spec.items()) if k != "kind"]
+        return base if short or not extra else base + " " + " ".join(extra)
     bits = spec.get("bits", 4)
     acc = spec.get("acc_bits", 8 if kind == "hdqt" else None)
     base = f"{kind}{bits}-{acc if acc is not None else 'w'}" if short else \
