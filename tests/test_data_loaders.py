@@ -40,6 +40,14 @@ def test_dsads_read_and_split(tmp_path):
     d = load_dataset("dsads", tmp_path)
     assert d.info["train_users"] == [1, 2, 3, 4] and d.info["test_users"] == [5]
     assert d.X_train.min() == -1 and d.X_train.max() == 1 and d.X_train.dtype == np.float32
+    # the reader's feature pipeline is a loader option (wang27 by default)
+    d9 = load_dataset("dsads", tmp_path, features="stats9", split="sorted", scale="none")
+    f27 = read_dsads(tmp_path)
+    d27 = load_dataset("dsads", tmp_path, split="sorted", scale="none")
+    np.testing.assert_allclose(d9.X_train, f["X"][f["users"] <= 4].astype(np.float32))
+    np.testing.assert_allclose(d27.X_train, f27["X"][f27["users"] <= 4].astype(np.float32))
+    with pytest.raises(ValueError, match="features"):
+        load_dataset("dsads", tmp_path, features="stats10")
 
 
 def test_dsads_bad_files(tmp_path):

@@ -123,7 +123,9 @@ def load_dataset(name: str, path=None, **opts) -> Dataset:
     "authors"). dsads / pamap2: the official download, or the authors'
     dsads.csv/.mat, pamap.mat/.csv (or a folder holding one). Extra HAPT
     option basic_only=True keeps activities 1..6. HAR options: see
-    har_dataset. pamap2 options window, step (official download only).
+    har_dataset. Official downloads only: dsads options features ("wang27",
+    the default, or "stats9"), feature_opts; pamap2 options window, step,
+    features, feature_opts, nan.
     Images: normalize (bool). Unknown options raise TypeError.
     """
     spec = dataset_spec(name)
@@ -141,13 +143,29 @@ def _load_hapt(path, **opts):
     return har_dataset("hapt", _hapt_features(path, source), **opts)
 
 
+#: options of the official-download readers (feature pipeline, PAMAP2 windows)
+_RAW_OPTS = {"dsads": ("features", "feature_opts"),
+             "pamap2": ("window", "step", "features", "feature_opts", "nan")}
+
+
+def _raw_opts(name, opts, found):
+    """Pop the reader options of ``name`` from opts; an error if they are given for
+    the authors' file ``found`` (its features and windows are fixed)."""
+    ro = {k: opts.pop(k) for k in _RAW_OPTS[name] if k in opts}
+    if found is not None and ro:
+        raise ValueError(f"{found}: options {sorted(ro)} do not apply to the authors' "
+                         f"file (its features and windows are fixed)")
+    return ro
+
+
 def _load_dsads(path, **opts):
     from .authors import find_authors_file, read_authors
     found = find_authors_file("dsads", path)
+    ro = _raw_opts("dsads", opts, found)
     if found is not None:
         return har_dataset("dsads", read_authors("dsads", found), **opts)
     from .dsads import read_dsads
-    feats = read_dsads(path)
+    feats = read_dsads(path, **ro)
     feats["origin"] = os.fspath(path)
     feats["layout"] = "official"
     return har_dataset("dsads", feats, **opts)
@@ -155,15 +173,12 @@ def _load_dsads(path, **opts):
 
 def _load_pamap2(path, **opts):
     from .authors import find_authors_file, read_authors
-    wo = {k: opts.pop(k) for k in ("window", "step") if k in opts}
     found = find_authors_file("pamap2", path)
+    ro = _raw_opts("pamap2", opts, found)
     if found is not None:
-        if wo:
-            raise ValueError(f"{found}: options {sorted(wo)} do not apply to the authors' "
-                             f"file (its windows are fixed)")
         return har_dataset("pamap2", read_authors("pamap2", found), **opts)
     from .pamap2 import read_pamap2
-    feats = read_pamap2(path, **wo)
+    feats = read_pamap2(path, **ro)
     feats["origin"] = os.fspath(path)
     feats["layout"] = "official"
     return har_dataset("pamap2", feats, **opts)

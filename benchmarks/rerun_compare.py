@@ -1,0 +1,78 @@
+"""Re-run stored run folders with the current code and compare every field.
+
+    python benchmarks/rerun_compare.py RUN_FOLDER [RUN_FOLDER ...] [--ignore-audit-saturated]
+
+Each run folder's config.toml is re-run (intsim.run, one thread, a scratch
+folder); the new results.json is compared with the stored one leaf by leaf
+(timings, versions, the thread counts and the data's file origin are not
+results and are skipped). Prints, per run, the number of fields compared and
+every field that differs. --ignore-audit-saturated: also report, separately,
+differences that are only audit "saturated" counts (for a change that should
+move counts only, e.g. session 5's wrap count).
+The guide's rule: after a change to kernels or random streams, re-run cached
+full-protocol runs and compare every field (docs/results.md).
+"""
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import intsim
+from intsim.app import config as cfgmod
+
+SKIP = ("timings", "versions", "run.threads", "run.data_info.origin", "config.threads",
+        "run.injected_dataset")
+
+
+def flatten(d, prefix=""):
+    out = {}
+    if isinstance(d, dict):
+        for k, v in d.items():
+            out.update(flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+    elif isinstance(d, list):
+        for i, v in enumerate(d):
+            out.update(flatten(v, f"{prefix}[{i}]"))
+    else:
+        out[prefix] = d
+    return out
+
+
+def skipped(key):
+    return any(key == s or key.startswith(s + ".") or key.startswith(s + "[") for s in SKIP)
+
+
+def compare(stored, new):
+    a, b = flatten(stored), flatten(new)
+    keys = sorted(k for k in set(a) | set(b) if not skipped(k))
+    return len(keys), [(k, a.get(k, "<missing>"), b.get(k, "<missing>"))
+                       for k in keys if a.get(k, "<missing>") != b.get(k, "<missing>")]
+
+
+def main(argv):
+    loose = "--ignore-audit-saturated" in argv
+    folders = [Path(x) for x in argv if not x.startswith("--")]
+    for folder in folders:
+        stored = json.loads((folder / "results.json").read_text())
+        cfg = cfgmod.resolve(folder / "config.toml", {"threads": 1})
+        with tempfile.TemporaryDirectory() as tmp:
+            new = intsim.run(cfg, Path(tmp) / "r")
+        n, diff = compare(stored, new)
+        sat = [d for d in diff if d[0].endswith(".saturated")] if loose else []
+        meta = [d for d in diff if d[0].startswith(("run.", "config.")) or
+                d[0].endswith(".levels_used") and d[1] is None]
+        rest = [d for d in diff if d not in sat and d not in meta]
+        print(f"{folder.name}: {n} fields compared, {len(rest)} results differ"
+              + (f", {len(sat)} audit 'saturated' counts differ" if loose else "")
+              + f"; {len(meta)} configuration/metadata fields differ (new or renamed "
+              f"fields, level fractions the old record lacks)")
+        for k, x, y in rest:
+            print(f"  {k}: stored {x!r} new {y!r}")
+        for k, x, y in meta:
+            print(f"  (meta) {k}: stored {x!r} new {y!r}")
+        if loose and sat:
+            k, x, y = sat[0]
+            print(f"  e.g. {k}: stored {x} new {y}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
