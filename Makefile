@@ -17,7 +17,7 @@ test:
 # The kernel and engine tests again with Numba's JIT off: the kernels then run
 # as plain Python, which checks them against the same references.
 test-nojit:
-	NUMBA_DISABLE_JIT=1 $(PY) -m pytest -q tests/test_hadamard.py tests/test_quant.py tests/test_intmm.py tests/test_kernels_fast.py
+	NUMBA_DISABLE_JIT=1 $(PY) -m pytest -q tests/test_hadamard.py tests/test_quant.py tests/test_intmm.py tests/test_kernels_fast.py tests/test_formats_fast.py
 
 bench-kernels:
 	$(PY) benchmarks/bench_kernels.py

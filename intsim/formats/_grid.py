@@ -134,6 +134,28 @@ def finish(y, qmag, max_value, overflow_value, scale, out_dtype, want_stats):
     return q.astype(out_dtype, copy=False), stats, over & ~nan
 
 
+#: the rounding codes of intsim.formats._fast
+_MODES = {"nearest": 0, "stochastic": 1, "directed": 2}
+#: False: every format quantizes through the NumPy reference path (tests compare)
+FAST = True
+
+
+def run_fast(kernel, y, u, up, rounding, scale, out_dtype, want_stats, *params):
+    """A format's quantization through its Numba kernel (intsim.formats._fast):
+    the same (q, QuantStats or None, over mask) as the NumPy path and finish()."""
+    yf = np.ascontiguousarray(y, dtype=np.float64).ravel()
+    uf = np.empty(0) if u is None else np.ascontiguousarray(u, dtype=np.float64).ravel()
+    upf = np.empty(0, np.bool_) if up is None else np.ascontiguousarray(up, np.bool_).ravel()
+    q, over, count, flushed, saturated, mx = kernel(yf, uf, upf, _MODES[rounding], *params)
+    q = q.reshape(np.shape(y))
+    over = over.reshape(np.shape(y))
+    stats = QuantStats(count=int(count), flushed=int(flushed), saturated=int(saturated),
+                       max_abs=float(mx)) if want_stats else None
+    if scale is not None:
+        q = q * scale
+    return q.astype(out_dtype, copy=False), stats, over
+
+
 def uniforms(rounding, rng, shape):
     """The uniforms of a stochastic rounding (one float64 per element), else None."""
     if rounding != "stochastic":

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from intsim.formats import _grid
+from intsim.formats import _fast, _grid
 
 SPECIALS = ("ieee", "fn", "none")
 OVERFLOWS = ("saturate", "inf")
@@ -138,6 +138,14 @@ class FloatFormat(_grid.Format):
         x64, out = _grid.as_input(x)
         y, s = _grid.scaled(x64, scale)
         u = _grid.uniforms(rounding, rng, y.shape)
+        if self.overflow == "saturate":
+            ov = self.max_value
+        else:
+            ov = np.inf if self.has_inf else np.nan
+        if _grid.FAST:
+            return _grid.run_fast(_fast.float_quantize, y, u, None, rounding, s, out, want_stats,
+                                  int(self.emin), int(self.man_bits), bool(self.subnormals),
+                                  float(self.min_normal), float(self.max_value), float(ov))
         with np.errstate(invalid="ignore", over="ignore"):
             a = np.abs(y)
             fin = np.isfinite(a)            # inf and NaN: qmag inf (finish handles NaN)
@@ -154,10 +162,6 @@ class FloatFormat(_grid.Format):
                     up = u < af / mn
                 qmag = np.where(small, np.where(up, mn, 0.0), qmag)
             qmag = np.where(fin, qmag, np.inf)
-        if self.overflow == "saturate":
-            ov = self.max_value
-        else:
-            ov = np.inf if self.has_inf else np.nan
         return _grid.finish(y, qmag, self.max_value, ov, s, out, want_stats)
 
     def __str__(self):

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from intsim.formats import _grid
+from intsim.formats import _fast, _grid
 
 
 @dataclass(frozen=True)
@@ -132,6 +132,9 @@ class TaperedFormat(_grid.Format):
             rounding = "directed"
             up = (t64 > x64) == (y >= 0)     # ceil of the signed value = larger magnitude if y >= 0
         u = _grid.uniforms(rounding, rng, y.shape)
+        if _grid.FAST:
+            return _grid.run_fast(_fast.tapered_quantize, y, u, up, rounding, s, out, want_stats,
+                                  np.asarray(self.steps, np.float64), float(self.max_value))
         with np.errstate(invalid="ignore", over="ignore"):
             a = np.abs(y)
             fin = np.isfinite(a)
