@@ -407,3 +407,24 @@ def test_memo_and_der_differ_only_where_they_should():
     out["der"].eval(), out["memo"].eval()
     assert np.array_equal(out["der"].forward(x), out["memo"].forward(x))
     assert isinstance(out["der"], GrowingModel) and not isinstance(out["der"], MemoModel)
+
+
+@pytest.mark.parametrize("method", ["der", "memo"])
+def test_cli_resnet32_growing_methods_end_to_end(tmp_path, method):
+    """`intsim train --model resnet32 --method der|memo` through the CLI (HDQT,
+    injected 8x8 images: the driver, checkpoints, audit and results.json)."""
+    hooks = RunHooks(dataset=_dataset(shape=(3, 8, 8), ntr=8, nte=3))
+    out = tmp_path / method
+    r = _train(["--out", str(out), "--dataset", "cifar10", "--data", str(tmp_path),
+                "--model", "resnet32", "--method",
+                method, "--arith", "hdqt", "--epochs", "1", "--batch-size", "16", "--memory", "12",
+                "--init-classes", "2", "--inc-classes", "2"], hooks)
+    assert r.exit_code == 0, r.output
+    res = json.loads((out / "results.json").read_text())
+    assert res["complete"] and res["config"]["model"] == "resnet32"
+    assert len(res["tasks"]) == 3
+    last = set(res["tasks"][2]["audit"])
+    if method == "der":
+        assert {"backbone.b0.0", "backbone.b2.0", "classifier", "aux"} <= last
+    else:
+        assert {"generalized.0", "specialized.s2.0.conv1", "classifier", "aux"} <= last
