@@ -34,60 +34,62 @@ def _round(af, step, mode, u, up):
     return kr * step
 
 
-@njit(cache=True, inline="always")
-def _binade(a):
-    """floor(log2 a) for a > 0; -1 for a == 0 (as np.frexp)."""
-    return math.frexp(a)[1] - 1
+#: 2^k for k in [-_P2_OFF, 1023] (exact; 0 below float64's smallest subnormal;
+#: steps never exceed 2^1023): a table lookup instead of a libm ldexp per element
+_P2_OFF = 1100
+_POW2 = np.ldexp(1.0, np.arange(-_P2_OFF, 1024))
 
 
 @njit(cache=True, inline="always")
-def _finish(y, qmag, max_value, ov, q, over, i, acc):
-    """One element of _grid.finish; acc: [count, flushed, saturated] int64, updated."""
-    v = y[i]
-    if math.isnan(v):
-        q[i] = np.nan
-        over[i] = False
-        return
-    o = qmag > max_value
-    m = ov if o else qmag
-    r = math.copysign(m, v)
-    q[i] = r
-    over[i] = o
-    if math.isfinite(v):
-        acc[0] += 1
-    if v != 0.0 and r == 0.0:
-        acc[1] += 1
-    if o:
-        acc[2] += 1
+def _binade(a, bits):
+    """floor(log2 a) for a > 0; -1 for a == 0 (as np.frexp). bits: a's (or -a's)
+    IEEE bits as int64: the exponent field directly, frexp only for 0 and
+    subnormals."""
+    ex = (bits >> 52) & 0x7FF
+    if ex == 0:
+        return math.frexp(a)[1] - 1
+    return ex - 1023
+
+
+@njit(cache=True, inline="always")
+def _pow2(k):
+    return _POW2[min(max(k, -_P2_OFF), 1023) + _P2_OFF]
 
 
 @njit(cache=True)
 def float_quantize(y, u, up, mode, emin, man_bits, subnormals, min_normal, max_value, ov):
     """FloatFormat._quantize's rounding and finish (see the module docstring)."""
     n = y.size
+    yb = y.view(np.int64)
     q = np.empty(n, np.float64)
     over = np.empty(n, np.bool_)
-    acc = np.zeros(3, np.int64)
+    count = flushed = saturated = 0
     mx = 0.0
     for i in range(n):
         v = y[i]
         a = abs(v)
-        if math.isfinite(a):
+        if math.isnan(v):
+            q[i] = np.nan
+            over[i] = False
+            continue
+        if a != np.inf:
+            count += 1
             mx = max(mx, a)
-            E = max(_binade(a), emin)
-            step = math.ldexp(1.0, E - man_bits)
+            E = max(_binade(a, yb[i]), emin)
             ui = u[i] if mode == 1 else 0.0
-            qm = _round(a, step, mode, ui, up[i] if mode == 2 else False)
+            qm = _round(a, _pow2(E - man_bits), mode, ui, up[i] if mode == 2 else False)
             if not subnormals and a < min_normal:
-                if mode == 0:
-                    hit = a > min_normal / 2
-                else:
-                    hit = ui < a / min_normal
+                hit = a > min_normal / 2 if mode == 0 else ui < a / min_normal
                 qm = min_normal if hit else 0.0
         else:
             qm = np.inf
-        _finish(y, qm, max_value, ov, q, over, i, acc)
-    return q, over, acc[0], acc[1], acc[2], mx
+        o = qm > max_value
+        r = math.copysign(ov if o else qm, v)
+        q[i] = r
+        over[i] = o
+        flushed += 1 if (v != 0.0) & (r == 0.0) else 0
+        saturated += 1 if o else 0
+    return q, over, count, flushed, saturated, mx
 
 
 @njit(cache=True)
@@ -96,19 +98,30 @@ def tapered_quantize(y, u, up, mode, steps, max_value):
     len(steps) - 1)]; saturates at max_value."""
     n = y.size
     nb = steps.size
+    yb = y.view(np.int64)
     q = np.empty(n, np.float64)
     over = np.empty(n, np.bool_)
-    acc = np.zeros(3, np.int64)
+    count = flushed = saturated = 0
     mx = 0.0
     for i in range(n):
         v = y[i]
         a = abs(v)
-        if math.isfinite(a):
+        if math.isnan(v):
+            q[i] = np.nan
+            over[i] = False
+            continue
+        if a != np.inf:
+            count += 1
             mx = max(mx, a)
-            d = min(max(-_binade(a), 0), nb - 1)
+            d = min(max(-_binade(a, yb[i]), 0), nb - 1)
             qm = _round(a, steps[d], mode, u[i] if mode == 1 else 0.0,
                         up[i] if mode == 2 else False)
         else:
             qm = np.inf
-        _finish(y, qm, max_value, max_value, q, over, i, acc)
-    return q, over, acc[0], acc[1], acc[2], mx
+        o = qm > max_value
+        r = math.copysign(max_value if o else qm, v)
+        q[i] = r
+        over[i] = o
+        flushed += 1 if (v != 0.0) & (r == 0.0) else 0
+        saturated += 1 if o else 0
+    return q, over, count, flushed, saturated, mx
