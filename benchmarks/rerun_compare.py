@@ -6,7 +6,10 @@ Each run folder's config.toml is re-run (intsim.run, one thread, a scratch
 folder); the new results.json is compared with the stored one leaf by leaf
 (timings, versions, the thread counts and the data's file origin are not
 results and are skipped). Prints, per run, the number of fields compared and
-every field that differs. --ignore-audit-saturated: also report, separately,
+every field that differs. Records migrated from the old compact format
+(session 4) kept 10 significant digits: a float that agrees to 1e-9
+(relative) counts as equal and is reported as such. --keep DIR: keep the new
+run folders there. --ignore-audit-saturated: also report, separately,
 differences that are only audit "saturated" counts (for a change that should
 move counts only, e.g. session 5's wrap count).
 The guide's rule: after a change to kernels or random streams, re-run cached
@@ -41,27 +44,44 @@ def skipped(key):
     return any(key == s or key.startswith(s + ".") or key.startswith(s + "[") for s in SKIP)
 
 
+def _close(x, y):
+    return (isinstance(x, float) and isinstance(y, float)
+            and abs(x - y) <= 1e-9 * max(abs(x), abs(y)))
+
+
 def compare(stored, new):
+    """(fields compared, [(key, stored, new) differing], fields equal only to 1e-9)."""
     a, b = flatten(stored), flatten(new)
     keys = sorted(k for k in set(a) | set(b) if not skipped(k))
-    return len(keys), [(k, a.get(k, "<missing>"), b.get(k, "<missing>"))
-                       for k in keys if a.get(k, "<missing>") != b.get(k, "<missing>")]
+    diff, close = [], 0
+    for k in keys:
+        x, y = a.get(k, "<missing>"), b.get(k, "<missing>")
+        if x == y:
+            continue
+        if _close(x, y):
+            close += 1
+        else:
+            diff.append((k, x, y))
+    return len(keys), diff, close
 
 
 def main(argv):
     loose = "--ignore-audit-saturated" in argv
-    folders = [Path(x) for x in argv if not x.startswith("--")]
+    keep = Path(argv[argv.index("--keep") + 1]) if "--keep" in argv else None
+    skip = {argv.index("--keep") + 1} if keep else set()
+    folders = [Path(x) for i, x in enumerate(argv) if not x.startswith("--") and i not in skip]
     for folder in folders:
         stored = json.loads((folder / "results.json").read_text())
         cfg = cfgmod.resolve(folder / "config.toml", {"threads": 1})
         with tempfile.TemporaryDirectory() as tmp:
-            new = intsim.run(cfg, Path(tmp) / "r")
-        n, diff = compare(stored, new)
+            new = intsim.run(cfg, (keep or Path(tmp)) / folder.name)
+        n, diff, close = compare(stored, new)
         sat = [d for d in diff if d[0].endswith(".saturated")] if loose else []
         meta = [d for d in diff if d[0].startswith(("run.", "config.")) or
                 d[0].endswith(".levels_used") and d[1] is None]
         rest = [d for d in diff if d not in sat and d not in meta]
-        print(f"{folder.name}: {n} fields compared, {len(rest)} results differ"
+        print(f"{folder.name}: {n} fields compared, {len(rest)} results differ, {close} equal "
+              f"to 1e-9 only (10-digit records)"
               + (f", {len(sat)} audit 'saturated' counts differ" if loose else "")
               + f"; {len(meta)} configuration/metadata fields differ (new or renamed "
               f"fields, level fractions the old record lacks)")
