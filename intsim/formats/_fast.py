@@ -56,46 +56,16 @@ def _pow2(k):
     return _POW2[min(max(k, -_P2_OFF), 1023) + _P2_OFF]
 
 
-@njit(cache=True)
-def float_quantize(y, u, up, mode, emin, man_bits, subnormals, min_normal, max_value, ov):
-    """FloatFormat._quantize's rounding and finish (see the module docstring)."""
-    n = y.size
-    yb = y.view(np.int64)
-    q = np.empty(n, np.float64)
-    over = np.empty(n, np.bool_)
-    count = flushed = saturated = 0
-    mx = 0.0
-    for i in range(n):
-        v = y[i]
-        a = abs(v)
-        if math.isnan(v):
-            q[i] = np.nan
-            over[i] = False
-            continue
-        if a != np.inf:
-            count += 1
-            mx = max(mx, a)
-            E = max(_binade(a, yb[i]), emin)
-            ui = u[i] if mode == 1 else 0.0
-            qm = _round(a, _pow2(E - man_bits), mode, ui, up[i] if mode == 2 else False)
-            if not subnormals and a < min_normal:
-                hit = a > min_normal / 2 if mode == 0 else ui < a / min_normal
-                qm = min_normal if hit else 0.0
-        else:
-            qm = np.inf
-        o = qm > max_value
-        r = math.copysign(ov if o else qm, v)
-        q[i] = r
-        over[i] = o
-        flushed += 1 if (v != 0.0) & (r == 0.0) else 0
-        saturated += 1 if o else 0
-    return q, over, count, flushed, saturated, mx
+_NO_STEPS = np.empty(0)
 
 
 @njit(cache=True)
-def tapered_quantize(y, u, up, mode, steps, max_value):
-    """TaperedFormat._quantize's rounding and finish: step = steps[clip(-binade, 0,
-    len(steps) - 1)]; saturates at max_value."""
+def quantize(y, u, up, mode, steps, emin, man_bits, subnormals, min_normal, max_value, ov):
+    """One format's rounding and finish (see the module docstring). The step of a
+    magnitude a with binade E: steps[clip(-E, 0, len(steps) - 1)] for a tapered
+    format (steps non-empty; TaperedFormat), else 2^(max(E, emin) - man_bits)
+    (FloatFormat, with its no-subnormal rule below min_normal). Magnitudes
+    above max_value become ov."""
     n = y.size
     nb = steps.size
     yb = y.view(np.int64)
@@ -113,13 +83,17 @@ def tapered_quantize(y, u, up, mode, steps, max_value):
         if a != np.inf:
             count += 1
             mx = max(mx, a)
-            d = min(max(-_binade(a, yb[i]), 0), nb - 1)
-            qm = _round(a, steps[d], mode, u[i] if mode == 1 else 0.0,
-                        up[i] if mode == 2 else False)
+            E = _binade(a, yb[i])
+            ui = u[i] if mode == 1 else 0.0
+            step = steps[min(max(-E, 0), nb - 1)] if nb else _pow2(max(E, emin) - man_bits)
+            qm = _round(a, step, mode, ui, up[i] if mode == 2 else False)
+            if not nb and not subnormals and a < min_normal:
+                hit = a > min_normal / 2 if mode == 0 else ui < a / min_normal
+                qm = min_normal if hit else 0.0
         else:
             qm = np.inf
         o = qm > max_value
-        r = math.copysign(max_value if o else qm, v)
+        r = math.copysign(ov if o else qm, v)
         q[i] = r
         over[i] = o
         flushed += 1 if (v != 0.0) & (r == 0.0) else 0

@@ -143,9 +143,10 @@ class FloatFormat(_grid.Format):
         else:
             ov = np.inf if self.has_inf else np.nan
         if _grid.FAST:
-            return _grid.run_fast(_fast.float_quantize, y, u, None, rounding, s, out, want_stats,
-                                  int(self.emin), int(self.man_bits), bool(self.subnormals),
-                                  float(self.min_normal), float(self.max_value), float(ov))
+            return _grid.run_fast(_fast.quantize, y, u, None, rounding, s, out, want_stats,
+                                  _fast._NO_STEPS, int(self.emin), int(self.man_bits),
+                                  bool(self.subnormals), float(self.min_normal),
+                                  float(self.max_value), float(ov))
         with np.errstate(invalid="ignore", over="ignore"):
             a = np.abs(y)
             fin = np.isfinite(a)            # inf and NaN: qmag inf (finish handles NaN)

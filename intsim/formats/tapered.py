@@ -133,8 +133,9 @@ class TaperedFormat(_grid.Format):
             up = (t64 > x64) == (y >= 0)     # ceil of the signed value = larger magnitude if y >= 0
         u = _grid.uniforms(rounding, rng, y.shape)
         if _grid.FAST:
-            return _grid.run_fast(_fast.tapered_quantize, y, u, up, rounding, s, out, want_stats,
-                                  np.asarray(self.steps, np.float64), float(self.max_value))
+            mv = float(self.max_value)
+            return _grid.run_fast(_fast.quantize, y, u, up, rounding, s, out, want_stats,
+                                  np.asarray(self.steps, np.float64), 0, 0, True, 0.0, mv, mv)
         with np.errstate(invalid="ignore", over="ignore"):
             a = np.abs(y)
             fin = np.isfinite(a)
