@@ -26,6 +26,7 @@ import copy
 import numpy as np
 
 from intsim.data import augment_cifar, iterate_batches
+from intsim.errors import NonFiniteError, TrainingDiverged
 from intsim.nn import cross_entropy, kd_loss
 from intsim.optim import MultiStepLR, make_optimizer
 
@@ -208,14 +209,18 @@ class Learner:
                                      epochs=epochs, num_batches=nb, stage=stage)
             loss_sum, correct, seen = 0.0, 0, 0
             lr = opt.lr
-            for xb, yb in iterate_batches(X, y, cfg.batch_size, rng=self.rng, shuffle=True):
+            for i, (xb, yb) in enumerate(iterate_batches(X, y, cfg.batch_size, rng=self.rng,
+                                                         shuffle=True)):
                 if aug is not None:
                     xb = aug(xb, self.rng)
-                logits = self._forward(xb)
-                loss, grad = loss_fn(xb, yb, logits)
-                opt.zero_grad()
-                backward(grad)
-                opt.step()
+                try:
+                    logits = self._forward(xb)
+                    loss, grad = loss_fn(xb, yb, logits)
+                    opt.zero_grad()
+                    backward(grad)
+                    opt.step()
+                except NonFiniteError as e:     # the run diverged: say where
+                    raise TrainingDiverged(self.cur_task, stage, epoch + 1, i + 1, str(e)) from e
                 c = int(np.sum(np.argmax(logits, axis=1) == yb))
                 loss_sum += float(loss) * len(yb)
                 correct += c

@@ -7,10 +7,13 @@ the run and reproduces exactly the results of an uninterrupted run.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import time
 
 import numpy as np
+
+from intsim.errors import NonFiniteError, TrainingDiverged
 
 from . import metrics
 from .registry import method_class
@@ -86,9 +89,14 @@ def run_cil(stream, model_factory, config, rng, on_task_end=None, on_epoch=None,
         t0 = time.perf_counter()
         task = stream.task(t)
         model.reset_audit()
-        learner.incremental_train(task, progress=progress)
-        learner.after_task(task)
-        ev = learner.eval_task(task)
+        # A float overflow becomes inf/NaN, which the next quantizer or the loss
+        # refuses (NonFiniteError): that error, with where, replaces NumPy's warnings.
+        with np.errstate(over="ignore", invalid="ignore"):
+            learner.incremental_train(task, progress=progress)   # raises TrainingDiverged
+            with _diverged_in(t, "exemplars and class means"):
+                learner.after_task(task)
+            with _diverged_in(t, "evaluation"):
+                ev = learner.eval_task(task)
         ev["audit"] = _audit_dict(model)
         extras = learner.task_extras()
         ev.update(extras)
@@ -101,3 +109,12 @@ def run_cil(stream, model_factory, config, rng, on_task_end=None, on_epoch=None,
             on_task_end(t, results, {"next_task": t + 1, "learner": learner.state_dict(),
                                      "results": copy.deepcopy(results)})
     return results
+
+
+@contextlib.contextmanager
+def _diverged_in(task: int, stage: str):
+    """Re-raise a NonFiniteError from `stage` of `task` as TrainingDiverged."""
+    try:
+        yield
+    except NonFiniteError as e:
+        raise TrainingDiverged(task, stage, None, None, str(e)) from e

@@ -25,6 +25,7 @@ from intsim.app.build import (build_arith, cil_config, complete_config, effectiv
 from intsim.app.config import ConfigError, RunConfig, to_toml, unused_settings
 from intsim.app.progress import Progress
 from intsim.app.results import build_results, summarize, task_record
+from intsim.errors import TrainingDiverged
 from intsim.kernels.jitcache import MESSAGE, notify_compiles
 from intsim.kernels.threads import set_threads
 
@@ -265,6 +266,12 @@ def _run(cfg, arith, run_dir: Path, lock, resume, hooks, prog, keep_checkpoint) 
         runio.append_jsonl(log, {"event": "interrupted", "tasks_done": len(records),
                                  "time": time.time()})
         raise RunInterrupted(run_dir, saved["tasks"]) from None
+    except TrainingDiverged as e:
+        # the finished tasks stay in results.json (complete: false) and the checkpoint
+        runio.append_jsonl(log, {"event": "diverged", "tasks_done": len(records),
+                                 "task": e.task, "stage": e.stage, "epoch": e.epoch,
+                                 "batch": e.batch, "cause": e.cause, "time": time.time()})
+        raise
 
     if start_task >= stream.num_tasks:   # resumed an already finished run
         res = runio.read_json(run_dir / runio.RESULTS) if (run_dir / runio.RESULTS).exists() else None

@@ -30,10 +30,19 @@ from intsim.app.config import (ACC_MODES, ARITHS, DATASETS, METHODS, MODELS, ROU
 from intsim.app.driver import RunHooks, RunInterrupted, default_out, run
 from intsim.app.progress import Progress
 from intsim.cli.errors import fail
+from intsim.errors import TrainingDiverged
 from intsim.kernels.threads import ActiveRun, available_cores
 
 
 # ------------------------------------------------------------------ options
+
+def _tasks_in(run_dir: Path) -> int:
+    """Tasks recorded in run_dir's results.json (0 when it has none)."""
+    try:
+        return len(runio.read_json(run_dir / runio.RESULTS).get("tasks", []))
+    except (OSError, ValueError):
+        return 0
+
 
 def _opt(*a, **k):
     return click.option(*a, default=None, **k)
@@ -185,6 +194,15 @@ def train_cmd(ctx, config_file, arith_opts, out, resume, quiet, jsonl, **opts):
             where = e.filename or run_dir
             fail(f"cannot write {where}: {e.strerror or e} (the last checkpoint in {run_dir} "
                  f"is kept; free space or choose another --out, then --resume)")
+        except TrainingDiverged as e:
+            if prog.mode == "bar" and prog.tty:
+                click.echo(err=True)
+            done = _tasks_in(run_dir)
+            tasks = "task 1 is" if done == 1 else f"tasks 1-{done} are"
+            kept = (f"{tasks} in {run_dir / runio.RESULTS} (complete: false)" if done
+                    else "no task had finished")
+            click.echo(f"intsim: {e}; {kept}", err=True)
+            raise click.exceptions.Exit(1)
         except RunInterrupted as e:
             if prog.mode == "bar" and prog.tty:
                 click.echo(err=True)        # end the half-drawn progress bar line

@@ -7,6 +7,7 @@ fastmath is off, so every operation matches the NumPy reference bit for bit.
 import numpy as np
 from numba import njit, prange
 
+from intsim.errors import NonFiniteError
 from intsim.kernels._rng import fill_range
 
 U = np.uint64
@@ -88,7 +89,7 @@ _apply_sr_ser = njit(cache=True)(_apply_sr_impl)
 
 def row_range(x2):
     """(max, min) float64 arrays of length rows for the C (rows, m) float array x2 (m >= 1);
-    raises ValueError on NaN or inf.
+    raises NonFiniteError (a ValueError) on NaN or inf.
 
     NumPy's SIMD max/min reductions (10x the scalar kernel): they propagate NaN,
     so the input is finite iff both results are finite.
@@ -96,7 +97,7 @@ def row_range(x2):
     mx = x2.max(axis=1)
     mn = x2.min(axis=1)
     if not (np.isfinite(mx).all() and np.isfinite(mn).all()):
-        raise ValueError("quantize: input contains NaN or inf")
+        raise NonFiniteError("quantize: input contains NaN or inf")
     return mx.astype(np.float64), mn.astype(np.float64)
 
 
@@ -175,11 +176,11 @@ def levels_seen(q, qmin, qmax):
 
 def item_range(x3):
     """(max, min) float64 arrays (S,) over axes 0 and 2 of the (A, S, M) float array x3;
-    raises ValueError on NaN or inf (NumPy's SIMD reductions propagate NaN)."""
+    raises NonFiniteError on NaN or inf (NumPy's SIMD reductions propagate NaN)."""
     mx = x3.max(axis=2).max(axis=0)
     mn = x3.min(axis=2).min(axis=0)
     if not (np.isfinite(mx).all() and np.isfinite(mn).all()):
-        raise ValueError("quantize: input contains NaN or inf")
+        raise NonFiniteError("quantize: input contains NaN or inf")
     return mx.astype(np.float64), mn.astype(np.float64)
 
 

@@ -11,12 +11,13 @@
 """
 import numpy as np
 
+from intsim.errors import NonFiniteError
 from intsim.kernels._rng import random_f32
 
 
 def _finite(x, what):
     if not np.isfinite(x).all():
-        raise ValueError(f"{what}: input contains NaN or inf")
+        raise NonFiniteError(f"{what}: input contains NaN or inf")
 
 
 def sawb_quantize(x, bits, signed=None):
@@ -36,7 +37,7 @@ def sawb_quantize(x, bits, signed=None):
     mean_sq = float(np.mean(np.square(a, dtype=np.float64)))
     mean_abs = float(np.mean(a, dtype=np.float64))
     if not (np.isfinite(mean_sq) and np.isfinite(mean_abs)):
-        raise ValueError("sawb_quantize: input contains NaN or inf")
+        raise NonFiniteError("sawb_quantize: input contains NaN or inf")
     if signed is None:
         signed = bool(xf.min() < 0)
     if signed:

@@ -1,6 +1,8 @@
 """Losses in float32: softmax cross-entropy and the KD loss of docs/paper.md sec 9."""
 import numpy as np
 
+from intsim.errors import NonFiniteError
+
 
 def _log_softmax(z):
     z = z - z.max(axis=1, keepdims=True)
@@ -14,7 +16,7 @@ def _check_logits(logits):
     if logits.dtype.kind != "f":
         logits = logits.astype(np.float32)
     if not np.isfinite(logits).all():
-        raise ValueError("logits contain NaN or inf")
+        raise NonFiniteError("logits contain NaN or inf")
     return logits
 
 
