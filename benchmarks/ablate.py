@@ -6,9 +6,10 @@ quantizers, no transforms), with deterministic (round-to-nearest) instead of
 stochastic rounding of the backward tensors (both error tensors and H_b x),
 and with input bits 3, 5, 6 and 8 (4 is the default) at an 8-bit
 accumulator. Full HAPT protocol (100 epochs, constant LR 0.01) over the
-paper's first seeds (3 by default; SEEDS=n). Writes
-benchmarks/results/ablate.md. QUICK=1: 10 epochs per task, one seed
-(ablate_quick.md).
+paper's first seeds (3 by default; SEEDS=n), intsim's former fixed subject
+split. Writes benchmarks/results/ablate.md. `--split paper` (`make
+ablate-paper`): the authors' subject split, ablate_paper.md. QUICK=1: 10
+epochs per task, one seed (*_quick.md).
 """
 import os
 import sys
@@ -16,7 +17,8 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from intsim.app import jobs as ex  # noqa: E402
-from benchutil import print_table, quick_mode, run_or_collect, write_table  # noqa: E402
+from benchutil import (SPLIT_NOTES, print_table, quick_mode, run_or_collect,  # noqa: E402
+                       split_arg, split_overrides, write_table)
 
 QUICK_EPOCHS = 10
 DEFAULT = {"kind": "hdqt", "bits": 4, "acc_bits": 8, "tile": 32, "acc_mode": "clamp"}
@@ -35,23 +37,19 @@ SETTINGS = (
 )
 
 
-# The cached runs (and these tables) use the subject split and scaling intsim had
-# before --split/--scale: the smallest user ids train, min-max scaling fit on them.
-# The paper schedule now defaults to the released code's split (docs/data.md).
-OLD_SPLIT = {"split": "sorted", "scale": "train-minmax"}
-
-
-def make_jobs(quick, n_seeds):
+def make_jobs(quick, n_seeds, split="sorted"):
+    """{setting name: [Job per seed]}, seeds. split: 'sorted' (the former split) or 'paper'."""
     seeds = ex.PAPER_SEEDS[:1] if quick else ex.PAPER_SEEDS[:n_seeds]
-    over = {**OLD_SPLIT, **({"epochs": QUICK_EPOCHS} if quick else {})}
+    over = {**split_overrides(split), **({"epochs": QUICK_EPOCHS} if quick else {})}
     return {name: [ex.Job("hapt", "icarl", spec, s, dict(over)) for s in seeds]
             for name, _, spec in SETTINGS}, seeds
 
 
 def main():
     quick = quick_mode()
+    split = split_arg()
     n_seeds = int(os.environ.get("SEEDS", "3"))
-    jobs, seeds = make_jobs(quick, n_seeds)
+    jobs, seeds = make_jobs(quick, n_seeds, split)
     runs = run_or_collect([j for js in jobs.values() for j in js])
 
     def paired(js, base, field):
@@ -75,13 +73,14 @@ def main():
                      sum(j.key in runs for j in js)])
     print_table(header, rows)
     epochs = QUICK_EPOCHS if quick else 100
-    cmd = "make ablate" + (" QUICK=1" if quick else "")
+    cmd = "make ablate" + ("-paper" if split == "paper" else "") + (" QUICK=1" if quick else "")
     if not quick and n_seeds != 3:
         cmd = f"SEEDS={n_seeds} " + cmd
     total = sum(ex.run_seconds(r) for r in runs.values())
     missing = sum(1 for js in jobs.values() for j in js if j.key not in runs)
     notes = [
         f"Mode: {'QUICK (' + str(epochs) + ' epochs per task, one seed): NOT the paper protocol' if quick else 'full protocol (100 epochs per task)'}.",
+        SPLIT_NOTES[split],
         f"HAPT-561, iCaRL, FCNet 561-561, 2+2x5 classes, memory 200, batch 128, {epochs} epochs, "
         f"LR 0.01 constant, seeds {list(seeds)}; all HDQT rows: tile 32, clamp, 8-bit accumulators.",
         "Differences are paired by seed (same class order and Generator seed), mean +- sample std.",
@@ -93,7 +92,8 @@ def main():
         f"Compute: {len(runs)} runs, {total / 60:.1f} CPU-min in total"
         + (f"; {missing} run(s) not finished yet (shown as '-')" if missing else "") + ".",
     ]
-    path = write_table("ablate_quick" if quick else "ablate",
+    name = "ablate" + ("_paper" if split == "paper" else "") + ("_quick" if quick else "")
+    path = write_table(name,
                        "HDQT ablations on HAPT iCaRL: Hadamard, stochastic rounding, input bits",
                        header, rows, cmd, notes)
     print(f"wrote {path}")

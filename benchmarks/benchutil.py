@@ -119,3 +119,35 @@ def run_or_collect(jobs, argv=None, runs_dir: str = RUNS_DIR) -> dict:
               f"missing ones show as '-'", file=sys.stderr)
         return runs
     return ex.run_jobs(jobs, runs_dir)
+
+
+# ------------------------------------------------------------ subject splits
+
+#: The subject split and scaling intsim had before --split/--scale (the former
+#: tables' runs): the smallest user ids train, min-max scaling fit on them. The
+#: paper schedule now defaults to the released code's split (docs/data.md).
+OLD_SPLIT = {"split": "sorted", "scale": "train-minmax"}
+
+SPLIT_NOTES = {
+    "paper": "Subject split: the authors' (random.Random(seed).sample of the subjects in file "
+             "order, 23 of 28 train; no rescaling), drawn per seed (docs/data.md).",
+    "sorted": "Subject split: intsim's former fixed one (subjects 1-6, 8-24 train; min-max "
+              "scaling fit on them); the `-paper` target has the authors'.",
+}
+
+
+def split_arg(argv=None) -> str:
+    """'paper' when argv has `--split paper`, 'sorted' (the former split) otherwise."""
+    argv = sys.argv[1:] if argv is None else argv
+    if "--split" not in argv:
+        return "sorted"
+    i = argv.index("--split")
+    value = argv[i + 1] if i + 1 < len(argv) else ""
+    if value not in ("paper", "sorted"):
+        raise SystemExit(f"--split must be 'paper' or 'sorted', got {value!r}")
+    return value
+
+
+def split_overrides(split: str) -> dict:
+    """The Job overrides that select `split` ({} for the paper schedule's default)."""
+    return dict(OLD_SPLIT) if split == "sorted" else {}

@@ -26,7 +26,8 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from intsim.app import jobs as ex  # noqa: E402
-from benchutil import print_table, quick_mode, run_or_collect, write_table  # noqa: E402
+from benchutil import (SPLIT_NOTES, print_table, quick_mode, run_or_collect,  # noqa: E402
+                       split_arg, split_overrides, write_table)
 
 METHODS = ("lwf", "icarl", "bic")
 ARITHS = (("FP", {"kind": "fp"}),
@@ -51,12 +52,6 @@ ROWS = (("lwf", "cnn", "LwF"), ("icarl", "cnn", "iCaRL (CNN)"), ("icarl", "nme",
         ("bic", "cnn", "BiC (CNN)"), ("der", "cnn", "DER (CNN)"), ("memo", "cnn", "MEMO (CNN)"))
 
 
-# The cached runs (and these tables) use the subject split and scaling intsim had
-# before --split/--scale: the smallest user ids train, min-max scaling fit on them.
-# The paper schedule now defaults to the released code's split (docs/data.md).
-OLD_SPLIT = {"split": "sorted", "scale": "train-minmax"}
-
-
 def _ariths(method, split="paper"):
     if method in GROWING:
         return ARITHS[:2]
@@ -68,7 +63,7 @@ def make_jobs(quick: bool, n_seeds: int, split: str = "sorted"):
     """{(method, arith name): [Job per seed]}, seeds. split "sorted": the cached
     runs' former split (LwF/iCaRL/BiC); "paper": the authors' split, + DER, MEMO."""
     seeds = ex.PAPER_SEEDS[:1] if quick else ex.PAPER_SEEDS[:n_seeds]
-    over = {**(OLD_SPLIT if split == "sorted" else {}),
+    over = {**split_overrides(split),
             **({"epochs": QUICK_EPOCHS} if quick else {})}
     methods = METHODS + (GROWING if split == "paper" else ())
     jobs = {}
@@ -114,8 +109,7 @@ def build_rows(runs, jobs):
 
 def main():
     quick = quick_mode()
-    split = "paper" if "--split" in sys.argv and sys.argv[sys.argv.index("--split") + 1] == "paper" \
-        else "sorted"
+    split = split_arg()
     n_seeds = int(os.environ.get("SEEDS", "5" if split == "paper" else "3"))
     if not 1 <= n_seeds <= len(ex.PAPER_SEEDS):
         raise SystemExit(f"SEEDS must be 1..{len(ex.PAPER_SEEDS)}, got {n_seeds}")
@@ -133,10 +127,7 @@ def main():
         cmd = f"SEEDS={n_seeds} " + cmd
     notes = [
         f"Mode: {'QUICK (' + str(epochs) + ' epochs per task, one seed): NOT the paper protocol' if quick else 'full protocol (100 epochs per task)'}.",
-        ("Subject split: the authors' (random.Random(seed).sample of the subjects in file order, "
-         "23 of 28 train; no rescaling), drawn per seed (docs/data.md)." if split == "paper" else
-         "Subject split: intsim's former fixed one (subjects 1-6, 8-24 train; min-max scaling "
-         "fit on them); `make reproduce-hapt-paper` has the authors'."),
+        SPLIT_NOTES[split],
         f"Protocol: HAPT-561 embedded (11 classes, train/test by subject), FCNet 561-561, "
         f"2 classes then +2 per task (6 tasks), memory 200, batch 128, {epochs} epochs, "
         f"LR 0.01 constant (quirk 4), SGD momentum 0.9, wd 2e-4, seeds {list(seeds)} "

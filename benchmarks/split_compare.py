@@ -19,11 +19,10 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from intsim.app import jobs as ex  # noqa: E402
-from benchutil import print_table, run_or_collect, write_table  # noqa: E402
+from benchutil import OLD_SPLIT, print_table, run_or_collect, write_table  # noqa: E402
 
 HDQT = {"kind": "hdqt", "bits": 4, "acc_bits": 8, "tile": 32, "acc_mode": "clamp"}
 ARITHS = (("FP", {"kind": "fp"}), ("HDQT 4/8", HDQT))
-OLD_SPLIT = {"split": "sorted", "scale": "train-minmax"}
 SPLITS = (("paper", {}), ("sorted (former)", OLD_SPLIT))
 # docs/paper.md sec 12: (last, avg), mean over the paper's 20 seeds
 PAPER = {("cnn", "FP"): (82.98, 89.94), ("cnn", "HDQT 4/8"): (82.56, 88.94),

@@ -4,7 +4,9 @@
 accumulator mode (clamp: exact tile sum clipped, the paper's; saturate: a
 running sum clipped after every addition; wrap: two's-complement overflow),
 tile 32, full HAPT protocol (100 epochs, constant LR 0.01), the paper's
-first seed(s) (SEEDS=n, default 1), plus FP as the baseline of the same run.
+first seed(s) (SEEDS=n, default 1), plus FP as the baseline of the same run,
+intsim's former fixed subject split; `--split paper` (`make sweep-acc-paper`):
+the authors' split, files sweep_acc_paper.*.
 "none" is no accumulator limit (the released code's acc_bits = 16), so the
 three modes are one run there (plotted at x = 16). Writes benchmarks/results/sweep_acc.md and, when
 matplotlib is importable, sweep_acc.png (accuracy and saturation % vs bits).
@@ -21,7 +23,8 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from intsim.app import jobs as ex  # noqa: E402
-from benchutil import RESULTS_DIR, print_table, quick_mode, run_or_collect, write_table  # noqa: E402
+from benchutil import (RESULTS_DIR, SPLIT_NOTES, print_table, quick_mode,  # noqa: E402
+                       run_or_collect, split_arg, split_overrides, write_table)
 
 ACC_BITS = (4, 6, 8, 10, 12, "none")    # "none": no accumulator limit
 NONE_X = 16                              # where "none" sits on the plots' x axis
@@ -40,15 +43,10 @@ def _x(acc):
     return NONE_X if acc == "none" else acc
 
 
-# The cached runs (and these tables) use the subject split and scaling intsim had
-# before --split/--scale: the smallest user ids train, min-max scaling fit on them.
-# The paper schedule now defaults to the released code's split (docs/data.md).
-OLD_SPLIT = {"split": "sorted", "scale": "train-minmax"}
-
-
-def make_jobs(quick, n_seeds, modes=MODES, accs=ACC_BITS):
+def make_jobs(quick, n_seeds, modes=MODES, accs=ACC_BITS, split="sorted"):
+    """{(acc bits, mode): [Job per seed]}, seeds. split: 'sorted' (former) or 'paper'."""
     seeds = ex.PAPER_SEEDS[:1] if quick else ex.PAPER_SEEDS[:n_seeds]
-    over = {**OLD_SPLIT, **({"epochs": QUICK_EPOCHS} if quick else {})}
+    over = {**split_overrides(split), **({"epochs": QUICK_EPOCHS} if quick else {})}
     jobs = {("fp", None): [ex.Job("hapt", "icarl", {"kind": "fp"}, s, dict(over)) for s in seeds]}
     for acc in accs:
         for mode in modes:
@@ -109,10 +107,11 @@ def main():
                  if a.strip())
     if not accs or set(accs) - set(ACC_BITS):
         raise SystemExit(f"ACC must be a comma list of {ACC_BITS}, got {os.environ.get('ACC')!r}")
+    split = split_arg()
     table_only = "--table-only" in sys.argv[1:]
     if table_only:
         modes, accs = MODES, ACC_BITS   # the table shows every setting
-    jobs, seeds = make_jobs(quick, n_seeds, modes, accs)
+    jobs, seeds = make_jobs(quick, n_seeds, modes, accs, split)
     runs = run_or_collect([j for js in jobs.values() for j in js])
     fp_avg = ex.summaries(runs, jobs[("fp", None)], "cnn_avg")
     header = ["acc bits", "mode", "CNN last %", "CNN avg %", "NME last %", "NME avg %",
@@ -134,9 +133,9 @@ def main():
                                                  default="-"),
                      sum(j.key in runs for j in js)])
     print_table(header, rows)
-    suffix = "_quick" if quick else ""
+    suffix = ("_paper" if split == "paper" else "") + ("_quick" if quick else "")
     epochs = QUICK_EPOCHS if quick else 100
-    cmd = "make sweep-acc" + (" QUICK=1" if quick else "")
+    cmd = "make sweep-acc" + ("-paper" if split == "paper" else "") + (" QUICK=1" if quick else "")
     if not quick and n_seeds != 1:
         cmd = f"SEEDS={n_seeds} " + cmd
     if modes != MODES:
@@ -149,6 +148,7 @@ def main():
     missing = sum(1 for js in jobs.values() for j in js if j.key not in runs)
     notes = [
         f"Mode: {'QUICK (' + str(epochs) + ' epochs per task, one seed): NOT the paper protocol' if quick else 'full protocol (100 epochs per task)'}.",
+        SPLIT_NOTES[split],
         f"HAPT-561, iCaRL, FCNet 561-561, 2+2x5 classes, memory 200, batch 128, {epochs} epochs, "
         f"LR 0.01 constant, seeds {list(seeds)}. HDQT: 4-bit operands, forward tile 32; the "
         "backward reductions are one accumulator each (released code). 'none' = no limit.",

@@ -242,12 +242,26 @@ def test_reproduce_hapt_spec_finds_the_benchmark_runs():
     assert {r.key for r in found} == job_keys
 
 
+def test_reproduce_hapt_paper_spec_matches_its_table():
+    """Every run the paper-split table reads is in reproduce_hapt_paper.toml, and back."""
+    import reproduce_hapt
+    spec = sw.load_spec(os.path.join(SPECS, "reproduce_hapt_paper.toml"))
+    jobs, _ = reproduce_hapt.make_jobs(False, 5, "paper")
+    assert {r.key for r in spec.runs} == {j.key for js in jobs.values() for j in js}
+
+
 @pytest.mark.parametrize("name, script, n", [("ablate", "ablate", 27),
-                                             ("sweep_acc", "sweep_acc", 17)])
+                                             ("sweep_acc", "sweep_acc", 17),
+                                             ("ablate_paper", "ablate", 27),
+                                             ("sweep_acc_paper", "sweep_acc", 17)])
 def test_other_benchmark_specs_match_their_scripts(name, script, n):
     mod = __import__(script)
     spec = sw.load_spec(os.path.join(SPECS, f"{name}.toml"))
-    jobs, _ = mod.make_jobs(False, 3 if name == "ablate" else 1)
+    split = "paper" if name.endswith("_paper") else "sorted"
+    if script == "ablate":
+        jobs, _ = mod.make_jobs(False, 3, split)
+    else:
+        jobs, _ = mod.make_jobs(False, 1, split=split)
     assert len(spec.runs) == n
     job_keys = {j.key for js in jobs.values() for j in js
                 if j.arith.get("acc_bits", 8) is not None}   # see the reproduce_hapt test
