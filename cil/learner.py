@@ -26,7 +26,7 @@ import copy
 import numpy as np
 
 from intsim.data import augment_cifar, iterate_batches
-from intsim.errors import NonFiniteError, TrainingDiverged
+from intsim.errors import diverged_in
 from intsim.nn import cross_entropy, kd_loss
 from intsim.optim import MultiStepLR, make_optimizer
 
@@ -213,14 +213,12 @@ class Learner:
                                                          shuffle=True)):
                 if aug is not None:
                     xb = aug(xb, self.rng)
-                try:
+                with diverged_in(self.cur_task, stage, epoch + 1, i + 1):
                     logits = self._forward(xb)
                     loss, grad = loss_fn(xb, yb, logits)
                     opt.zero_grad()
                     backward(grad)
                     opt.step()
-                except NonFiniteError as e:     # the run diverged: say where
-                    raise TrainingDiverged(self.cur_task, stage, epoch + 1, i + 1, str(e)) from e
                 c = int(np.sum(np.argmax(logits, axis=1) == yb))
                 loss_sum += float(loss) * len(yb)
                 correct += c

@@ -7,13 +7,12 @@ the run and reproduces exactly the results of an uninterrupted run.
 """
 from __future__ import annotations
 
-import contextlib
 import copy
 import time
 
 import numpy as np
 
-from intsim.errors import NonFiniteError, TrainingDiverged
+from intsim.errors import diverged_in
 
 from . import metrics
 from .registry import method_class
@@ -93,9 +92,9 @@ def run_cil(stream, model_factory, config, rng, on_task_end=None, on_epoch=None,
         # refuses (NonFiniteError): that error, with where, replaces NumPy's warnings.
         with np.errstate(over="ignore", invalid="ignore"):
             learner.incremental_train(task, progress=progress)   # raises TrainingDiverged
-            with _diverged_in(t, "exemplars and class means"):
+            with diverged_in(t, "exemplars and class means"):
                 learner.after_task(task)
-            with _diverged_in(t, "evaluation"):
+            with diverged_in(t, "evaluation"):
                 ev = learner.eval_task(task)
         ev["audit"] = _audit_dict(model)
         extras = learner.task_extras()
@@ -110,11 +109,3 @@ def run_cil(stream, model_factory, config, rng, on_task_end=None, on_epoch=None,
                                      "results": copy.deepcopy(results)})
     return results
 
-
-@contextlib.contextmanager
-def _diverged_in(task: int, stage: str):
-    """Re-raise a NonFiniteError from `stage` of `task` as TrainingDiverged."""
-    try:
-        yield
-    except NonFiniteError as e:
-        raise TrainingDiverged(task, stage, None, None, str(e)) from e

@@ -1,4 +1,5 @@
 """Errors a training run can end with besides bad input (intsim.app.config.ConfigError)."""
+import contextlib
 
 
 class NonFiniteError(ValueError):
@@ -22,3 +23,12 @@ class TrainingDiverged(ArithmeticError):
         self.task, self.stage, self.epoch, self.batch, self.cause = task, stage, epoch, batch, cause
         where = f", epoch {epoch}, batch {batch}" if epoch is not None else ""
         super().__init__(f"training diverged in task {task + 1} ({stage}{where}): {cause}")
+
+
+@contextlib.contextmanager
+def diverged_in(task: int, stage: str, epoch: int | None = None, batch: int | None = None):
+    """Re-raise a NonFiniteError from inside the block as TrainingDiverged at that place."""
+    try:
+        yield
+    except NonFiniteError as e:
+        raise TrainingDiverged(task, stage, epoch, batch, str(e)) from e

@@ -71,9 +71,9 @@ def test_divergence_in_a_later_task_keeps_the_finished_tasks(tmp_path, monkeypat
 def test_non_finite_outside_sgd_names_the_stage():
     """run_cil turns a NonFiniteError of exemplar selection or evaluation into
     TrainingDiverged naming the stage, without epoch and batch."""
-    from intsim.cil import runner
+    from intsim.errors import diverged_in
     with pytest.raises(TrainingDiverged) as e:
-        with runner._diverged_in(2, "evaluation"):
+        with diverged_in(2, "evaluation"):
             raise NonFiniteError("quantize: input contains NaN or inf")
     assert str(e.value) == ("training diverged in task 3 (evaluation): "
                             "quantize: input contains NaN or inf")
