@@ -1,10 +1,20 @@
-# intsim developer targets. reproduce-hapt(-paper), sweep-acc and ablate run their
-# grid (benchmarks/specs/*.toml) through `intsim sweep`, reusing the runs stored
-# in benchmarks/results/runs, then write the table; QUICK=1 or SEEDS=n use the
-# scripts' own job lists. Every benchmark prints its figures beside a
-# baseline measured in the same run and writes a table to benchmarks/results/.
+# intsim developer targets. Every benchmark grid is a SPEC file (benchmarks/specs/*.toml):
+# a grid target runs its SPEC through `intsim sweep` (the runs stored in
+# benchmarks/results/runs are reused, interrupted ones resume), then its script writes
+# the table from the SPEC's runs (it runs nothing). Both get the same overlay:
+#   QUICK=1   --overlay benchmarks/specs/quick.toml (10 epochs per task, the first seed;
+#             tables *_quick.md)
+#   SEEDS=n   --seeds n (only the SPEC's first n seeds)
+#   JOBS=n    --workers n for the sweep (default: one per core)
+# Every benchmark prints its figures beside a baseline measured in the same run,
+# writes a table to benchmarks/results/ and prints the command that reproduces it.
 PY ?= python
 QUICK ?= 0
+SEEDS ?=
+JOBS ?=
+SPECS := benchmarks/specs
+OVERLAY := $(if $(filter 1,$(QUICK)),--overlay $(SPECS)/quick.toml) $(if $(SEEDS),--seeds $(SEEDS))
+WORKERS := $(if $(JOBS),--workers $(JOBS))
 
 .PHONY: install test test-nojit bench-kernels bench-step bench-resnet bench-task reproduce-hapt reproduce-hapt-paper split-compare sweep-acc sweep-acc-paper ablate ablate-paper embedded clean
 
@@ -17,7 +27,7 @@ test:
 # The kernel and engine tests again with Numba's JIT off: the kernels then run
 # as plain Python, which checks them against the same references.
 test-nojit:
-	NUMBA_DISABLE_JIT=1 $(PY) -m pytest -q tests/test_hadamard.py tests/test_quant.py tests/test_intmm.py tests/test_kernels_fast.py tests/test_formats_fast.py
+	NUMBA_DISABLE_JIT=1 $(PY) -m pytest -q tests/test_hadamard.py tests/test_quant.py tests/test_intmm.py tests/test_kernels_fast.py tests/test_formats_fast.py tests/test_floatacc.py
 
 bench-kernels:
 	$(PY) benchmarks/bench_kernels.py
@@ -35,45 +45,34 @@ bench-task:
 
 # both tables: the former fixed split (3 seeds) and the paper's split with DER/MEMO/FP134 rows
 reproduce-hapt:
-ifeq ($(QUICK)$(SEEDS),0)
-	intsim sweep benchmarks/specs/reproduce_hapt.toml && $(PY) benchmarks/reproduce_hapt.py --table-only
+	intsim sweep $(SPECS)/reproduce_hapt.toml $(OVERLAY) $(WORKERS) && $(PY) benchmarks/reproduce_hapt.py --spec $(SPECS)/reproduce_hapt.toml $(OVERLAY)
 	$(MAKE) reproduce-hapt-paper
-else
-	QUICK=$(QUICK) $(PY) benchmarks/reproduce_hapt.py
-endif
 
-# the same grid with the authors' subject split, 5 seeds, and DER/MEMO rows
+# the same grid with the authors' subject split, 5 seeds, DER/MEMO and FP134 rows,
+# and the DER/MEMO audit by layer group
 reproduce-hapt-paper:
-	intsim sweep benchmarks/specs/reproduce_hapt_paper.toml && $(PY) benchmarks/reproduce_hapt.py --split paper --table-only
+	intsim sweep $(SPECS)/reproduce_hapt_paper.toml $(OVERLAY) $(WORKERS) && $(PY) benchmarks/reproduce_hapt.py --spec $(SPECS)/reproduce_hapt_paper.toml $(OVERLAY)
+	$(PY) benchmarks/growing_audit.py --spec $(SPECS)/reproduce_hapt_paper.toml $(OVERLAY)
 
 # HAPT iCaRL FP vs HDQT 4/8 over the paper's 20 seeds with its subject split, beside the former split
 split-compare:
-	$(PY) benchmarks/split_compare.py
+	intsim sweep $(SPECS)/split_compare.toml $(OVERLAY) $(WORKERS) && $(PY) benchmarks/split_compare.py --spec $(SPECS)/split_compare.toml $(OVERLAY)
 
 # both tables: the former fixed split and the paper's split (sweep-acc-paper)
 sweep-acc:
-ifeq ($(QUICK)$(SEEDS),0)
-	intsim sweep benchmarks/specs/sweep_acc.toml && $(PY) benchmarks/sweep_acc.py --table-only
+	intsim sweep $(SPECS)/sweep_acc.toml $(OVERLAY) $(WORKERS) && $(PY) benchmarks/sweep_acc.py --spec $(SPECS)/sweep_acc.toml $(OVERLAY)
 	$(MAKE) sweep-acc-paper
-else
-	QUICK=$(QUICK) $(PY) benchmarks/sweep_acc.py
-endif
+
+sweep-acc-paper:
+	intsim sweep $(SPECS)/sweep_acc_paper.toml $(OVERLAY) $(WORKERS) && $(PY) benchmarks/sweep_acc.py --spec $(SPECS)/sweep_acc_paper.toml $(OVERLAY)
 
 # both tables: the former fixed split and the paper's split (ablate-paper)
 ablate:
-ifeq ($(QUICK)$(SEEDS),0)
-	intsim sweep benchmarks/specs/ablate.toml && $(PY) benchmarks/ablate.py --table-only
+	intsim sweep $(SPECS)/ablate.toml $(OVERLAY) $(WORKERS) && $(PY) benchmarks/ablate.py --spec $(SPECS)/ablate.toml $(OVERLAY)
 	$(MAKE) ablate-paper
-else
-	QUICK=$(QUICK) $(PY) benchmarks/ablate.py
-endif
-
-# the accumulator sweep and the ablations with the authors' subject split
-sweep-acc-paper:
-	intsim sweep benchmarks/specs/sweep_acc_paper.toml && $(PY) benchmarks/sweep_acc.py --split paper --table-only
 
 ablate-paper:
-	intsim sweep benchmarks/specs/ablate_paper.toml && $(PY) benchmarks/ablate.py --split paper --table-only
+	intsim sweep $(SPECS)/ablate_paper.toml $(OVERLAY) $(WORKERS) && $(PY) benchmarks/ablate.py --spec $(SPECS)/ablate_paper.toml $(OVERLAY)
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache

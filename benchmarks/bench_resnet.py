@@ -16,8 +16,12 @@ import subprocess
 import sys
 import time
 
-import intsim  # noqa: F401  (first: it sets the run's thread environment before NumPy loads)
-import numpy as np
+from intsim.kernels.runtime import configure_runtime
+
+configure_runtime()     # intsim's process setup, before NumPy loads (as the intsim command)
+import numpy as np  # noqa: E402
+
+import intsim  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from benchutil import best_time, md_table, print_table, write_table  # noqa: E402
@@ -113,9 +117,11 @@ class PartTimer:
 
 def instrument(model):
     """Wrap the engine's functions (in this process only) so a step's time splits by part."""
-    from intsim.kernels import hadamard, intmm, luq, quant
+    from intsim.kernels import hadamard, im2col, intmm, luq, quant
     from intsim.arith import qmatmul
-    from intsim.nn import batchnorm, conv, im2col, linear
+    from intsim.datapath import exact, formats, integer, lptorch
+    from intsim.nn import batchnorm, conv, linear
+    engines = (exact, integer, formats, lptorch)
     pt = PartTimer()
     names = {"forward": "forward matmuls", "backward_input": "backward-input matmuls",
              "backward_weight": "backward-weight matmuls"}
@@ -140,8 +146,10 @@ def instrument(model):
                        (qmatmul, "quantize_forward")):
         setattr(mod, fname, pt.wrap("quantizers", getattr(mod, fname)))
     hadamard.fwht = pt.wrap("FWHT", hadamard.fwht)
-    for fname in ("im2col", "im2col_km", "col2im", "col2im_km"):
-        setattr(conv, fname, pt.wrap("im2col/col2im", getattr(im2col, fname)))
+    for mod in engines:
+        for fname in ("im2col", "im2col_km", "col2im", "col2im_km"):
+            if hasattr(mod, fname):
+                setattr(mod, fname, pt.wrap("im2col/col2im", getattr(im2col, fname)))
     BN = batchnorm.BatchNorm2d
     BN.forward = pt.wrap("batch norm", BN.forward)
     BN.backward = pt.wrap("batch norm", BN.backward)
@@ -155,14 +163,12 @@ def instrument(model):
         @staticmethod
         def matmul(*args, **kw):
             return pt.wrap(pt.current, np.matmul)(*args, **kw)
-    for mod in (conv, qmatmul, linear):
+    for mod in engines + (qmatmul,):
         mod.np = _NP()
     C = conv.Conv2d
     fwd, bin_, bw = "forward matmuls", "backward-input matmuls", "backward-weight matmuls"
-    C._forward_ref = pt.phased(fwd, C._forward_ref)
-    C._forward_km = pt.phased(fwd, C._forward_km)
-    C._backward_ref = pt.phased([bw, bin_], C._backward_ref)    # dw, then dcols
-    C._backward_km = pt.phased(bin_, C._backward_km)
+    C.forward = pt.phased(fwd, C.forward)
+    C.backward = pt.phased([bw, bin_], C.backward)    # the float products: dW, then dx
     qmatmul.luq_backward_km = pt.phased([bin_, bw], qmatmul.luq_backward_km)
     linear.Linear.forward = pt.phased(fwd, linear.Linear.forward)
     linear.Linear.backward = pt.phased(bin_, linear.Linear.backward)

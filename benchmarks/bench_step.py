@@ -11,7 +11,10 @@ ResNet-32 step <= 3x its matmuls.  Run: make bench-step
 import os
 import sys
 
-import numpy as np
+from intsim.kernels.runtime import configure_runtime
+
+configure_runtime()     # intsim's process setup, before NumPy loads (as the intsim command)
+import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from benchutil import best_time, print_table, write_table  # noqa: E402

@@ -29,7 +29,10 @@ import sys
 import tempfile
 import time
 
-import numpy as np
+from intsim.kernels.runtime import configure_runtime
+
+configure_runtime()     # intsim's process setup, before NumPy loads (as the intsim command)
+import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from benchutil import best_times, print_table, write_table  # noqa: E402

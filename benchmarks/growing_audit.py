@@ -1,16 +1,16 @@
 """Where DER and MEMO saturate under HDQT 4/8: the audit by layer group.
 
-`python benchmarks/growing_audit.py` (after `make reproduce-hapt-paper`):
-reads the HAPT DER and MEMO HDQT 4/8 runs (paper split, 100 epochs) from
-benchmarks/results/runs/ and prints, per layer group and pass, the share of
-accumulator results outside the 8-bit range over the whole run (audit_total:
-sum of saturated / sum of results, then mean +- std over seeds). Groups merge
-the same layer of every backbone (DER: backbone.bN.0, backbone.bN.2) or
-specialized block (MEMO: specialized.sN.0, specialized.sN.2). Writes
-benchmarks/results/growing_audit.md.
+    intsim sweep benchmarks/specs/reproduce_hapt_paper.toml
+    python benchmarks/growing_audit.py --spec benchmarks/specs/reproduce_hapt_paper.toml
+
+(the sweep is `make reproduce-hapt-paper`). Reads the DER and MEMO HDQT 4/8
+runs of the SPEC (HAPT, the authors' split, 100 epochs) and prints, per layer
+group and pass, the share of accumulator results outside the 8-bit range over
+the whole run (audit_total: sum of saturated / sum of results, then mean +-
+std over seeds). Groups merge the same layer of every backbone (DER:
+backbone.bN.0, backbone.bN.2) or specialized block (MEMO: specialized.sN.0,
+specialized.sN.2). Writes benchmarks/results/growing_audit.md.
 """
-import glob
-import json
 import os
 import re
 import sys
@@ -19,7 +19,7 @@ from collections import defaultdict
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from intsim.app import jobs as ex  # noqa: E402
-from benchutil import RUNS_DIR, print_table, write_table  # noqa: E402
+from benchutil import load_grid  # noqa: E402
 
 PASSES = ("forward", "backward_input", "backward_weight")
 
@@ -28,21 +28,21 @@ def group(layer):
     return re.sub(r"\.(b|s)\d+\.", r".\1N.", layer)
 
 
-def runs(method):
+def runs(grid, method):
+    """The results of the grid's finished HDQT 4/8 (tile 32, clamp) runs of ``method``."""
     out = []
-    for f in sorted(glob.glob(os.path.join(RUNS_DIR, f"hapt-{method}-hdqt4-8-*", "results.json"))):
-        r = json.load(open(f))
-        c = r["config"]
-        if r.get("complete") and c.get("split") == "paper" and c["epochs"] == 100 \
-                and c["acc_bits"] == 8 and c["acc_mode"] == "clamp":
-            out.append(r)
+    for r in grid.runs:
+        c = r.resolved
+        if c.method == method and c.arith == "hdqt" and c.bits == 4 and c.acc_bits == 8 \
+                and c.acc_mode == "clamp" and r.key in grid.results:
+            out.append(grid.results[r.key])
     return out
 
 
-def rows():
+def rows(grid):
     table = []
     for method in ("der", "memo"):
-        rs = runs(method)
+        rs = runs(grid, method)
         per = defaultdict(list)                        # (group, pass) -> [% per seed]
         for r in rs:
             acc = defaultdict(lambda: [0, 0])
@@ -59,19 +59,18 @@ def rows():
     return table
 
 
-def main():
+def main(argv=None):
+    grid = load_grid("growing_audit", __doc__, "reproduce_hapt_paper", argv, name="growing_audit")
     header = ["method", "layer group", "forward sat %", "backward_input sat %",
               "backward_weight sat %", "seeds"]
-    table = rows()
-    print_table(header, table)
-    notes = ["HAPT, HDQT 4/8 (tile 32, clamp), paper split, 100 epochs a task; the paper's first "
-             "seeds. sat %: accumulator results outside +-127 / all results of that group and pass "
-             "over the whole run (forward includes evaluation); mean +- std over seeds. A first "
-             "layer computes no input gradient (no backward_input). Groups merge the same layer of "
-             "every DER backbone (bN) or MEMO specialized block (sN)."]
-    path = write_table("growing_audit", "DER and MEMO under HDQT 4/8: saturation by layer group",
-                       header, table, "python benchmarks/growing_audit.py", notes)
-    print(f"wrote {path}")
+    table = rows(grid)
+    notes = [grid.mode_note(), *grid.split_notes(),
+             f"HAPT, HDQT 4/8 (tile 32, clamp), seeds {grid.seeds()}. sat %: accumulator results "
+             "outside +-127 / all results of that group and pass over the whole run (forward "
+             "includes evaluation); mean +- std over seeds. A first layer computes no input "
+             "gradient (no backward_input). Groups merge the same layer of every DER backbone "
+             "(bN) or MEMO specialized block (sN)."]
+    grid.write("DER and MEMO under HDQT 4/8: saturation by layer group", header, table, notes)
 
 
 if __name__ == "__main__":

@@ -6,12 +6,12 @@ Each run folder's config.toml is re-run (intsim.run, one thread, a scratch
 folder); the new results.json is compared with the stored one leaf by leaf
 (timings, versions, the thread counts and the data's file origin are not
 results and are skipped). Prints, per run, the number of fields compared and
-every field that differs. Records migrated from the old compact format
-(session 4) kept 10 significant digits: a float that agrees to 1e-9
-(relative) counts as equal and is reported as such. --keep DIR: keep the new
-run folders there. --ignore-audit-saturated: also report, separately,
-differences that are only audit "saturated" counts (for a change that should
-move counts only, e.g. session 5's wrap count).
+every field that differs. Records converted from an older compact format
+(their results.json has run.migrated_from) kept 10 significant digits: a
+float that agrees to 1e-9 (relative) counts as equal and is reported as
+such. --keep DIR: keep the new run folders there. --ignore-audit-saturated:
+also report, separately, differences that are only audit "saturated" counts
+(for a change that should move counts only, e.g. how wrap counts).
 The guide's rule: after a change to kernels or random streams, re-run cached
 full-protocol runs and compare every field (docs/results.md).
 """

@@ -1,66 +1,66 @@
 """Accumulator-width sweep: HDQT with 4-bit inputs on HAPT iCaRL.
 
-`make sweep-acc`: accumulators of 4, 6, 8, 10 and 12 bits and none, each
-accumulator mode (clamp: exact tile sum clipped, the paper's; saturate: a
-running sum clipped after every addition; wrap: two's-complement overflow),
-tile 32, full HAPT protocol (100 epochs, constant LR 0.01), the paper's
-first seed(s) (SEEDS=n, default 1), plus FP as the baseline of the same run,
-intsim's former fixed subject split; `--split paper` (`make sweep-acc-paper`):
-the authors' split, files sweep_acc_paper.*.
-"none" is no accumulator limit (the released code's acc_bits = 16), so the
-three modes are one run there (plotted at x = 16). Writes benchmarks/results/sweep_acc.md and, when
-matplotlib is importable, sweep_acc.png (accuracy and saturation % vs bits).
-QUICK=1: 10 epochs per task, one seed (files *_quick.*).
-MODES=clamp,wrap (comma list) restricts the modes, ACC=10,12 the accumulator
-widths: a saturate run costs 2-15x a clamp run (the saturating accumulator
-replays additions where it can clip; the narrower, the more). With
-`--table-only` nothing runs: the table shows every setting, '-' where no run
-is cached.
+Writes the table and plot of the runs of a SPEC; `intsim sweep` runs them:
+
+    intsim sweep benchmarks/specs/sweep_acc.toml
+    python benchmarks/sweep_acc.py --spec benchmarks/specs/sweep_acc.toml
+
+`make sweep-acc` does this for sweep_acc.toml (intsim's former fixed subject
+split) and sweep_acc_paper.toml (the authors' split, `make sweep-acc-paper`):
+accumulators of 4, 6, 8, 10 and 12 bits and none, each accumulator mode
+(clamp: exact tile sum clipped, the paper's; saturate: a running sum clipped
+after every addition; wrap: two's-complement overflow), tile 32, full HAPT
+protocol (100 epochs, constant LR 0.01), the paper's first seed, plus FP as
+the baseline. "none" is no accumulator limit (the released code's acc_bits =
+16), the same in every mode: one run (plotted at x = 16). A saturate run
+costs 2-15x a clamp run (the saturating accumulator replays additions where
+it can clip; the narrower, the more).
+
+Writes benchmarks/results/<SPEC name>.md and, when matplotlib is importable,
+<SPEC name>.png (accuracy and saturation % vs bits), a row per accumulator
+width and mode found in the SPEC. `--overlay benchmarks/specs/quick.toml`
+(`make sweep-acc QUICK=1`): 10 epochs per task, files *_quick.*.
 """
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from intsim.app import jobs as ex  # noqa: E402
-from benchutil import (RESULTS_DIR, SPLIT_NOTES, print_table, quick_mode,  # noqa: E402
-                       run_or_collect, split_arg, split_overrides, write_table)
+from benchutil import load_grid  # noqa: E402
 
-ACC_BITS = (4, 6, 8, 10, 12, "none")    # "none": no accumulator limit
 NONE_X = 16                              # where "none" sits on the plots' x axis
 MODES = ("clamp", "saturate", "wrap")
-QUICK_EPOCHS = 10
 
 
-def hdqt_spec(acc, mode):
-    # no limit is the same in every mode: one canonical spec, run once.
-    if acc == "none":
-        return {"kind": "hdqt", "bits": 4, "acc_bits": None, "tile": 32}
-    return {"kind": "hdqt", "bits": 4, "acc_bits": acc, "tile": 32, "acc_mode": mode}
+def row_key(cfg):
+    """("fp", None), (acc bits or "none", mode) for HDQT 4-bit inputs, None otherwise."""
+    if cfg.arith == "fp":
+        return ("fp", None)
+    if cfg.arith != "hdqt":
+        return None
+    if cfg.acc_bits is None:
+        return ("none", None)
+    return (cfg.acc_bits, cfg.acc_mode)
 
 
 def _x(acc):
     return NONE_X if acc == "none" else acc
 
 
-def make_jobs(quick, n_seeds, modes=MODES, accs=ACC_BITS, split="sorted"):
-    """{(acc bits, mode): [Job per seed]}, seeds. split: 'sorted' (former) or 'paper'."""
-    seeds = ex.PAPER_SEEDS[:1] if quick else ex.PAPER_SEEDS[:n_seeds]
-    over = {**split_overrides(split), **({"epochs": QUICK_EPOCHS} if quick else {})}
-    jobs = {("fp", None): [ex.Job("hapt", "icarl", {"kind": "fp"}, s, dict(over)) for s in seeds]}
-    for acc in accs:
-        for mode in modes:
-            jobs[(acc, mode)] = [ex.Job("hapt", "icarl", hdqt_spec(acc, mode), s, dict(over))
-                                 for s in seeds]
-    return jobs, seeds
+def _order(key):
+    acc, mode = key
+    if acc == "fp":
+        return (-1, 0)
+    return (_x(acc), MODES.index(mode) if mode in MODES else len(MODES))
 
 
-def _mean(runs, js, field):
-    m, _, _ = ex.mean_std(ex.summaries(runs, js, field))
+def _mean(grid, g, field):
+    from intsim.app.jobs import mean_std
+    m, _, _ = mean_std(list(grid.values(g, field).values()))
     return m
 
 
-def plot(runs, jobs, modes, path, title):
+def plot(grid, groups, path, title):
     """Write the PNG; returns None or the reason it could not."""
     try:
         import matplotlib
@@ -68,18 +68,25 @@ def plot(runs, jobs, modes, path, title):
         import matplotlib.pyplot as plt
     except ImportError as e:
         return f"matplotlib is not importable ({e}); no plot written"
-    bits = sorted({k[0] for k in jobs if k[0] != "fp"}, key=_x)
+    bits = sorted({k[0] for k in groups if k[0] != "fp"}, key=_x)
+    modes = [m for m in MODES if any(k[1] == m for k in groups)]
     xs = [_x(b) for b in bits]
 
-    def series(mode, field):   # NaN where no run is cached yet (matplotlib leaves a gap)
-        v = [_mean(runs, jobs[(b, mode)], field) for b in bits]
-        return [float("nan") if x is None else x for x in v]
+    def series(mode, field):   # NaN where no run is finished (matplotlib leaves a gap)
+        v = []
+        for b in bits:
+            g = groups.get((b, None if b == "none" else mode))
+            m = None if g is None else _mean(grid, g, field)
+            v.append(float("nan") if m is None else m)
+        return v
 
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4))
     for mode, mk in zip(modes, ("o", "s", "^")):
         a1.plot(xs, series(mode, "cnn_avg"), marker=mk, label=f"HDQT 4-bit, {mode}")
         a2.plot(xs, series(mode, "sat_pct"), marker=mk, label=mode)
-    a1.axhline(_mean(runs, jobs[("fp", None)], "cnn_avg"), color="k", ls="--", label="FP")
+    fp = groups.get(("fp", None))
+    if fp is not None and _mean(grid, fp, "cnn_avg") is not None:
+        a1.axhline(_mean(grid, fp, "cnn_avg"), color="k", ls="--", label="FP")
     a1.set_xlabel("accumulator bits")
     a1.set_ylabel("avg incremental acc. (iCaRL CNN) %")
     a1.set_xticks(xs, [str(b) for b in bits])
@@ -96,76 +103,46 @@ def plot(runs, jobs, modes, path, title):
     return None
 
 
-def main():
-    quick = quick_mode()
-    n_seeds = int(os.environ.get("SEEDS", "1"))
-    modes = tuple(m.strip() for m in os.environ.get("MODES", ",".join(MODES)).split(",") if m.strip())
-    if not modes or set(modes) - set(MODES):
-        raise SystemExit(f"MODES must be a comma list of {MODES}, got {os.environ.get('MODES')!r}")
-    accs = tuple(a.strip() if a.strip() == "none" else int(a)
-                 for a in os.environ.get("ACC", ",".join(map(str, ACC_BITS))).split(",")
-                 if a.strip())
-    if not accs or set(accs) - set(ACC_BITS):
-        raise SystemExit(f"ACC must be a comma list of {ACC_BITS}, got {os.environ.get('ACC')!r}")
-    split = split_arg()
-    table_only = "--table-only" in sys.argv[1:]
-    if table_only:
-        modes, accs = MODES, ACC_BITS   # the table shows every setting
-    jobs, seeds = make_jobs(quick, n_seeds, modes, accs, split)
-    runs = run_or_collect([j for js in jobs.values() for j in js])
-    fp_avg = ex.summaries(runs, jobs[("fp", None)], "cnn_avg")
+def main(argv=None):
+    grid = load_grid("sweep_acc", __doc__, "sweep_acc", argv)
+    groups = grid.groups(row_key)
+    groups = dict(sorted(groups.items(), key=lambda kv: _order(kv[0])))
+    fp = groups.get(("fp", None))
     header = ["acc bits", "mode", "CNN last %", "CNN avg %", "NME last %", "NME avg %",
               "avg - FP", "sat % fwd", "sat % bwd", "max |tile sum|", "seeds"]
     rows = []
-    for key, js in jobs.items():
-        acc, mode = key
-        avg = ex.summaries(runs, js, "cnn_avg")
-        gap = [None if a is None or b is None else a - b for a, b in zip(avg, fp_avg)]
-        rows.append(["FP" if acc == "fp" else acc,
-                     "-" if acc == "fp" else (mode + (" (= no limit)" if acc == "none" else "")),
-                     ex.fmt_pm(ex.summaries(runs, js, "cnn_last")), ex.fmt_pm(avg),
-                     ex.fmt_pm(ex.summaries(runs, js, "nme_last")),
-                     ex.fmt_pm(ex.summaries(runs, js, "nme_avg")),
-                     "-" if acc == "fp" else ex.fmt_pm(gap),
-                     "-" if acc == "fp" else ex.fmt_pm(ex.summaries(runs, js, "sat_fwd_pct"), 3),
-                     "-" if acc == "fp" else ex.fmt_pm(ex.summaries(runs, js, "sat_bwd_pct"), 3),
-                     "-" if acc == "fp" else max([v for v in ex.summaries(runs, js, "max_abs") if v is not None],
-                                                 default="-"),
-                     sum(j.key in runs for j in js)])
-    print_table(header, rows)
-    suffix = ("_paper" if split == "paper" else "") + ("_quick" if quick else "")
-    epochs = QUICK_EPOCHS if quick else 100
-    cmd = "make sweep-acc" + ("-paper" if split == "paper" else "") + (" QUICK=1" if quick else "")
-    if not quick and n_seeds != 1:
-        cmd = f"SEEDS={n_seeds} " + cmd
-    if modes != MODES:
-        cmd = f"MODES={','.join(modes)} " + cmd
-    if accs != ACC_BITS:
-        cmd = f"ACC={','.join(map(str, accs))} " + cmd
-    png = os.path.join(RESULTS_DIR, f"sweep_acc{suffix}.png")
-    why = plot(runs, jobs, modes, png, f"HAPT iCaRL, HDQT 4-bit inputs, tile 32 ({cmd})")
-    total = sum(ex.run_seconds(r) for r in runs.values())
-    missing = sum(1 for js in jobs.values() for j in js if j.key not in runs)
+    for (acc, mode), g in groups.items():
+        q = acc != "fp"                 # an HDQT row
+        max_abs = [v for v in grid.values(g, "max_abs").values() if v is not None]
+        rows.append(["FP" if not q else acc,
+                     "-" if not q else (mode or "any (= no limit)"),
+                     grid.fmt(g, "cnn_last"), grid.fmt(g, "cnn_avg"),
+                     grid.fmt(g, "nme_last"), grid.fmt(g, "nme_avg"),
+                     grid.diff(g, fp, "cnn_avg") if q and fp else "-",
+                     grid.fmt(g, "sat_fwd_pct", 3) if q else "-",
+                     grid.fmt(g, "sat_bwd_pct", 3) if q else "-",
+                     max(max_abs, default="-") if q else "-",
+                     grid.done(g)])
+    png = os.path.join(grid.tables_dir, f"{grid.name}.png")
+    os.makedirs(grid.tables_dir, exist_ok=True)
+    why = plot(grid, groups, png, f"HAPT iCaRL, HDQT 4-bit inputs, tile 32 ({grid.name})")
     notes = [
-        f"Mode: {'QUICK (' + str(epochs) + ' epochs per task, one seed): NOT the paper protocol' if quick else 'full protocol (100 epochs per task)'}.",
-        SPLIT_NOTES[split],
-        f"HAPT-561, iCaRL, FCNet 561-561, 2+2x5 classes, memory 200, batch 128, {epochs} epochs, "
-        f"LR 0.01 constant, seeds {list(seeds)}. HDQT: 4-bit operands, forward tile 32; the "
-        "backward reductions are one accumulator each (released code). 'none' = no limit.",
+        grid.mode_note(),
+        *grid.split_notes(),
+        f"HAPT-561, iCaRL, FCNet 561-561, 2+2x5 classes, memory 200, batch 128, "
+        f"{'/'.join(map(str, grid.epochs()))} epochs, LR 0.01 constant, seeds {grid.seeds()}. "
+        "HDQT: 4-bit operands, forward tile 32; the backward reductions are one accumulator "
+        "each (released code). 'none' = no limit, the same in every mode (one run).",
         "Modes: clamp = exact tile sum clipped to +-(2^(a-1)-1) (the paper's); saturate = "
         "running sum clipped after every addition; wrap = tile sum modulo 2^a.",
         "sat %: accumulator results outside the range / all results (fwd: forward incl. "
         "evaluation; bwd: both backward matmuls), over all layers and tasks. "
         "avg - FP: average incremental CNN accuracy minus FP's, paired by seed.",
         (f"Plot: {os.path.basename(png)}." if why is None else f"Plot: {why}."),
-        f"Compute: {len(runs)} runs, {total / 60:.1f} CPU-min in total"
-        + (f"; {missing} run(s) not finished yet (shown as '-')" if missing else "") + ".",
+        grid.compute_note(),
     ]
-    path = write_table(f"sweep_acc{suffix}", "Accumulator-width sweep: HDQT 4-bit, HAPT iCaRL",
-                       header, rows, cmd, notes)
-    print(f"wrote {path}" + ("" if why else f" and {png}"))
-    if why:
-        print(why)
+    grid.write("Accumulator-width sweep: HDQT 4-bit, HAPT iCaRL", header, rows, notes)
+    print(f"wrote {png}" if why is None else why)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,9 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+from intsim.data.registry import dataset_spec
+from intsim.models import MODELS
+
 from .registry import method_class
 
 #: The paper's schedules (docs/paper.md sec 9); a dataset names its own in the
@@ -90,7 +93,6 @@ class CILConfig:
             method_class(self.method)
         except ValueError as e:
             raise ValueError(f"CILConfig: {e}") from None
-        from intsim.models import MODELS
         if self.model not in MODELS:
             raise ValueError(f"CILConfig: unknown model {self.model!r}; expected one of "
                              f"{tuple(MODELS)}")
@@ -174,7 +176,6 @@ class CILConfig:
         weight decay 2e-4, test batch 128, feature batch 64.
         Any field can be overridden by keyword.
         """
-        from intsim.data.registry import dataset_spec
         try:
             spec = dataset_spec(name)
         except ValueError as e:

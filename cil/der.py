@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from intsim.models import MODELS
 from intsim.models.growing import GrowingModel, adopt
 
 from .growing import GrowingLearner, weight_align
@@ -44,7 +45,6 @@ __all__ = ["DER", "registry_factory", "weight_align"]
 
 def registry_factory(config, arith, shape_of):
     """factory(rng) -> a fresh model of config.model; shape_of() gives the input shape."""
-    from intsim.models import MODELS
 
     def factory(rng):
         shape = shape_of()

@@ -26,6 +26,7 @@ import copy
 import numpy as np
 
 from intsim.data import augment_cifar, iterate_batches
+from intsim.data.registry import DATASETS
 from intsim.errors import diverged_in
 from intsim.nn import cross_entropy, kd_loss
 from intsim.optim import MultiStepLR, make_optimizer
@@ -176,7 +177,6 @@ class Learner:
     def _augment(self):
         """The CIFAR augmentation with the dataset's own normalisation statistics
         (they set the padding value and the clipping range; CIFAR-100's otherwise)."""
-        from intsim.data.registry import DATASETS
         spec = DATASETS.get(self.config.dataset)
         if spec is None or spec.mean is None:
             return augment_cifar

@@ -3,34 +3,40 @@
 Public namespaces: ``intsim`` (number formats, kernels, engine, CLI),
 ``intsim.models`` (ResNet-32, FC nets) and ``intsim.cil`` (class-incremental
 learning methods).
+
+``import intsim`` loads nothing else and changes no environment variable: the
+public names below are loaded on first use, so the ``intsim`` console script
+can set the environment NumPy and Numba read once (thread wait policies, the
+kernel cache folder) before they load. The entry points do that process setup
+(:func:`intsim.kernels.runtime.configure_runtime`), ``intsim.run`` among them.
 """
-import os as _os
-
-from intsim.kernels.jitcache import configure_cache_dir as _configure_cache_dir
-from intsim.kernels.threads import configure_environment as _configure_environment
-
-# Before NumPy/Numba load: idle OpenMP and OpenBLAS threads sleep instead of
-# spinning (spinning threads starved the other pool's threads, and the other
-# run's, 30-60x slowdowns measured here), and compiled kernels are cached in a
-# per-user folder when the package's own folder is read-only. A user's own
-# values win. See intsim.kernels.threads and intsim.kernels.jitcache.
-_configure_environment()
-_configure_cache_dir(_os.path.dirname(_os.path.abspath(__file__)))
+import importlib
 
 __version__ = "0.1.0"
 
-from intsim.arith import FP, HDQT, LUQ  # noqa: E402
-from intsim import nn, optim  # noqa: E402
+__all__ = ["FP", "HDQT", "LUQ", "FP8", "FP134", "nn", "optim", "run", "RunConfig", "resolve", "RunHooks"]
 
-__all__ = ["FP", "HDQT", "LUQ", "nn", "optim", "run", "RunConfig", "resolve", "RunHooks"]
+#: public name -> the module that defines it
+_LAZY = {"FP": "intsim.datapath", "FP8": "intsim.datapath", "FP134": "intsim.datapath",
+         "HDQT": "intsim.datapath", "LUQ": "intsim.datapath",
+         "run": "intsim.app.driver", "RunHooks": "intsim.app.driver",
+         "RunInterrupted": "intsim.app.driver",
+         "RunConfig": "intsim.app.config", "resolve": "intsim.app.config"}
+#: subpackages and modules reachable as attributes of ``intsim``
+_SUBMODULES = ("app", "arith", "cil", "cli", "data", "datapath", "errors", "formats", "kernels",
+               "models", "nn", "optim")
 
 
 def __getattr__(name):
-    # The driver needs the models, the CIL methods and the data; load them on first use.
-    if name in ("run", "RunHooks", "RunInterrupted"):
-        from intsim.app import driver
-        return getattr(driver, name)
-    if name in ("RunConfig", "resolve"):
-        from intsim.app import config
-        return getattr(config, name)
-    raise AttributeError(f"module 'intsim' has no attribute {name!r}")
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+    elif name in _SUBMODULES:
+        value = importlib.import_module(f"intsim.{name}")
+    else:
+        raise AttributeError(f"module 'intsim' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY) | set(_SUBMODULES))

@@ -1,4 +1,4 @@
-"""Float-datapath arithmetics (issue 17): FP8 (E4M3 forward, E5M2 backward) and the
+"""Float datapaths: FP8 (E4M3 forward, E5M2 backward) and the
 paper's FP134 (lptorch), layer by layer, the quantized SGD, and end to end
 through the CLI on FCNet and ResNet-32."""
 import json
@@ -10,8 +10,8 @@ from click.testing import CliRunner
 
 import intsim
 from intsim import nn
-from intsim.arith import ARITHS, FP8, FP134
-from intsim.arith.floatkinds import FloatPassAudit, lp_quantize, lp_scale
+from intsim.datapath import PRESETS as ARITHS, FP8, FP134, FormatsDatapath
+from intsim.arith.lptorch import FloatPassAudit, lp_quantize, lp_scale
 from intsim.cli import main
 from intsim.formats import E4M3, E5M2, FP134 as FP134_FMT, LPTORCH_MASTER, amax_scale
 from intsim.optim import SGD, QuantizedSGD, make_optimizer
@@ -89,7 +89,7 @@ def test_fp8_audit_counts_saturated_and_flushed_values():
 
 def test_fp8_settings_and_errors():
     a = FP8(grad_rounding="stochastic", fwd_format="e5m2", bwd_format="fp16")
-    assert a.quantized and a.float_datapath and a.acc_limit is None
+    assert a.quantized and isinstance(a, FormatsDatapath) and a.acc_limit is None
     for bad in (dict(fwd_format="e9m9"), dict(scaling="row"), dict(grad_rounding="up"),
                 dict(pow2_scale=1)):
         with pytest.raises(ValueError):

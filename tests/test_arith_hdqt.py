@@ -217,7 +217,8 @@ def test_configs_validate():
     with pytest.raises(ValueError):
         intsim.LUQ(bits=9)
     h = intsim.HDQT()
-    assert (h.bits, h.acc_bits, h.tile, h.fwd_clip, h.ste_raw_clip, h.bwd_tile) == (4, 8, 32, 0.975, True, None)
+    assert (h.bits, h.accumulator.bits, h.accumulator.tile, h.fwd_clip, h.ste_raw_clip,
+            h.bwd_tile) == (4, 8, 32, 0.975, True, None)
     # 16 is a real 16-bit accumulator; None (or mode "wide") is the only "no limit"
     assert intsim.HDQT(acc_bits=16).acc_limit == 16 and h.acc_limit == 8
     assert intsim.HDQT(acc_bits=None).acc_limit is None

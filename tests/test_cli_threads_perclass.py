@@ -1,6 +1,6 @@
 """``intsim train --threads`` / INTSIM_THREADS, ``--per-class``, seconds per epoch
 in the progress line, and the compile notice / cache folder (intsim.kernels.threads,
-intsim.kernels.jitcache)."""
+intsim.kernels.jitcache, intsim.kernels.runtime)."""
 import io
 import os
 import subprocess
@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 import intsim.app.driver
-from intsim.kernels import jitcache, threads
+from intsim.kernels import jitcache, runtime, threads
 from intsim.cli import main
 from intsim.app.driver import RunHooks, _same_settings
 from intsim.data import first_per_class
@@ -96,7 +96,7 @@ def test_set_threads_sets_numba_and_openblas():
 
 def test_environment_defaults_keep_user_values():
     env = {"OMP_WAIT_POLICY": "ACTIVE"}
-    threads.configure_environment(env)
+    assert runtime.configure_environment(env) == {"OPENBLAS_THREAD_TIMEOUT": "4"}
     assert env == {"OMP_WAIT_POLICY": "ACTIVE", "OPENBLAS_THREAD_TIMEOUT": "4"}
 
 
@@ -120,10 +120,10 @@ def test_threads_option_file_and_environment(tmp_path):
 
 @pytest.mark.parametrize("args, env, words", [
     (["--threads", "0"], None, "threads=0 must be >= 1"),
-    (["--threads", "many"], None, "'many' is not a valid integer"),
+    (["--threads", "many"], None, "threads must be an integer, got 'many'"),
     ([], {"INTSIM_THREADS": "all"}, "INTSIM_THREADS must be an integer >= 1, got 'all'"),
     (["--per-class", "0"], None, "per_class=0 must be >= 1"),
-    (["--per-class", "1.5"], None, "'1.5' is not a valid integer"),
+    (["--per-class", "1.5"], None, "per_class must be an integer, got '1.5'"),
 ])
 def test_bad_threads_and_per_class_one_line_exit_2(tmp_path, args, env, words):
     r, out = _run(tmp_path, *args, env=env)
@@ -250,13 +250,13 @@ def test_cache_dir_for_a_read_only_package(tmp_path):
     pkg.mkdir()
     (pkg / "__pycache__").write_text("")         # cannot hold files: as if read-only
     env = {"XDG_CACHE_HOME": str(tmp_path / "xdg")}
-    d = jitcache.configure_cache_dir(str(pkg), env)
+    d = runtime.configure_cache_dir(str(pkg), env)
     assert d == env["NUMBA_CACHE_DIR"] == str(tmp_path / "xdg" / "intsim" / "numba")
-    assert jitcache.writable_dir(d)
+    assert runtime.writable_dir(d)
     mine = {"NUMBA_CACHE_DIR": "/my/cache", "XDG_CACHE_HOME": str(tmp_path / "xdg")}
-    assert jitcache.configure_cache_dir(str(pkg), mine) is None
+    assert runtime.configure_cache_dir(str(pkg), mine) is None
     assert mine["NUMBA_CACHE_DIR"] == "/my/cache"                     # the user's choice
     ok = tmp_path / "ok"
     ok.mkdir()
     env = {}
-    assert jitcache.configure_cache_dir(str(ok), env) is None and env == {}
+    assert runtime.configure_cache_dir(str(ok), env) is None and env == {}

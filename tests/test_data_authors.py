@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 from intsim.app import jobs as ex
 from intsim.app.config import ConfigError, data_defaults, resolve
+from intsim.app.sweep import make_run
 from intsim.cli import main
 from intsim.cli.train import OPTIONS
 from intsim.data import DataFileError, har_dataset, load_dataset
@@ -324,36 +325,34 @@ def test_defaults_per_schedule(tmp_path):
     assert resolve(toml, {"threads": 1, "split": "sorted"}).split == "sorted"
 
 
-def test_run_folders_from_before_split_keep_their_split(tmp_path):
-    """A run folder's config.toml without split/scale (written before they existed, e.g.
-    resumed with --resume) ran sorted / train-minmax; any other file takes the defaults."""
+def test_a_config_file_without_split_takes_the_schedule_default(tmp_path):
+    """split/scale not given: the schedule's (the paper schedule's HAR split is the
+    authors'), whether or not the file sits in a run folder."""
     text = 'dataset = "hapt"\nschedule = "paper"\nthreads = 1\n'
     run = tmp_path / "run"
     run.mkdir()
     (run / "config.toml").write_text(text)
     (run / "log.jsonl").write_text("")
-    cfg = resolve(run / "config.toml")
-    assert (cfg.split, cfg.scale) == ("sorted", "train-minmax")
-    (tmp_path / "config.toml").write_text(text)         # not a run folder
-    assert resolve(tmp_path / "config.toml").split == "paper"
-    (run / "config.toml").write_text(text + 'split = "paper"\n')
     assert resolve(run / "config.toml").split == "paper"
+    (run / "config.toml").write_text(text + 'split = "sorted"\n')
+    assert resolve(run / "config.toml").split == "sorted"
 
 
-def test_cli_choices_and_jobs():
+def test_cli_choices_and_sweep_runs():
     opts = {o.name: o for o in (f(lambda: None).__click_params__[0] for f in OPTIONS)}
     assert tuple(opts["split"].type.choices) == SPLITS
     assert tuple(opts["scale"].type.choices) == SCALES
-    old = ex.Job("hapt", "icarl", {"kind": "fp"}, 42467,
-                 {"epochs": 10, "split": "sorted", "scale": "train-minmax"})
-    new = ex.Job("hapt", "icarl", {"kind": "fp"}, 42467, {"epochs": 10})
-    assert new.resolved().split == "paper" and old.resolved().split == "sorted"
+    base = {"dataset": "hapt", "method": "icarl", "arith": "fp", "seed": 42467,
+            "schedule": "paper", "epochs": 10}
+    old = make_run({**base, "split": "sorted", "scale": "train-minmax"})
+    new = make_run(base)
+    assert new.resolved.split == "paper" and old.resolved.split == "sorted"
     assert new.key != old.key
     # the old split is RunConfig's default: it is not part of the key or the cache check
-    assert "split" not in ex.settings(old.resolved().to_dict())
-    assert ex.Job.from_spec(old.spec()).key == old.key
-    with pytest.raises(ValueError, match="unknown overrides"):
-        ex.Job("hapt", "icarl", {"kind": "fp"}, 1, {"spilt": "paper"})
+    assert "split" not in ex.settings(old.resolved.to_dict())
+    assert "split" not in old.settings() and new.settings()["split"] == "paper"
+    with pytest.raises(ConfigError, match="spilt"):
+        make_run({**base, "spilt": "paper"})
 
 
 # ------------------------------------------------------------ end to end

@@ -16,7 +16,7 @@ from hypothesis import given, settings, strategies as st
 from intsim.kernels import _rng as kr
 from intsim.kernels import intmm, quant
 from intsim.kernels.intmm import Audit
-from intsim.nn.im2col import col2im, col2im_km, im2col, im2col_km
+from intsim.kernels.im2col import col2im, col2im_km, im2col, im2col_km
 
 from test_intmm import ref_tiled
 

@@ -1,9 +1,9 @@
-"""intsim.app.sweep / `intsim sweep`: SPEC parsing, keys shared with benchmark jobs,
-the local and Dask executors, failures, resume and status (tiny synthetic runs)."""
+"""intsim.app.sweep / `intsim sweep`: SPEC parsing, run keys, overlays (--overlay,
+--set, --seeds), --dry-run, the local and Dask executors, failures, resume and
+status (tiny synthetic runs)."""
 import builtins
 import json
 import os
-import sys
 
 import pytest
 from click.testing import CliRunner
@@ -12,11 +12,6 @@ from intsim.app import jobs as ex
 from intsim.app import runfolder
 from intsim.app import sweep as sw
 from intsim.cli.main import main
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-RUNS = os.path.join(ROOT, "benchmarks", "results", "runs")
-SPECS = os.path.join(ROOT, "benchmarks", "specs")
-sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 
 TINY_BASE = ('dataset = "synthetic"\nschedule = "paper"\nepochs = 1\nhidden = [16, 16]\n'
              'memory = 24\nbatch_size = 32\n')
@@ -67,18 +62,23 @@ def test_grid_expands_to_its_product_with_tables_and_extra_runs(tmp_path):
     assert len({x.key for x in spec.runs}) == len(spec.runs)
 
 
-def test_a_spec_gives_the_folder_of_the_same_benchmark_job(tmp_path):
-    job = ex.Job("synthetic", "icarl", {"kind": "hdqt", "bits": 4, "acc_bits": 8}, 3,
-                 {"epochs": 1, "hidden": [16, 16], "memory": 24, "batch_size": 32})
-    spec = sw.load_spec(tiny_spec(tmp_path, grid="seed = [3]\n"))
-    # threads default to 1 in a sweep; settings an arithmetic does not take are dropped
-    assert [r.key for r in spec.runs] == [job.key]
-    fp = sw.make_run({"dataset": "synthetic", "method": "icarl", "schedule": "paper",
-                      "arith": "fp", "bits": 3, "tile": 8, "seed": 3, "epochs": 1,
-                      "hidden": [16, 16], "memory": 24, "batch_size": 32})
-    assert fp.key == ex.Job("synthetic", "icarl", {"kind": "fp"}, 3, dict(job.overrides)).key
-    assert fp.resolved == ex.Job("synthetic", "icarl", {"kind": "fp"}, 3,
-                                 dict(job.overrides)).resolved()
+def test_a_runs_folder_depends_on_its_resolved_settings_only(tmp_path):
+    grid = sw.load_spec(tiny_spec(tmp_path, grid="seed = [3]\n"))
+    extra = sw.load_spec(write_spec(tmp_path, f"[base]\n{TINY_BASE}\n[[runs]]\nseed = 3\n"
+                                              f"arith = \"hdqt\"\nbits = 4\n", "b.toml"))
+    over = sw.load_spec(tiny_spec(tmp_path, grid="seed = [1, 2]\n"),
+                        sw.make_overlay(sets=["seed=3"]))
+    assert [r.key for r in grid.runs] == [extra.runs[-1].key] == [r.key for r in over.runs]
+    (r,) = grid.runs
+    # threads default to 1 in a sweep; the key hashes the settings that differ from
+    # RunConfig's defaults
+    assert r.config.threads == 1
+    assert r.key == ex.run_key(r.resolved, "hdqt4-8")
+    # settings an arithmetic does not take are dropped
+    base = {"dataset": "synthetic", "method": "icarl", "schedule": "paper", "arith": "fp",
+            "seed": 3, "epochs": 1, "hidden": [16, 16], "memory": 24, "batch_size": 32}
+    fp = sw.make_run({**base, "bits": 3, "tile": 8})
+    assert fp.key == sw.make_run(base).key and fp.resolved == sw.make_run(base).resolved
 
 
 @pytest.mark.parametrize("text, msg", [
@@ -132,6 +132,96 @@ def test_dask_executor_without_dask_names_the_extra(tmp_path, monkeypatch):
                                   "--executor", "dask"])
     assert r.exit_code == 2 and 'pip install -e ".[dask]"' in r.stderr
     assert r.stderr.count("\n") == 1
+
+
+# ---------------------------------------------------------------- overlays
+
+def test_an_overlay_sets_settings_and_keeps_the_first_seeds(tmp_path):
+    spec = tiny_spec(tmp_path, grid='arith = [{arith = "fp"}, {arith = "hdqt", bits = 3}]\n'
+                                    'seed = [5, 1, 2]\n',
+                     extra='[[runs]]\nmethod = "lwf"\n[runs.grid]\nseed = [1, 7]\n')
+    full = sw.load_spec(spec)
+    assert full.seeds() == [5, 1, 2, 7] and len(full.runs) == 8
+    ov = write_spec(tmp_path, 'description = "short"\nseeds = 2\n[set]\nepochs = 2\n'
+                              'bits = 5\n', "short.toml")
+    s = sw.load_spec(spec, sw.make_overlay([ov]))
+    assert s.overlay.names == ("short",) and s.seeds() == [5, 1]
+    # the overlay's settings win over [base], [grid] tables and [[runs]]
+    assert {(r.config.arith, r.config.seed) for r in s.runs} == \
+        {("fp", 5), ("fp", 1), ("hdqt", 5), ("hdqt", 1)} | {("hdqt", 1)}
+    assert all(r.resolved.epochs == 2 for r in s.runs)
+    assert all(r.config.bits == 5 for r in s.runs if r.config.arith == "hdqt")
+    # labels show the values set (intsim compare DIR groups runs by label)
+    assert [r.label for r in s.runs][:3] == ["arith=fp seed=5 epochs=2 bits=5",
+                                             "arith=fp seed=1 epochs=2 bits=5",
+                                             "arith=hdqt,bits=5 seed=5 epochs=2"]
+    assert len(s.runs) == 5                     # 2 x 2 of the grid, lwf seed 1
+    # the command line wins over the file; --seeds alone keeps the settings
+    s2 = sw.load_spec(spec, sw.make_overlay([ov], ["epochs=3", "acc_mode=wrap"], 1))
+    assert s2.seeds() == [5] and all(r.resolved.epochs == 3 for r in s2.runs)
+    assert {r.config.acc_mode for r in s2.runs if r.config.arith == "hdqt"} == {"wrap"}
+    assert [r.key for r in sw.load_spec(spec, sw.make_overlay(seeds=4)).runs] == \
+        [r.key for r in full.runs]
+    # --set collapses an axis: identical runs are run once
+    one = sw.load_spec(spec, sw.make_overlay(sets=["seed=9"]))
+    assert len(one.runs) == 3 and one.seeds() == [9]
+    assert sw.parse_set("hidden=[8, 8]") == ("hidden", [8, 8])
+    assert sw.parse_set("acc-bits=none") == ("acc_bits", "none")
+    assert sw.parse_set("hadamard=false") == ("hadamard", False)
+
+
+@pytest.mark.parametrize("args, msg", [
+    (["--seeds", "0"], "--seeds must be a whole number >= 1"),
+    (["--seeds", "3"], "has 2 seed(s) (1, 2); cannot keep its first 3"),
+    (["--seeds", "x"], "'x' is not a valid integer"),
+    (["--set", "epochs"], "--set epochs: expected KEY=VALUE"),
+    (["--set", "bogus=1"], "--set bogus=1: unknown setting 'bogus'"),
+    (["--set", "epochs=-1"], "run method=icarl seed=1 epochs=-1: epochs=-1 must be >= 1"),
+    (["--overlay", "nope.toml"], "overlay file not found: nope.toml"),
+    (["--overlay", "{spec}"], "unknown key 'base' (an overlay has description, set, seeds"),
+    (["--overlay", "{bad}"], r"[set]: unknown setting 'epoch'"),
+    (["--overlay", "{badseeds}"], "seeds must be a whole number >= 1"),
+])
+def test_bad_overlays_are_one_line_errors(tmp_path, args, msg):
+    spec = tiny_spec(tmp_path)
+    files = {"spec": spec,
+             "bad": write_spec(tmp_path, "[set]\nepoch = 3\n", "bad.toml"),
+             "badseeds": write_spec(tmp_path, "seeds = [1, 2]\n", "badseeds.toml")}
+    args = [a.format(**files) for a in args]
+    r = CliRunner().invoke(main, ["sweep", spec, "--out", str(tmp_path / "o")] + args)
+    assert r.exit_code == 2, r.output
+    assert msg in r.stderr and r.stderr.startswith("intsim: error: ") \
+        and r.stderr.count("\n") == 1, r.stderr
+    assert not (tmp_path / "o").exists()
+    # an overlay given as the SPEC says so
+    ov = write_spec(tmp_path, "seeds = 1\n", "ov.toml")
+    r = CliRunner().invoke(main, ["sweep", ov])
+    assert r.exit_code == 2 and "an overlay file goes after --overlay" in r.stderr
+
+
+def test_dry_run_lists_the_runs_and_runs_nothing(tmp_path):
+    spec = tiny_spec(tmp_path, grid="seed = [1, 2, 3]\n")
+    out = tmp_path / "out"
+    runs = sw.load_spec(spec).runs
+    from intsim.app.driver import run
+    run(runs[0].config, out / runs[0].key, keep_checkpoint=False)
+
+    def crash(t, rec):
+        raise RuntimeError("stop")
+    from intsim.app.driver import RunHooks
+    with pytest.raises(RuntimeError):
+        run(runs[1].config, out / runs[1].key, hooks=RunHooks(on_task_end=crash))
+    before = sorted(os.listdir(out))
+    r = CliRunner().invoke(main, ["sweep", spec, "--out", str(out), "--dry-run"])
+    assert r.exit_code == 0, r.output
+    lines = r.output.splitlines()
+    assert lines[0].endswith(f"3 runs, 1 done, 1 to resume, 1 to run; results in {out}")
+    assert [ln.split()[0] for ln in lines[1:]] == ["done", "resumes", "to"]
+    assert runs[2].key in lines[3] and lines[3].endswith("seed=3")
+    assert sorted(os.listdir(out)) == before            # nothing written, not even sweep.json
+    r = CliRunner().invoke(main, ["sweep", spec, "--out", str(out), "--dry-run",
+                                  "--seeds", "1", "--set", "epochs=1"])
+    assert r.exit_code == 0 and "(set epochs=1, first 1 seed(s)): 1 runs, 1 done" in r.output
 
 
 # ---------------------------------------------------------------- running
@@ -220,57 +310,6 @@ def test_dask_local_cluster_gives_the_local_executors_results(tmp_path):
         a = json.loads(open(os.path.join(local, k, "results.json")).read())
         b = json.loads(open(os.path.join(dask, k, "results.json")).read())
         assert a["summary"] == b["summary"] and a["config"] == b["config"]
-
-
-# ---------------------------------------------------------------- benchmark specs
-
-def _present(key):
-    return os.path.exists(os.path.join(RUNS, key, "results.json"))
-
-
-def test_reproduce_hapt_spec_finds_the_benchmark_runs():
-    import reproduce_hapt
-    spec = sw.load_spec(os.path.join(SPECS, "reproduce_hapt.toml"))
-    assert spec.out == os.path.normpath(RUNS) and len(spec.runs) == 30
-    jobs, _ = reproduce_hapt.make_jobs(False, 3)
-    job_keys = {j.key for js in jobs.values() for j in js}
-    wide = [r for r in spec.runs if r.config.arith == "luq" and r.config.acc_bits is None]
-    assert len(wide) == 3                  # the LUQ 4/wide control: a real no-limit run
-    assert {r.key for r in spec.runs} == job_keys
-    found = [r for r in spec.runs if sw.load_done(r, RUNS) is not None]
-    # every run of the grid is stored in this tree, found complete, with its settings
-    assert {r.key for r in found} == job_keys
-
-
-def test_reproduce_hapt_paper_spec_matches_its_table():
-    """Every run the paper-split table reads is in reproduce_hapt_paper.toml, and back."""
-    import reproduce_hapt
-    spec = sw.load_spec(os.path.join(SPECS, "reproduce_hapt_paper.toml"))
-    jobs, _ = reproduce_hapt.make_jobs(False, 5, "paper")
-    assert {r.key for r in spec.runs} == {j.key for js in jobs.values() for j in js}
-
-
-@pytest.mark.parametrize("name, script, n", [("ablate", "ablate", 27),
-                                             ("sweep_acc", "sweep_acc", 17),
-                                             ("ablate_paper", "ablate", 27),
-                                             ("sweep_acc_paper", "sweep_acc", 17)])
-def test_other_benchmark_specs_match_their_scripts(name, script, n):
-    mod = __import__(script)
-    spec = sw.load_spec(os.path.join(SPECS, f"{name}.toml"))
-    split = "paper" if name.endswith("_paper") else "sorted"
-    if script == "ablate":
-        jobs, _ = mod.make_jobs(False, 3, split)
-    else:
-        jobs, _ = mod.make_jobs(False, 1, split=split)
-    assert len(spec.runs) == n
-    job_keys = {j.key for js in jobs.values() for j in js
-                if j.arith.get("acc_bits", 8) is not None}   # see the reproduce_hapt test
-    spec_keys = {r.key for r in spec.runs if r.config.acc_bits is not None or
-                 r.config.arith == "fp"}
-    assert spec_keys == job_keys
-    for r in spec.runs:
-        if r.key in job_keys and _present(r.key):
-            assert sw.load_done(r, RUNS) is not None, r.key
 
 
 def test_compare_and_plot_a_sweep_folder(tmp_path, monkeypatch):

@@ -9,11 +9,18 @@ units) and optionally ``levels_used`` (fraction of quantizer levels that
 occurred, 0..1). Every function here works on the plain-dict form that
 :func:`audit_to_dict` produces.
 
-A float datapath (FP8, FP134: intsim.arith.floatkinds.FloatPassAudit) also
+A float datapath (FP8, FP134: intsim.arith.lptorch.FloatPassAudit) also
 has ``flushed`` (nonzero values rounded to zero); its ``tiles`` are the values
 a pass quantized, ``saturated`` those above the format's max and ``max_abs``
 the largest |value / scale| in format units. Entries without ``flushed``
 (the integer arithmetics) keep exactly their fields and table.
+
+A datapath with a float or integer accumulator part on formatted operands
+(intsim.datapath.formats.AccPassAudit) adds the accumulator's counts:
+``acc_adds`` (rounded additions), ``swamped`` (additions that lost part or
+all of the addend), ``absorbed`` (all of it), ``acc_overflows`` (sums beyond
+the accumulator format's max), ``acc_tiles`` / ``acc_saturated`` (integer
+accumulator tiles and those clipped) and ``acc_max_abs``.
 """
 from __future__ import annotations
 
@@ -23,6 +30,8 @@ from intsim.kernels.accumulator import acc_range  # noqa: F401  (re-exported)
 PASSES = ("forward", "backward_input", "backward_weight")
 PASS_SHORT = {"forward": "fwd", "backward_input": "bwd-in", "backward_weight": "bwd-w"}
 _FIELDS = ("tiles", "saturated", "max_abs", "levels_used")
+#: accumulator counts of a formatted datapath (summed over tasks; acc_max_abs: max)
+ACC_FIELDS = ("acc_adds", "swamped", "absorbed", "acc_overflows", "acc_tiles", "acc_saturated")
 
 
 def _get(obj: Any, name: str):
@@ -50,6 +59,10 @@ def _entry(obj: Any) -> dict:
     fl = _get(obj, "flushed")
     if fl is not None:              # a float datapath's values flushed to zero
         out["flushed"] = int(fl)
+    if _get(obj, "acc_adds") is not None:
+        for k in ACC_FIELDS:
+            out[k] = int(_get(obj, k) or 0)
+        out["acc_max_abs"] = float(_get(obj, "acc_max_abs") or 0.0)
     return out
 
 
@@ -83,6 +96,11 @@ def merge_audits(audits: Iterable[Mapping]) -> dict:
                          "max_abs": max(cur["max_abs"], e["max_abs"]), "levels_used": lv}
                 if "flushed" in cur or "flushed" in e:
                     lo[p]["flushed"] = cur.get("flushed", 0) + e.get("flushed", 0)
+                if "acc_adds" in cur or "acc_adds" in e:
+                    for k in ACC_FIELDS:
+                        lo[p][k] = cur.get(k, 0) + e.get(k, 0)
+                    lo[p]["acc_max_abs"] = max(cur.get("acc_max_abs", 0.0),
+                                               e.get("acc_max_abs", 0.0))
     return out
 
 
@@ -106,6 +124,13 @@ def audit_rows(audit: Mapping, acc_bits: int | None, threshold: float = 1.0) -> 
             if "flushed" in e:
                 rows[-1]["flushed"] = e["flushed"]
                 rows[-1]["flushed_pct"] = 100.0 * e["flushed"] / e["tiles"] if e["tiles"] else 0.0
+            if "acc_adds" in e:
+                for k in ACC_FIELDS + ("acc_max_abs",):
+                    rows[-1][k] = e[k]
+                rows[-1]["swamped_pct"] = (100.0 * e["swamped"] / e["acc_adds"]
+                                           if e["acc_adds"] else 0.0)
+                rows[-1]["acc_sat_pct"] = (100.0 * e["acc_saturated"] / e["acc_tiles"]
+                                           if e["acc_tiles"] else 0.0)
     return rows
 
 
@@ -156,14 +181,19 @@ def format_audit(audit: Mapping, acc_bits: int | None, threshold: float = 1.0,
 def _format_float_audit(rows, threshold, title):
     """format_audit of a float datapath: values quantized per pass, saturated at the
     format's max and flushed to zero."""
+    acc = any("acc_adds" in r for r in rows)
     head = ["layer", "pass", "values", "saturated", "sat %", "flushed", "flush %",
-            "max|x/s|", ""]
+            "max|x/s|"] + (["acc adds", "swamped %", "absorbed", "acc ovf", "acc sat %"]
+                           if acc else []) + [""]
     body = [[r["layer"], PASS_SHORT.get(r["pass"], r["pass"]), _fmt_int(r["tiles"]),
              _fmt_int(r["saturated"]), f"{r['sat_pct']:.2f}", _fmt_int(r.get("flushed", 0)),
-             f"{r.get('flushed_pct', 0.0):.2f}", f"{r['max_abs']:.4g}",
-             "<<" if r["flagged"] else ""] for r in rows]
+             f"{r.get('flushed_pct', 0.0):.2f}", f"{r['max_abs']:.4g}"]
+            + ([_fmt_int(r.get("acc_adds", 0)), f"{r.get('swamped_pct', 0.0):.2f}",
+                _fmt_int(r.get("absorbed", 0)), _fmt_int(r.get("acc_overflows", 0)),
+                f"{r.get('acc_sat_pct', 0.0):.2f}"] if acc else [])
+            + ["<<" if r["flagged"] else ""] for r in rows]
     widths = [max(len(str(x)) for x in col) for col in zip(head, *body)]
-    right = {2, 3, 4, 5, 6, 7}
+    right = set(range(2, len(head) - 1))
 
     def line(cells):
         return "  ".join((str(c).rjust(w) if i in right else str(c).ljust(w))
@@ -172,6 +202,10 @@ def _format_float_audit(rows, threshold, title):
     out = [title] if title else []
     out.append(f"float datapath: values rounded per pass (saturated at the format's max, "
                f"flushed to zero); flag threshold {threshold:g}% saturated values")
+    if acc:
+        out.append("accumulator: additions rounded (swamped: the addend partly or wholly "
+                   "lost; absorbed: wholly), sums beyond the format's max (acc ovf), integer "
+                   "tiles clipped (acc sat %)")
     out.append(line(head))
     out.append(line(["-" * w for w in widths]))
     out.extend(line(b) for b in body)

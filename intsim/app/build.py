@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-
-from intsim.app.config import SHORT_SCHEDULE, ConfigError, RunConfig
+from intsim.app.config import SHORT_SCHEDULE, ConfigError, RunConfig, check_datapath, thaw
+from intsim.cil import CILConfig
+from intsim.data import dataset_spec, load_dataset
+from intsim.datapath import PRESETS
+from intsim.models import MODELS
 
 
 def cil_config(cfg: RunConfig):
     """The CILConfig of a run: paper defaults for the dataset, the schedule, then
     the run's explicit settings."""
-    from intsim.cil import CILConfig
     over: dict[str, Any] = {}
     if cfg.model != "auto":
         over["model"] = cfg.model
@@ -31,7 +33,6 @@ def cil_config(cfg: RunConfig):
         cc = CILConfig.for_dataset(cfg.dataset, cfg.method, **over)
     except ValueError as e:
         raise ConfigError(str(e)) from None
-    from intsim.models import MODELS
     for k in ("hidden", "conv_bias", "conv_init"):
         if getattr(cfg, k) is not None and k not in MODELS[cc.model].options:
             raise ConfigError(f"{k} does not apply to model {cc.model} (it takes: "
@@ -48,13 +49,24 @@ def complete_config(cfg: RunConfig, cc) -> RunConfig:
 
 
 def build_arith(cfg: RunConfig):
-    """The arithmetic of the run (a registered kind, intsim.arith.ARITHS); ConfigError
-    naming a bad option."""
-    from intsim.arith import ARITHS
+    """The datapath of the run: its ``[datapath]`` table, else the preset ``arith``
+    with its flat settings (intsim.datapath.PRESETS); ConfigError naming a bad option."""
+    if cfg.datapath is not None:
+        return check_datapath(thaw(cfg.datapath))
     try:
-        return ARITHS[cfg.arith].from_config(cfg)
+        return PRESETS[cfg.arith].from_config(cfg)
     except ValueError as e:
         raise ConfigError(str(e)) from None
+
+
+def describe_arith(cfg: RunConfig) -> str:
+    """The record of the run's datapath in results.json (run.arith): the preset call
+    with every knob (``HDQT(bits=4, acc_bits=8, ...)``), or the kind and fields of a
+    ``[datapath]`` table."""
+    if cfg.datapath is not None:
+        return build_arith(cfg).describe()
+    pre = PRESETS[cfg.arith]
+    return pre.call_repr(pre.config_knobs(cfg))
 
 
 def effective_acc_bits(arith) -> int | None:
@@ -65,7 +77,6 @@ def effective_acc_bits(arith) -> int | None:
 def data_options(cfg: RunConfig) -> dict:
     """The loader options a run's settings give: for HAR datasets the subject split
     (seeded with the run seed) and the scaling; none for the others."""
-    from intsim.data import dataset_spec
     if dataset_spec(cfg.dataset).kind != "har":
         return {}
     return {"split": cfg.split, "split_seed": cfg.seed, "scale": cfg.scale}
@@ -76,7 +87,6 @@ def load_data(cfg: RunConfig, hooks=None):
     if hooks is not None and hooks.dataset is not None:
         ds = hooks.dataset
     else:
-        from intsim.data import load_dataset
         try:
             ds = load_dataset(cfg.dataset, cfg.data, **data_options(cfg))
         except FileNotFoundError as e:
@@ -88,13 +98,11 @@ def load_data(cfg: RunConfig, hooks=None):
 
 def prepare_inputs(ds, model: str):
     """The data in the layout the registered model takes (intsim.models.MODELS)."""
-    from intsim.models import MODELS
     return MODELS[model].prepare(ds)
 
 
 def make_model(cc, arith, in_shape, rng):
     """The registered model cc.model, without classifier outputs (ConfigError on bad shapes)."""
-    from intsim.models import MODELS
     try:
         return MODELS[cc.model].build(cc, arith, in_shape, rng)
     except ValueError as e:

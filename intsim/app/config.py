@@ -7,9 +7,16 @@ message is one line naming the offending setting, so the CLI can print it and
 exit with code 2 before anything is written.
 
 The TOML file uses the same flat keys as the command line (with ``_`` for
-``-``), plus an optional ``[arith_options]`` table of extra keyword arguments
-for the arithmetic dataclass (e.g. ``bwd_tile = 32``). ``None`` has no TOML
-spelling; it is written and read as the string ``"none"``.
+``-``), plus an optional ``[arith_options]`` table of extra settings of the
+preset ``arith`` (e.g. ``bwd_tile = 32``) and an optional ``[datapath]``
+table: a whole datapath (``kind = ...`` and its parts, or ``preset = ...``
+and the settings to change; intsim.datapath), which then replaces ``arith``
+and its flat settings. ``None`` has no TOML spelling; it is written and read
+as the string ``"none"``.
+
+The field types of :class:`RunConfig` are the one definition of each
+setting's type; the registries (datasets, models, methods, presets) are read
+when a value is checked, so anything registered after import is accepted.
 """
 from __future__ import annotations
 
@@ -17,23 +24,55 @@ import dataclasses
 import math
 import os
 import tomllib
+import typing
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from intsim.arith import ARITHS as _ARITH_KINDS
 from intsim.cil import METHODS as _METHOD_KINDS
+from intsim.data.authors import find_authors_file
 from intsim.data.common import SCALES, SPLITS   # HAR subject splits, feature scalings
 from intsim.data.registry import DATASETS as _DATASET_SPECS
+from intsim.datapath import PRESETS as _PRESETS
+from intsim.datapath import datapath_from_spec
+from intsim.datapath.parts import PARTS as _PARTS
 from intsim.kernels.accumulator import ACC_BITS_RANGE, ACC_MODES
+from intsim.kernels.threads import default_threads
 from intsim.models import MODELS as _MODEL_KINDS
 
-#: the registered datasets, models, arithmetics and CIL methods (their registries:
-#: intsim.data.registry, intsim.models, intsim.arith, intsim.cil.registry)
-DATASETS = tuple(_DATASET_SPECS)
-MODELS = ("auto",) + tuple(_MODEL_KINDS)
-ARITHS = tuple(_ARITH_KINDS)
-METHODS = tuple(_METHOD_KINDS)
-ROUNDINGS = ("nearest", "stochastic")
+
+class LiveChoices(Sequence):
+    """The names of a registry, read at each use (a click.Choice takes it too)."""
+
+    def __init__(self, read):
+        self._read = read
+
+    def _names(self):
+        return tuple(self._read())
+
+    def __getitem__(self, i):
+        return self._names()[i]
+
+    def __len__(self):
+        return len(self._names())
+
+    def __iter__(self):
+        return iter(self._names())
+
+    def __contains__(self, x):
+        return x in self._names()
+
+    def __repr__(self):
+        return repr(self._names())
+
+
+#: the registered datasets, models, presets and CIL methods (their registries:
+#: intsim.data.registry, intsim.models, intsim.datapath.presets, intsim.cil.registry)
+DATASETS = LiveChoices(lambda: _DATASET_SPECS)
+MODELS = LiveChoices(lambda: ("auto",) + tuple(_MODEL_KINDS))
+ARITHS = LiveChoices(lambda: _PRESETS)
+METHODS = LiveChoices(lambda: _METHOD_KINDS)
+ROUNDINGS = LiveChoices(lambda: _PARTS["rounding"])
 SCHEDULES = ("short", "paper")
 BITS_RANGE = (2, 8)
 
@@ -50,6 +89,12 @@ SHORT_SCHEDULE = {"epochs": 15, "milestones": (), "min_steps": 100}
 
 class ConfigError(ValueError):
     """A setting is unknown, of the wrong type or out of range (one-line message)."""
+
+
+def _setting(default, help_text):
+    """A RunConfig field: its default and the help the command line shows (None: not a
+    command-line option of its own)."""
+    return dataclasses.field(default=default, metadata={"help": help_text})
 
 
 @dataclass(frozen=True)
@@ -69,42 +114,80 @@ class RunConfig:
     (:func:`data_defaults`: the paper schedule takes split "paper", and scale
     "none" for the authors' files, which are already in [-1, 1]).
     """
-    dataset: str = "hapt"
-    data: str | None = None
-    split: str = "sorted"                   # HAR subject split; resolve: the schedule's
-    scale: str = "train-minmax"             # HAR feature scaling; resolve: the schedule's
-    model: str = "auto"
-    hidden: tuple[int, ...] | None = None   # FCNet hidden widths; None = (in, in)
-    method: str = "icarl"
-    arith: str = "hdqt"
-    bits: int = 4
-    acc_bits: int | None = 8                # None = no accumulator limit
-    tile: int | None = 32                   # None = one tile over the whole K
-    acc_mode: str = "clamp"
-    hadamard: bool = True
-    requantize: bool = True
-    grad_rounding: str = "stochastic"
-    act_rounding: str = "stochastic"
-    weight_rounding: str = "nearest"
-    fwd_clip: float = 0.975
-    conv_bias: bool | None = None           # ResNet 3x3 convs; None: the arithmetic's
-    conv_init: str | None = None            # kaiming_uniform | he_normal; None: idem
-    arith_options: tuple[tuple[str, Any], ...] = ()   # extra dataclass kwargs
-    schedule: str = "short"
-    epochs: int | None = None
-    min_steps: int | None = None            # at least this many SGD steps per stage
-    lr: float | None = None
-    milestones: tuple[int, ...] | None = None
-    batch_size: int | None = None
-    memory: int | None = None
-    init_classes: int | None = None
-    inc_classes: int | None = None
-    seed: int = 42467
-    audit_threshold: float = 1.0            # % saturated tiles that flags a layer
-    per_class: int | None = None            # train on the first N samples of each class
-    # Numba + OpenBLAS threads; None = INTSIM_THREADS or all cores (resolve fills
-    # it in). Part of the config: float BLAS results can depend on the count.
-    threads: int | None = None
+    dataset: str = _setting("hapt", "Dataset [default: hapt, the embedded HAPT-561 features].")
+    data: str | None = _setting(
+        None, "Path of the official download (folder or archive), or of the authors' feature "
+              "file (dsads.csv/.mat, pamap.mat/.csv, hapt_combined.csv) or a folder holding it.")
+    split: str = _setting(
+        "sorted", "HAR subject split: paper (the released code's random.sample, seeded with "
+                  "--seed), sorted (the smallest ids train) or seeded [default: paper with "
+                  "--schedule paper, else sorted].")
+    scale: str = _setting(
+        "train-minmax", "HAR features: train-minmax (each feature to [-1, 1] with the "
+                        "training subjects' min/max) or none [default: none for the authors' "
+                        "files with --schedule paper, else train-minmax].")
+    model: str = _setting("auto", "Network [default: auto: fcnet for HAR/MNIST, resnet32 for "
+                                  "CIFAR].")
+    hidden: tuple[int, ...] | None = _setting(
+        None, "FCNet hidden widths, e.g. '561,561' [default: two layers as wide as the input, "
+              "the paper's net].")
+    method: str = _setting("icarl", "CIL method [default: icarl].")
+    arith: str = _setting("hdqt", "Arithmetic: a datapath preset [default: hdqt].")
+    bits: int = _setting(4, "Matmul operand bits (2..8) [default: 4].")
+    acc_bits: int | None = _setting(8, "Accumulator bits, or 'none' for no limit [default: 8].")
+    tile: int | None = _setting(32, "Accumulator tile along the reduction, or 'none' for one "
+                                    "tile [default: 32].")
+    acc_mode: str = _setting("clamp", "Accumulator overflow mode [default: clamp].")
+    hadamard: bool = _setting(True, "HDQT: Hadamard transforms in the backward pass "
+                                    "[default: on].")
+    requantize: bool = _setting(True, "HDQT: re-quantize the Hadamard-transformed operands "
+                                      "[default: on].")
+    grad_rounding: str = _setting("stochastic", "HDQT: rounding of the error tensors "
+                                                "[default: stochastic].")
+    act_rounding: str = _setting("stochastic", "HDQT: rounding of H_b x [default: stochastic].")
+    weight_rounding: str = _setting("nearest", "HDQT: rounding of H_o W [default: nearest].")
+    fwd_clip: float = _setting(0.975, "HDQT: max-clip factor of the forward quantizers "
+                                      "[default: 0.975].")
+    conv_bias: bool | None = _setting(
+        None, "ResNet: bias on the 3x3 convs [default: the released code's: on for "
+              "quantized datapaths, off for FP].")
+    conv_init: str | None = _setting(
+        None, "ResNet: init of the 3x3 convs [default: kaiming_uniform for quantized "
+              "datapaths, he_normal for FP].")
+    # extra settings of the preset (--arith-opt KEY=VALUE, [arith_options])
+    arith_options: tuple[tuple[str, Any], ...] = _setting((), None)
+    datapath: tuple[tuple[str, Any], ...] | None = _setting(
+        None, "A whole datapath instead of --arith: a preset name or a TOML file with a "
+              "[datapath] table (kind and parts, or preset and changes; docs/architecture.md).")
+    schedule: str = _setting("short", "short (quick, the default) or paper (the paper's "
+                                      "epochs/LR/milestones); explicit options override it.")
+    epochs: int | None = _setting(None, "Epochs per task [default: the schedule's: 15 short; "
+                                        "the paper's per dataset].")
+    min_steps: int | None = _setting(
+        None, "Train each stage for at least this many SGD steps (more epochs on small "
+              "tasks) [default: 100 in the short schedule without --epochs, else none].")
+    lr: float | None = _setting(None, "SGD learning rate [default: the paper's for the "
+                                      "dataset: 0.01 HAR, 0.05 CIFAR].")
+    milestones: tuple[int, ...] | None = _setting(
+        None, "LR x0.1 at these epochs, e.g. '60,100,140' ('none': constant) [default: the "
+              "schedule's].")
+    batch_size: int | None = _setting(None, "Training batch size [default: the paper's for "
+                                            "the dataset].")
+    memory: int | None = _setting(None, "Total exemplar budget (iCaRL, BiC, DER, MEMO) "
+                                        "[default: the paper's for the dataset].")
+    init_classes: int | None = _setting(None, "Classes in the first task [default: the "
+                                              "paper's].")
+    inc_classes: int | None = _setting(None, "Classes per later task [default: the paper's].")
+    seed: int = _setting(42467, "Seed of class order, init and every random draw "
+                                "[default: 42467].")
+    audit_threshold: float = _setting(1.0, "Flag layers with more than this % saturated "
+                                           "tiles [default: 1].")
+    per_class: int | None = _setting(
+        None, "Train on the first N training samples of each class only (the test set "
+              "stays whole), for quick looks [default: all].")
+    # Part of the config: float BLAS results can depend on the count.
+    threads: int | None = _setting(None, "Threads for Numba kernels and OpenBLAS [default: "
+                                         "$INTSIM_THREADS, else all cores].")
 
     def to_dict(self) -> dict:
         """Plain dict (tuples as lists, arith_options as a dict)."""
@@ -113,6 +196,8 @@ class RunConfig:
             v = getattr(self, f.name)
             if f.name == "arith_options":
                 v = dict(v)
+            elif f.name == "datapath":
+                v = thaw(v)
             elif isinstance(v, tuple):
                 v = list(v)
             d[f.name] = v
@@ -123,19 +208,81 @@ class RunConfig:
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}
-_NULLABLE = {"data", "hidden", "conv_bias", "conv_init", "acc_bits", "tile", "epochs", "min_steps",
-             "lr", "milestones",
-             "batch_size", "memory", "init_classes", "inc_classes", "per_class", "threads"}
+_HINTS = typing.get_type_hints(RunConfig)
+
+
+def _kind_of(tp) -> tuple[str, bool]:
+    """(base type name, nullable) of a RunConfig annotation."""
+    args = typing.get_args(tp)
+    nullable = type(None) in args
+    if nullable:
+        tp = next(a for a in args if a is not type(None))
+    if typing.get_origin(tp) is tuple:
+        return ("int_tuple" if typing.get_args(tp)[:1] == (int,) else "items"), nullable
+    return {bool: "bool", int: "int", float: "float", str: "str"}.get(tp, "other"), nullable
+
+
+_KINDS = {k: _kind_of(_HINTS[k]) for k in _FIELDS}
+#: the settings that may be None (spelled "none")
+NULLABLE = frozenset(k for k, (_, n) in _KINDS.items() if n)
+_NULLABLE = NULLABLE
 _CHOICES = {"dataset": DATASETS, "model": MODELS, "method": METHODS, "arith": ARITHS,
             "acc_mode": ACC_MODES, "grad_rounding": ROUNDINGS,
             "act_rounding": ROUNDINGS, "weight_rounding": ROUNDINGS,
             "schedule": SCHEDULES, "conv_init": ("kaiming_uniform", "he_normal"),
             "split": SPLITS, "scale": SCALES}
-_INTS = {"bits", "acc_bits", "tile", "epochs", "min_steps", "batch_size", "memory",
-         "init_classes", "inc_classes", "seed", "per_class", "threads"}
-_FLOATS = {"fwd_clip", "lr", "audit_threshold"}
-_BOOLS = {"hadamard", "requantize", "conv_bias"}
-_INT_TUPLES = {"hidden", "milestones"}
+
+
+def freeze(v):
+    """A nested table as sorted (key, value) tuples (hashable, as RunConfig holds it)."""
+    if isinstance(v, Mapping):
+        return tuple(sorted((str(k), freeze(x)) for k, x in v.items()))
+    if isinstance(v, list):
+        return ("__list__",) + tuple(freeze(x) for x in v)
+    return v
+
+
+def thaw(v):
+    """The table :func:`freeze` made (None stays None)."""
+    if isinstance(v, tuple):
+        if v[:1] == ("__list__",):
+            return [thaw(x) for x in v[1:]]
+        return {k: thaw(x) for k, x in v}
+    return v
+
+
+def datapath_table(value, where="datapath") -> dict:
+    """A ``[datapath]`` value as a table: a preset name, a TOML file (its
+    ``[datapath]`` table, or the whole file) or a table. ConfigError otherwise."""
+    if isinstance(value, (str, os.PathLike)):
+        text = os.fspath(value)
+        if text.strip().lower() in _PRESETS:
+            return {"preset": text.strip().lower()}
+        if not text.endswith(".toml") and not os.path.exists(text):
+            raise ConfigError(f"{where}: {text!r} is neither a preset "
+                              f"({', '.join(_PRESETS)}) nor a TOML file")
+        raw = load_toml(text, what="datapath file")
+        return dict(raw.get("datapath", raw))
+    if isinstance(value, Mapping):
+        return dict(value)
+    raise ConfigError(f"{where} must be a preset name, a TOML file or a table, got {value!r}")
+
+
+def datapath_label(cfg: "RunConfig") -> str:
+    """A short name of the run's datapath: the preset, or the [datapath] table's
+    preset or kind."""
+    if cfg.datapath is None:
+        return cfg.arith
+    t = thaw(cfg.datapath)
+    return str(t.get("preset") or t.get("kind"))
+
+
+def check_datapath(table: dict):
+    """The datapath a table describes (ConfigError with one line naming the problem)."""
+    try:
+        return datapath_from_spec(table)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
 
 
 def _coerce(key: str, value: Any) -> Any:
@@ -150,21 +297,26 @@ def _coerce(key: str, value: Any) -> Any:
         if key in _NULLABLE:
             return None
         raise ConfigError(f"{key} cannot be none")
+    if key == "datapath":
+        table = datapath_table(value)
+        check_datapath(table)
+        return freeze(table)
+    kind = _KINDS[key][0]
     if key in _CHOICES:
         if not isinstance(value, str) or value.lower() not in _CHOICES[key]:
             raise ConfigError(f"unknown {key} {value!r} (choose from {', '.join(_CHOICES[key])})")
         return value.lower()
-    if key in _BOOLS:
+    if kind == "bool":
         if isinstance(value, bool):
             return value
         raise ConfigError(f"{key} must be true or false, got {value!r}")
-    if key in _INTS:
+    if kind == "int":
         if isinstance(value, bool) or not isinstance(value, int):
             if isinstance(value, str) and value.strip().lstrip("-").isdigit():
                 return int(value)
             raise ConfigError(f"{key} must be an integer, got {value!r}")
         return value
-    if key in _FLOATS:
+    if kind == "float":
         if isinstance(value, bool) or not isinstance(value, (int, float, str)):
             raise ConfigError(f"{key} must be a number, got {value!r}")
         try:
@@ -174,7 +326,7 @@ def _coerce(key: str, value: Any) -> Any:
         if not math.isfinite(v):
             raise ConfigError(f"{key} must be finite, got {value!r}")
         return v
-    if key in _INT_TUPLES:
+    if kind == "int_tuple":
         if isinstance(value, str):
             value = [p for p in value.replace(",", " ").split() if p]
         if isinstance(value, int) and not isinstance(value, bool):
@@ -199,10 +351,11 @@ def _coerce(key: str, value: Any) -> Any:
     raise ConfigError(f"unhandled setting {key!r}")  # pragma: no cover
 
 
-def parse_arith_option(text: str) -> tuple[str, Any]:
-    """Parse one ``KEY=VALUE`` from ``--arith-opt`` (value read as TOML, else a string)."""
+def parse_arith_option(text: str, option: str = "--arith-opt") -> tuple[str, Any]:
+    """Parse one ``KEY=VALUE`` from ``--arith-opt`` / ``--datapath-opt`` (value read as
+    TOML, else a string)."""
     if "=" not in text:
-        raise ConfigError(f"--arith-opt expects KEY=VALUE, got {text!r}")
+        raise ConfigError(f"{option} expects KEY=VALUE, got {text!r}")
     k, v = text.split("=", 1)
     k, v = k.strip().replace("-", "_"), v.strip()
     try:
@@ -235,7 +388,7 @@ def read_toml(path) -> dict:
     out = {}
     for k, v in raw.items():
         key = k.replace("-", "_")
-        if isinstance(v, dict) and key != "arith_options":
+        if isinstance(v, dict) and key not in ("arith_options", "datapath"):
             raise ConfigError(f"unknown table [{k}] in {path}")
         out[key] = v
     return out
@@ -313,7 +466,7 @@ def validate(cfg: RunConfig) -> RunConfig:
 
 def data_defaults(dataset: str, schedule: str, data=None) -> dict:
     """split and scale of a run that does not set them: the short schedule's
-    (sorted, train-minmax, as before these settings existed) unless a HAR
+    (sorted, train-minmax) unless a HAR
     dataset runs the paper schedule; that takes the released code's split
     ("paper") and, for the authors' files (already in [-1, 1]; detected from
     the ``data`` path's name, intsim.data.authors.find_authors_file), no
@@ -322,46 +475,48 @@ def data_defaults(dataset: str, schedule: str, data=None) -> dict:
     spec = _DATASET_SPECS.get(dataset)
     if schedule == "paper" and spec is not None and spec.kind == "har":
         out["split"] = "paper"
-        from intsim.data.authors import find_authors_file
         if data is not None and find_authors_file(dataset, data) is not None:
             out["scale"] = "none"
     return out
 
 
-ARITH_SETTINGS = ("bits", "acc_bits", "tile", "acc_mode", "hadamard", "requantize",
-                  "grad_rounding", "act_rounding", "weight_rounding", "fwd_clip")
+#: the flat settings of the presets (``--bits``, ``--acc-bits``, ...), read from the
+#: registry (intsim.datapath.presets ``config_fields``)
+ARITH_SETTINGS = LiveChoices(lambda: tuple(dict.fromkeys(
+    k for p in _PRESETS.values() for k in p.config_fields)))
+
+
+def cli_settings() -> list:
+    """The RunConfig fields that are command-line options of their own, in field order:
+    [(name, kind, choices or None, help)]; kind is _KINDS' type name."""
+    return [(f.name, _KINDS[f.name][0], _CHOICES.get(f.name), f.metadata["help"])
+            for f in dataclasses.fields(RunConfig) if f.metadata.get("help")]
 
 
 def unused_settings(cfg: RunConfig) -> list[str]:
-    """The arithmetic settings the run's arithmetic does not take (they are recorded
-    in config.toml only as comments, and listed in results.json run.unused_settings)."""
-    used = _ARITH_KINDS[cfg.arith].config_fields
+    """The arithmetic settings the run's datapath does not take (they are recorded
+    in config.toml only as comments, and listed in results.json run.unused_settings):
+    those its preset does not take, or all of them (and ``arith``) with a
+    ``[datapath]`` table."""
+    if cfg.datapath is not None:
+        return ["arith"] + list(ARITH_SETTINGS)
+    used = _PRESETS[cfg.arith].config_fields
     return [k for k in ARITH_SETTINGS if k not in used]
 
 
 def check_applicable(cfg: RunConfig, given) -> None:
     """ConfigError when a setting given explicitly (command line) does not apply to
-    the run's arithmetic, e.g. ``--arith fp --bits 3`` would train in float."""
+    the run's datapath, e.g. ``--arith fp --bits 3`` would train in float."""
     bad = [k for k in given if k in unused_settings(cfg)]
+    if bad and cfg.datapath is not None:
+        raise ConfigError(f"{', '.join('--' + k.replace('_', '-') for k in bad)} "
+                          f"{'does' if len(bad) == 1 else 'do'} not apply with a [datapath] "
+                          f"table (set it in the table)")
     if bad:
-        took = ", ".join(_ARITH_KINDS[cfg.arith].config_fields) or "none of the arithmetic options"
+        took = ", ".join(_PRESETS[cfg.arith].config_fields) or "none of the arithmetic options"
         raise ConfigError(f"{', '.join('--' + k.replace('_', '-') for k in bad)} "
                           f"{'does' if len(bad) == 1 else 'do'} not apply to --arith {cfg.arith} "
                           f"(it takes: {took})")
-
-
-def _older_run_folder(config_file) -> bool:
-    """``config_file`` is a run folder's config.toml that predates split/scale: intsim
-    writes every setting there, so a run folder whose file lacks them ran with
-    the defaults of that time (sorted, train-minmax)."""
-    from intsim.app import runfolder as runio
-    folder = os.path.dirname(os.path.abspath(os.fspath(config_file)))
-    if os.path.basename(os.fspath(config_file)) != runio.CONFIG or not any(
-            os.path.exists(os.path.join(folder, f)) for f in
-            (runio.RESULTS, runio.LOG, runio.CHECKPOINT)):
-        return False
-    keys = read_toml(config_file)
-    return "split" not in keys and "scale" not in keys
 
 
 def resolve(config_file=None, overrides: Mapping[str, Any] | None = None,
@@ -371,32 +526,38 @@ def resolve(config_file=None, overrides: Mapping[str, Any] | None = None,
     ``threads`` not given in either: ``INTSIM_THREADS``, else this run's share
     of the cores with ``other_runs`` other runs active
     (:func:`intsim.kernels.threads.default_threads`), so the result is concrete.
-    ``split`` / ``scale`` not given in either: :func:`data_defaults`, except
-    when ``config_file`` is the config.toml of a run folder written before these
-    settings existed (``--resume``, or rerunning an old run's file): that run
-    split "sorted" and scaled "train-minmax", RunConfig's field defaults.
+    ``split`` / ``scale`` not given in either: :func:`data_defaults`.
+    ``datapath.PART.FIELD`` overrides change one setting of the ``[datapath]``
+    table (of the preset ``arith`` when there is none).
     """
     values: dict[str, Any] = {}
     if config_file is not None:
         for k, v in read_toml(config_file).items():
             values[k] = _coerce(k, v)
+    dotted = {}
     for k, v in (overrides or {}).items():
         if v is None:
             continue
-        if k == "arith_options":
+        if k.startswith("datapath."):
+            dotted[k[len("datapath."):]] = v
+        elif k == "arith_options":
             merged = dict(values.get("arith_options", ()))
             merged.update(dict(_coerce(k, v)))
             values[k] = tuple(sorted(merged.items()))
         else:
             values[k] = _coerce(k, v)
-    if not (config_file is not None and _older_run_folder(config_file)):
-        dflt = data_defaults(values.get("dataset", _FIELDS["dataset"].default),
-                             values.get("schedule", _FIELDS["schedule"].default),
-                             values.get("data"))
-        for k, v in dflt.items():
-            values.setdefault(k, v)
+    if dotted:
+        # datapath.PART.FIELD settings (sweep axes, --datapath-opt) change the run's
+        # [datapath] table, or the preset ``arith`` when there is none
+        table = thaw(values.get("datapath")) or {"preset": values.get("arith", "hdqt")}
+        table.update(dotted)
+        values["datapath"] = _coerce("datapath", table)
+    dflt = data_defaults(values.get("dataset", _FIELDS["dataset"].default),
+                         values.get("schedule", _FIELDS["schedule"].default),
+                         values.get("data"))
+    for k, v in dflt.items():
+        values.setdefault(k, v)
     if values.get("threads") is None:
-        from intsim.kernels.threads import default_threads
         try:
             values["threads"] = default_threads(others=other_runs)
         except ValueError as e:

@@ -1,7 +1,7 @@
 """``run``: one class-incremental run from a :class:`RunConfig` to a run folder.
 
-The one driver of intsim: ``intsim train``, the benchmark jobs
-(:mod:`intsim.app.jobs`) and the tests call it. The run folder gets
+The one driver of intsim: ``intsim train``, the workers of ``intsim sweep``
+(:mod:`intsim.app.sweep`) and the tests call it. The run folder gets
 config.toml, log.jsonl, a checksummed checkpoint after every task
 (:mod:`intsim.app.runfolder`) and results.json (:mod:`intsim.app.results`);
 docs/run-folder.md documents each file.
@@ -20,14 +20,18 @@ import numpy as np
 
 from intsim.app import runfolder as runio
 from intsim.app.auditreport import acc_range, audit_to_dict, format_audit, merge_audits
-from intsim.app.build import (build_arith, cil_config, complete_config, effective_acc_bits,
+from intsim.app.build import (build_arith, describe_arith, cil_config, complete_config, effective_acc_bits,
                               load_data, make_model, prepare_inputs)
-from intsim.app.config import ConfigError, RunConfig, to_toml, unused_settings
+from intsim.app.config import ConfigError, RunConfig, datapath_label, to_toml, unused_settings
 from intsim.app.progress import Progress
 from intsim.app.results import build_results, summarize, task_record
+from intsim.cil import runner as cil_runner
+from intsim.data import TaskStream, first_per_class
 from intsim.errors import TrainingDiverged
 from intsim.kernels.jitcache import MESSAGE, notify_compiles
+from intsim.kernels.runtime import configure_runtime
 from intsim.kernels.threads import set_threads
+from intsim.models import MODELS
 
 
 @dataclass
@@ -61,7 +65,7 @@ class RunInterrupted(Exception):
 def default_out(cfg: RunConfig) -> Path:
     """A new folder runs/<time>-<dataset>-<method>-<arith> (suffixed -2, -3, ... if taken)."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    base = Path("runs") / f"{stamp}-{cfg.dataset}-{cfg.method}-{cfg.arith}"
+    base = Path("runs") / f"{stamp}-{cfg.dataset}-{cfg.method}-{datapath_label(cfg)}"
     p, i = base, 1
     while p.exists():
         i += 1
@@ -92,7 +96,11 @@ def run(cfg: RunConfig, out=None, *, resume: bool = False, hooks: RunHooks | Non
     Raises ConfigError (one line) on bad settings or data before anything is
     written, and :class:`RunInterrupted` on Ctrl-C/SIGTERM (the last
     checkpoint is kept).
+
+    First it applies the process setup (:func:`intsim.kernels.runtime.configure_runtime`;
+    its docstring says what still takes effect once NumPy is loaded).
     """
+    configure_runtime()
     prog = progress if progress is not None else Progress("quiet")
     arith = build_arith(cfg)
     # ---- everything that can fail on user input happens before any write
@@ -120,7 +128,6 @@ def _acquire(lock) -> None:
 
 def _run(cfg, arith, run_dir: Path, lock, resume, hooks, prog, keep_checkpoint) -> dict:
     """run()'s body, with run_dir locked once it exists."""
-    from intsim.data import TaskStream, first_per_class
     state, start_task = None, 0
     if resume:
         if runio.has_checkpoint(run_dir):
@@ -142,7 +149,6 @@ def _run(cfg, arith, run_dir: Path, lock, resume, hooks, prog, keep_checkpoint) 
         ds = first_per_class(ds, cfg.per_class)
     cc_probe = cil_config(cfg)
     ds = prepare_inputs(ds, cc_probe.model)
-    from intsim.models import MODELS
     if MODELS[cc_probe.model].needs_images and ds.X_train.ndim != 4:
         raise ConfigError(f"{cc_probe.model} needs images (C, H, W), the data has shape "
                           f"{tuple(ds.X_train.shape[1:])}")
@@ -192,7 +198,8 @@ def _run(cfg, arith, run_dir: Path, lock, resume, hooks, prog, keep_checkpoint) 
                 "num_tasks": int(stream.num_tasks), "num_classes": int(stream.num_classes),
                 "in_shape": [int(s) for s in in_shape],
                 "n_train": int(len(ds.X_train)), "n_test": int(len(ds.X_test)),
-                "arith": repr(arith), "acc_limit": acc_bits,
+                "arith": describe_arith(cfg), "datapath": arith.to_spec(),
+                "acc_limit": acc_bits,
                 "acc_range": acc_range(acc_bits), "cil": cc.to_dict(),
                 "injected_dataset": bool(hooks is not None and hooks.dataset is not None),
                 "unused_settings": unused_settings(cfg),
@@ -254,7 +261,6 @@ def _run(cfg, arith, run_dir: Path, lock, resume, hooks, prog, keep_checkpoint) 
         if hooks is not None and hooks.on_epoch is not None:
             hooks.on_epoch(ev)
 
-    from intsim.cil import runner as cil_runner
     try:
         if start_task < stream.num_tasks:
             with _sigterm_as_interrupt(), \
@@ -356,7 +362,11 @@ def _print_end(prog: Progress, run_dir: Path, records, summary, acc_bits, thresh
 
 
 def _config_toml(cfg: RunConfig) -> str:
-    why = f"--arith {cfg.arith} does not take it"
-    return to_toml(cfg.to_dict(), header="intsim run configuration (fully resolved).\n"
+    why = ("the [datapath] table replaces it" if cfg.datapath is not None
+           else f"--arith {cfg.arith} does not take it")
+    d = cfg.to_dict()
+    if cfg.datapath is not None:
+        d["datapath"] = build_arith(cfg).to_spec()        # every field, the parts' included
+    return to_toml(d, header="intsim run configuration (fully resolved).\n"
                                          "Re-run with: intsim train --config config.toml",
                    unused={k: why for k in unused_settings(cfg)})

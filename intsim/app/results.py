@@ -6,11 +6,16 @@
 from __future__ import annotations
 
 import platform
+from importlib.metadata import version
 
+import numba
 import numpy as np
+import scipy
 
+import intsim
 from intsim.app.auditreport import audit_rows, merge_audits
 from intsim.app.config import RunConfig
+from intsim.cil import metrics
 
 #: Bump when the meaning of a field of results.json changes.
 RESULTS_FORMAT = 1
@@ -38,7 +43,6 @@ def task_record(ev: dict, audit: dict, acc_bits, threshold: float, seconds: dict
 
 
 def summarize(records: list[dict]) -> dict:
-    from intsim.cil import metrics
     out = {}
     for m in ("cnn", "nme"):
         accs = [r[m] for r in records]
@@ -60,11 +64,6 @@ def build_results(cfg: RunConfig, run_info: dict, records: list[dict], timings: 
 
 
 def versions() -> dict:
-    import numba
-    import scipy
-
-    import intsim
-    from importlib.metadata import version
     return {"intsim": intsim.__version__, "numpy": np.__version__, "numba": numba.__version__,
             "scipy": scipy.__version__, "click": version("click"),
             "python": platform.python_version(), "platform": platform.platform()}

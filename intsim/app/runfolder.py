@@ -32,6 +32,11 @@ from typing import Any
 
 import numpy as np
 
+try:
+    import fcntl
+except ImportError:                 # not on Windows: RunLock is a no-op there
+    fcntl = None
+
 CONFIG = "config.toml"
 RESULTS = "results.json"
 LOG = "log.jsonl"
@@ -303,9 +308,7 @@ class RunLock:
         self._fd = None
 
     def acquire(self) -> "RunLock":
-        try:
-            import fcntl
-        except ImportError:
+        if fcntl is None:
             return self
         fd = os.open(self.path, os.O_CREAT | os.O_RDWR, _file_mode())
         try:

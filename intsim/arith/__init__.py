@@ -1,11 +1,6 @@
-"""intsim.arith: the arithmetics a layer's matmuls run under (layer 2).
+"""intsim.arith: the passes the integer and float datapaths run (below intsim.datapath).
 
-kinds.py holds the integer arithmetic configurations (FP, HDQT, LUQ);
-qmatmul.py the quantized matmul passes they share (forward quantizers, tiled
+qmatmul.py holds the quantized matmul passes (forward quantizers, tiled
 accumulation, the HDQT and LUQ backward) and the per-layer audit;
-floatkinds.py the float-datapath kinds on intsim.formats (FP8, FP134).
+lptorch.py the float datapaths' audit and lptorch's tracked scales.
 """
-from intsim.arith.kinds import ARITHS, FP, HDQT, LUQ, register_arith
-from intsim.arith.floatkinds import FP8, FP134
-
-__all__ = ["ARITHS", "FP", "HDQT", "LUQ", "FP8", "FP134", "register_arith"]

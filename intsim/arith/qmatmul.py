@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from intsim.kernels import hadamard, intmm, luq, quant
+from intsim.kernels import intmm, luq, quant
 
 PASSES = ("forward", "backward_input", "backward_weight")
 
@@ -59,7 +59,7 @@ class LayerAudit:
     """Per-pass PassAudit of one quantized layer.
 
     ``pass_cls`` (default PassAudit) is the class of the per-pass audits; the
-    float-datapath kinds take intsim.arith.floatkinds.FloatPassAudit.
+    float-datapath kinds take intsim.arith.lptorch.FloatPassAudit.
     Level fractions are sampled on every ``levels_every``-th forward (the
     first included; a running mean is all the audit needs, and counting levels
     of every tensor at every step cost ~20% of an FCNet step). track_levels
@@ -226,7 +226,7 @@ def _skip_dx_draws(arith, rng, n_w, n_g, requantized, grads_quantized):
     layer's input gradient, and hardware would not run it), but the Generator moves
     on by the draws it would have taken (H_o W, then g H_o), so the weight gradient's
     draws, and every result, stay those of a run that computes it."""
-    if requantized and arith.weight_rounding == "stochastic":
+    if requantized and arith.weight_rounding.draws:
         quant.skip_draws(rng, n_w)
     if grads_quantized and arith.grad_rounding == "stochastic":
         quant.skip_draws(rng, n_g)
@@ -244,12 +244,12 @@ def hdqt_backward(gT, xT, sx, wq, sw, arith, rng, audit, need_dx=True):
     """
     per = gT.ndim == 3
     bd = 1 if per else 0
-    bits = arith.bits
+    bits = arith.bwd_bits
     N, M = gT.shape[-2:]
     qm = _qmax(bits, True)
-    had = arith.hadamard
-    n_o = hadamard.bp2(N) if had else 1
-    n_b = hadamard.bp2(M) if had else 1
+    tf = arith.transform
+    n_o = tf.block(N)
+    n_b = tf.block(M)
     bq = arith.bwd_quant
     ints = bq and (arith.requantize or arith.fwd_quant)   # integer operands -> matmul_acc
     limit = arith.acc_limit if ints else None
@@ -275,16 +275,16 @@ def hdqt_backward(gT, xT, sx, wq, sw, arith, rng, audit, need_dx=True):
 
     dxT = None
     if need_dx:
-        w1 = hadamard.fwht(wq, axis=0) if had and n_o > 1 else wq          # H_o W  (N, K)
+        w1 = tf.apply(wq, 0) if n_o > 1 else wq          # H_o W  (N, K)
         if rq:
-            w1q, s1 = quant.quantize_f32(w1, bits, rounding=arith.weight_rounding, signed=True,
+            w1q, s1 = quant.quantize_f32(w1, bits, rounding=arith.weight_rounding.kernel, signed=True,
                                          clip=clip, rng=rng)
             audit.record("backward_input", "HoW", w1q, bits, True)
             w1max = qm
         else:
             w1q, s1 = w1, 1.0
             w1max = None
-        g1 = hadamard.fwht(gT, axis=-2) if had and n_o > 1 else gT          # (g H_o)^T
+        g1 = tf.apply(gT, -2) if n_o > 1 else gT          # (g H_o)^T
         g1q, sg1 = qgrad(g1, "backward_input", "gHo")
         # integer operands: exact in any BLAS orientation, so the transposed view is used as is
         w1t = w1q.T if ints else np.ascontiguousarray(w1q.T)
@@ -294,7 +294,7 @@ def hdqt_backward(gT, xT, sx, wq, sw, arith, rng, audit, need_dx=True):
     else:
         _skip_dx_draws(arith, rng, wq.size, gT.size, rq, bq)
 
-    x2 = hadamard.fwht(xT, axis=-1) if had and n_b > 1 else xT              # (H_b X)^T
+    x2 = tf.apply(xT, -1) if n_b > 1 else xT              # (H_b X)^T
     if rq:
         x2q, sx2 = quant.quantize_f32(x2, bits, rounding=arith.act_rounding, signed=True,
                                       clip=clip, rng=rng, batch_dims=bd)
@@ -303,7 +303,7 @@ def hdqt_backward(gT, xT, sx, wq, sw, arith, rng, audit, need_dx=True):
     else:
         x2q, sx2 = x2, 1.0
         x2max = None
-    g2 = hadamard.fwht(gT, axis=-1) if had and n_b > 1 else gT              # g^T H_b
+    g2 = tf.apply(gT, -1) if n_b > 1 else gT              # g^T H_b
     g2q, sg2 = qgrad(g2, "backward_weight", "gHb")
     coef = np.asarray(sg2) * np.asarray(sx2) * (sx / n_b)
     if ints and not per:
@@ -360,11 +360,11 @@ def hdqt_backward_km(g, xk, sx, wq, sw, arith, rng, audit, need_dx=True, scaled_
     """
     N, S, M = g.shape
     K = xk.shape[0]
-    bits = arith.bits
+    bits = arith.bwd_bits
     qm = _qmax(bits, True)
-    had = arith.hadamard
-    n_o = hadamard.bp2(N) if had else 1
-    n_b = hadamard.bp2(M) if had else 1
+    tf = arith.transform
+    n_o = tf.block(N)
+    n_b = tf.block(M)
     if not (arith.bwd_quant and arith.requantize):
         # the ablations without requantized integer operands: the reference path
         dxT, dW = hdqt_backward(np.ascontiguousarray(g.transpose(1, 0, 2)),
@@ -382,11 +382,11 @@ def hdqt_backward_km(g, xk, sx, wq, sw, arith, rng, audit, need_dx=True, scaled_
 
     dx = None
     if need_dx:
-        w1 = hadamard.fwht(wq, axis=0) if had and n_o > 1 else wq           # H_o W  (N, K)
-        w1q, s1 = quant.quantize_f32(w1, bits, rounding=arith.weight_rounding, signed=True,
+        w1 = tf.apply(wq, 0) if n_o > 1 else wq           # H_o W  (N, K)
+        w1q, s1 = quant.quantize_f32(w1, bits, rounding=arith.weight_rounding.kernel, signed=True,
                                      clip=clip, rng=rng)
         audit.record("backward_input", "HoW", w1q, bits, True)
-        g1 = hadamard.fwht(g, axis=0) if had and n_o > 1 else g             # (g H_o)^T
+        g1 = tf.apply(g, 0) if n_o > 1 else g             # (g H_o)^T
         g1q, sg1 = quant.quantize_items(g1, bits, rounding=grr, signed=True, clip=clip,
                                         rng=rng)
         audit.record("backward_input", "gHo", g1q[:, 0], bits, True)
@@ -399,11 +399,11 @@ def hdqt_backward_km(g, xk, sx, wq, sw, arith, rng, audit, need_dx=True, scaled_
     else:
         _skip_dx_draws(arith, rng, wq.size, g.size, True, True)
 
-    x2 = hadamard.fwht(xk, axis=-1) if had and n_b > 1 else xk              # (H_b X)^T
+    x2 = tf.apply(xk, -1) if n_b > 1 else xk              # (H_b X)^T
     x2q, sx2 = quant.quantize_items(x2, bits, rounding=arith.act_rounding, signed=True,
                                     clip=clip, rng=rng)
     audit.record("backward_weight", "HbX", x2q[:, 0], bits, True)
-    g2 = hadamard.fwht(g, axis=-1) if had and n_b > 1 else g                # g^T H_b
+    g2 = tf.apply(g, -1) if n_b > 1 else g                # g^T H_b
     g2q, sg2 = quant.quantize_items(g2, bits, rounding=grr, signed=True, clip=clip, rng=rng)
     audit.record("backward_weight", "gHb", g2q[:, 0], bits, True)
     coef = np.asarray(sg2) * np.asarray(sx2) * (sx / n_b)

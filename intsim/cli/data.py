@@ -1,7 +1,16 @@
 """``intsim data``: build and inspect datasets."""
+import os
+
 import click
+import numpy as np
 
 from intsim.cli.errors import fail
+from intsim.data import load_dataset
+from intsim.data.dsads import read_dsads
+from intsim.data.embedded import write_hapt_npz
+from intsim.data.hapt import read_hapt
+from intsim.data.pamap2 import read_pamap2
+from intsim.data.wang27 import authors_dsads, authors_pamap, write_authors_file
 
 
 @click.group()
@@ -19,8 +28,6 @@ def build_hapt(raw, out, bits):
     OUT holds the unscaled features of every window of every user with its
     label, user and experiment; the same input gives the same bytes.
     """
-    from intsim.data.embedded import write_hapt_npz
-    from intsim.data.hapt import read_hapt
 
     def progress(i, n):
         if i == n or i % 10 == 0:
@@ -45,13 +52,11 @@ def _progress(what, every):
 
 
 def _check_out(out):
-    import os
     if os.path.splitext(out)[1].lower() not in (".mat", ".csv"):
         fail(f"{out}: output must end in .mat or .csv")
 
 
 def _write(arr, out, var, n_int):
-    from intsim.data.wang27 import write_authors_file
     try:
         write_authors_file(arr, out, var, n_int)
     except OSError as e:
@@ -70,8 +75,6 @@ def build_dsads(raw, out):
     label (1..19) and subject (1..8): 408 columns. OUT.csv: comma-separated,
     no header; OUT.mat: the matrix as MATLAB variable data_dsads.
     """
-    from intsim.data.dsads import read_dsads
-    from intsim.data.wang27 import authors_dsads
     _build_file(out, "data_dsads", 3,
                 lambda: authors_dsads(read_dsads(raw, features="wang27",
                                                  progress=_progress("segments", 500))),
@@ -110,8 +113,6 @@ def build_pamap2(raw, out, window, step, nan):
     header; OUT.mat: the matrix as MATLAB variable data_pamap. Every subject
     and activity is kept (the paper's loader drops subjects 3, 4, 9 and 24).
     """
-    from intsim.data.pamap2 import read_pamap2
-    from intsim.data.wang27 import authors_pamap
     _build_file(out, "data_pamap", 2,
                 lambda: authors_pamap(read_pamap2(raw, window=window, step=step,
                                                   features="wang27", nan=nan,
@@ -125,9 +126,6 @@ def build_pamap2(raw, out, window, step, nan):
               help="dataset file/folder/archive (HAPT: default the shipped file)")
 def info(name, path):
     """Print what dataset NAME holds: samples, features, classes, users per split."""
-    import numpy as np
-
-    from intsim.data import load_dataset
     try:
         d = load_dataset(name, path)
     except (ValueError, FileNotFoundError, TypeError) as e:

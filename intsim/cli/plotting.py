@@ -25,7 +25,7 @@ class PlotUnavailable(RuntimeError):
 
 
 def _pyplot():
-    try:
+    try:                    # optional extra: matplotlib (all its imports are in functions)
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
@@ -97,7 +97,7 @@ def _curves(ax, runs) -> bool:
 
 def _legend_handles(labels: Sequence[str], any_nme: bool):
     """One colour per run; with NME curves, two more entries for the line styles."""
-    from matplotlib.lines import Line2D
+    from matplotlib.lines import Line2D     # optional extra: matplotlib
     if not any_nme:
         return [Line2D([], [], color=f"C{i % 10}", marker="o", markersize=4, label=lab)
                 for i, lab in enumerate(labels)]
@@ -111,7 +111,7 @@ def accuracy_figure(runs: Sequence[tuple[str, dict]], title: str | None = None):
     """The accuracy-per-task figure (not saved): a colour per run, CNN solid and
     NME dashed, the legend to the right of the axes so it hides no curve."""
     plt = _pyplot()
-    from matplotlib.ticker import MaxNLocator
+    from matplotlib.ticker import MaxNLocator   # optional extra: matplotlib
     fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=110)
     any_nme = _curves(ax, runs)
     ax.set_xlabel("classes seen")

@@ -16,12 +16,12 @@ from pathlib import Path
 
 import click
 
-from intsim.app import sweepreport
-from intsim.cli.errors import fail
-
 from intsim.app import runfolder as runio
+from intsim.app import sweepreport
 from intsim.app.auditreport import format_audit, merge_audits
-
+from intsim.cli import plotting
+from intsim.cli.errors import fail
+from intsim.datapath import PRESETS as ARITHS
 
 
 def load_results(run) -> dict:
@@ -81,7 +81,6 @@ def run_label(run, res: dict, name: str | None = None) -> str:
     c = res.get("config") or {}
     name = name if name is not None else run_name(run)
     arith = c.get("arith", "?")
-    from intsim.arith import ARITHS
     # bits/acc_bits only for the arithmetics that take them (not fp, fp8, fp134)
     takes_bits = "bits" in ARITHS[arith].config_fields if arith in ARITHS else arith != "fp"
     if takes_bits and c.get("bits") is not None:
@@ -304,7 +303,6 @@ def compare_cmd(runs):
 def _figures(out: Path, make):
     """Run ``make()`` (-> (paths written, extra)), turning a missing matplotlib or an
     unwritable folder into one error line; print the paths; return ``extra``."""
-    from intsim.cli import plotting
     try:
         written, extra = make()
     except plotting.PlotUnavailable as e:
@@ -317,8 +315,6 @@ def _figures(out: Path, make):
 
 
 def _plot_sweep(folder, out: Path) -> None:
-    from intsim.cli import plotting
-
     def make():
         written = []
         out.mkdir(parents=True, exist_ok=True)
@@ -338,7 +334,6 @@ def _write_plots(out: Path, names, labels, loaded) -> tuple[list[Path], list[str
     """Write accuracy.png and a saturation-<name>.png per run with quantized
     layers into ``out``, the heatmaps on one colour scale; returns (paths
     written, names of the runs without a heatmap)."""
-    from intsim.cli import plotting
     out.mkdir(parents=True, exist_ok=True)
     written = [plotting.plot_accuracy(list(zip(labels, loaded)), out / "accuracy.png")]
     skipped = [name for name, res in zip(names, loaded) if not plotting.has_saturation_data(res)]

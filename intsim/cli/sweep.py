@@ -1,10 +1,13 @@
 """``intsim sweep``: many runs from a SPEC file (:mod:`intsim.app.sweep`, docs/sweeps.md).
 
-``intsim sweep SPEC [--out DIR] [--executor local|dask] [--scheduler ADDR] [--workers N]``
-(also spelled ``intsim sweep run SPEC ...``) runs every unfinished run of SPEC;
-``intsim sweep status DIR`` shows each run's done/running/failed status.
-Bad input: one line on stderr, exit code 2. Exit code 1 when runs failed
-(each is recorded in DIR/sweep.json with its error), 130 on Ctrl-C.
+``intsim sweep SPEC [--overlay FILE] [--set KEY=VALUE] [--seeds N] [--out DIR]
+[--executor local|dask] [--scheduler ADDR] [--workers N] [--dry-run]`` (also
+spelled ``intsim sweep run SPEC ...``) runs every unfinished run of SPEC, with
+the overlay's changes; ``--dry-run`` lists the runs and what a sweep would do
+with each, running nothing. ``intsim sweep status DIR`` shows each run's
+done/running/failed status. Bad input: one line on stderr, exit code 2. Exit
+code 1 when runs failed (each is recorded in DIR/sweep.json with its error),
+130 on Ctrl-C.
 """
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ import os
 
 import click
 
+from intsim.app import sweep as sw
 from intsim.app.config import ConfigError
 from intsim.cli.errors import fail
 
@@ -30,13 +34,23 @@ def sweep_cmd():
     """Run a grid of runs from a SPEC file, or show a sweep's status.
 
     \b
-    intsim sweep SPEC.toml [--out DIR] [--executor local|dask] [--scheduler ADDR] [--workers N]
+    intsim sweep SPEC.toml [--overlay FILE] [--set KEY=VALUE] [--seeds N] [--out DIR]
+                           [--executor local|dask] [--scheduler ADDR] [--workers N] [--dry-run]
     intsim sweep status DIR
     """
 
 
 @sweep_cmd.command("run")
 @click.argument("spec", type=click.Path(dir_okay=False))
+@click.option("--overlay", "overlays", multiple=True, type=click.Path(dir_okay=False),
+              metavar="FILE",
+              help="An overlay file (TOML: `seeds = N`, a [set] table of settings) applied "
+                   "to every run, e.g. benchmarks/specs/quick.toml. Repeatable; later wins.")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+              help="Set a setting in every run, over the SPEC's and the overlays' values "
+                   "(e.g. --set epochs=10). Repeatable.")
+@click.option("--seeds", type=int, default=None, metavar="N",
+              help="Only the runs of the SPEC's first N seeds (in the order they appear).")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Folder of the run folders and sweep.json [default: the SPEC's `out`, "
                    "else sweeps/<SPEC name>]. With dask, every worker must reach it.")
@@ -49,19 +63,21 @@ def sweep_cmd():
 @click.option("--workers", type=int, default=None,
               help="Worker processes (local, or a dask LocalCluster), one thread each "
                    "[default and maximum: the cores].")
-def run_cmd(spec, out, executor, scheduler, workers):
+@click.option("--dry-run", is_flag=True,
+              help="List the runs (done / resumes / to run) and run nothing.")
+def run_cmd(spec, overlays, sets, seeds, out, executor, scheduler, workers, dry_run):
     """Run every unfinished run of SPEC (complete runs are skipped, interrupted
     ones resume from their last checkpoint)."""
-    from intsim.app import sweep as sw
     try:
-        s = sw.load_spec(spec)
+        s = sw.load_spec(spec, sw.make_overlay(overlays, sets, seeds))
         if not s.runs:
             fail(f"{spec}: the SPEC has no runs")
-        if out is None:
-            out = s.out or os.path.join(
-                "sweeps", os.path.splitext(os.path.basename(spec))[0])
+        out = s.out_dir(out)
         if os.path.exists(out) and not os.path.isdir(out):
             fail(f"--out {out} is a file, not a folder")
+        if dry_run:
+            _list_runs(s, out)
+            return
         ex = sw.make_executor(executor, workers, scheduler)
     except ConfigError as e:
         fail(str(e))
@@ -77,12 +93,27 @@ def run_cmd(spec, out, executor, scheduler, workers):
         raise click.exceptions.Exit(1)
 
 
+def _list_runs(s, out):
+    """--dry-run: one line per run (state, key, grid point) and the counts."""
+    planned = sw.plan(s.runs, out)
+    n = {st: sum(1 for _, x in planned if x == st) for st in ("done", "resumes", "to run")}
+    ov = " (" + ", ".join(
+        [f"overlay {', '.join(s.overlay.names)}"] * bool(s.overlay.names) +
+        [f"set {' '.join(f'{k}={v}' for k, v in s.overlay.settings.items())}"]
+        * bool(s.overlay.settings) +
+        [f"first {s.overlay.seeds} seed(s)"] * (s.overlay.seeds is not None)) + ")" \
+        if s.overlay else ""
+    click.echo(f"{s.source}{ov}: {len(planned)} runs, {n['done']} done, "
+               f"{n['resumes']} to resume, {n['to run']} to run; results in {out}")
+    for r, st in planned:
+        click.echo(f"  {st:<8} {r.key}  {r.label}")
+
+
 @sweep_cmd.command("status")
 @click.argument("out", metavar="DIR", type=click.Path(file_okay=False))
 @click.option("--all", "show_all", is_flag=True, help="List the done runs too.")
 def status_cmd(out, show_all):
     """Show the done/running/failed runs of the sweep folder DIR."""
-    from intsim.app import sweep as sw
     if not os.path.isdir(out):
         fail(f"{out} is not a folder")
     if not os.path.exists(os.path.join(out, sw.SWEEP_FILE)):

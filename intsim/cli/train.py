@@ -24,9 +24,8 @@ import click
 
 from intsim.app import runfolder as runio
 from intsim.app.build import build_arith
-from intsim.app.config import (ACC_MODES, ARITHS, DATASETS, METHODS, MODELS, ROUNDINGS,
-                               SCHEDULES, ConfigError, check_applicable, parse_arith_option,
-                               resolve)
+from intsim.app.config import (NULLABLE, ConfigError, check_applicable, cli_settings,
+                               parse_arith_option, resolve)
 from intsim.app.driver import RunHooks, RunInterrupted, default_out, run
 from intsim.app.progress import Progress
 from intsim.cli.errors import fail
@@ -44,79 +43,43 @@ def _tasks_in(run_dir: Path) -> int:
         return 0
 
 
-def _opt(*a, **k):
-    return click.option(*a, default=None, **k)
+def _setting_option(name: str, kind: str, choices, help_text: str):
+    """The option of one RunConfig setting (intsim.app.config.cli_settings): a flag pair
+    for a bool, a choice for a registry or a fixed list, int/float for a setting that
+    cannot be none; anything else as text, which config resolution parses and checks
+    (``none``, lists such as ``561,561``)."""
+    flag = "--" + name.replace("_", "-")
+    nullable = name in NULLABLE
+    if kind == "bool":
+        return click.option(f"{flag}/--no-{name.replace('_', '-')}", name, default=None,
+                            help=help_text)
+    kw = {}
+    if choices is not None:
+        kw["type"] = click.Choice(choices, case_sensitive=False)
+    elif kind == "int":
+        kw["type"] = int if not nullable else str
+        kw["metavar"] = "INTEGER"
+    elif kind == "float":
+        kw["type"] = float if not nullable else str
+        kw["metavar"] = "NUMBER"
+    return click.option(flag, name, default=None, help=help_text, **kw)
 
+
+#: the run settings that are options, generated from RunConfig's fields
+SETTING_OPTIONS = [_setting_option(*s) for s in cli_settings()]
+_CONFIG_KEYS = [s[0] for s in cli_settings()]
 
 OPTIONS = [
     click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
                  help="TOML file with settings (same keys as the options, '_' for '-'); "
                       "options given on the command line override it."),
-    _opt("--dataset", type=click.Choice(DATASETS, case_sensitive=False),
-         help="Dataset [default: hapt, the embedded HAPT-561 features]."),
-    _opt("--data", type=click.Path(), help="Path of the official download (folder or archive), "
-         "or of the authors' feature file (dsads.csv/.mat, pamap.mat/.csv, hapt_combined.csv) "
-         "or a folder holding it."),
-    # the choices are intsim.data.common.SPLITS / SCALES (tests/test_data_authors.py checks)
-    _opt("--split", type=click.Choice(("paper", "sorted", "seeded")),
-         help="HAR subject split: paper (the released code's random.sample, seeded with "
-              "--seed), sorted (the smallest ids train) or seeded [default: paper with "
-              "--schedule paper, else sorted]."),
-    _opt("--scale", type=click.Choice(("none", "train-minmax")),
-         help="HAR features: train-minmax (each feature to [-1, 1] with the training "
-              "subjects' min/max) or none [default: none for the authors' files with "
-              "--schedule paper, else train-minmax]."),
-    _opt("--model", type=click.Choice(MODELS), help="Network [default: auto: fcnet for "
-         "HAR/MNIST, resnet32 for CIFAR]."),
-    _opt("--hidden", help="FCNet hidden widths, e.g. '561,561' [default: two layers as wide as the input, the paper's net]."),
-    _opt("--conv-bias/--no-conv-bias", help="ResNet: bias on the 3x3 convs [default: the "
-         "released code's: on for HDQT/LUQ, off for FP]."),
-    _opt("--conv-init", type=click.Choice(("kaiming_uniform", "he_normal")),
-         help="ResNet: init of the 3x3 convs [default: kaiming_uniform for HDQT/LUQ, "
-              "he_normal for FP]."),
-    _opt("--method", type=click.Choice(METHODS), help="CIL method [default: icarl]."),
-    _opt("--arith", type=click.Choice(ARITHS), help="Arithmetic [default: hdqt]."),
-    _opt("--bits", type=int, help="Matmul operand bits (2..8) [default: 4]."),
-    _opt("--acc-bits", help="Accumulator bits, or 'none' for no limit [default: 8]."),
-    _opt("--tile", help="Accumulator tile along the reduction, or 'none' for one tile "
-         "[default: 32]."),
-    _opt("--acc-mode", type=click.Choice(ACC_MODES), help="Accumulator overflow mode "
-         "[default: clamp]."),
-    _opt("--hadamard/--no-hadamard", help="HDQT: Hadamard transforms in the backward pass "
-         "[default: on]."),
-    _opt("--requantize/--no-requantize", help="HDQT: re-quantize the Hadamard-transformed "
-         "operands [default: on]."),
-    _opt("--grad-rounding", type=click.Choice(ROUNDINGS), help="HDQT: rounding of the error "
-         "tensors [default: stochastic]."),
-    _opt("--act-rounding", type=click.Choice(ROUNDINGS), help="HDQT: rounding of H_b x "
-         "[default: stochastic]."),
-    _opt("--weight-rounding", type=click.Choice(ROUNDINGS), help="HDQT: rounding of H_o W "
-         "[default: nearest]."),
-    _opt("--fwd-clip", type=float, help="HDQT: max-clip factor of the forward quantizers "
-         "[default: 0.975]."),
+    *SETTING_OPTIONS,
     click.option("--arith-opt", "arith_opts", multiple=True, metavar="KEY=VALUE",
-                 help="Any other field of the arithmetic dataclass (repeatable), e.g. "
+                 help="Any other setting of the --arith preset (repeatable), e.g. "
                       "bwd_tile=32, ste_raw_clip=false, eval_per_sample=true."),
-    _opt("--schedule", type=click.Choice(SCHEDULES), help="short (quick, the default) or "
-         "paper (the paper's epochs/LR/milestones); explicit options override it."),
-    _opt("--epochs", type=int, help="Epochs per task."),
-    _opt("--min-steps", type=int, help="Train each stage for at least this many SGD steps "
-         "(more epochs on small tasks) [default: 100 in the short schedule without --epochs, "
-         "else 0]."),
-    _opt("--lr", type=float, help="SGD learning rate."),
-    _opt("--milestones", help="LR x0.1 at these epochs, e.g. '60,100,140' ('none': constant)."),
-    _opt("--batch-size", type=int, help="Training batch size."),
-    _opt("--memory", type=int, help="Total exemplar budget (iCaRL/BiC)."),
-    _opt("--init-classes", type=int, help="Classes in the first task."),
-    _opt("--inc-classes", type=int, help="Classes per later task."),
-    _opt("--seed", type=int, help="Seed of class order, init and every random draw "
-         "[default: 42467]."),
-    _opt("--audit-threshold", type=float, help="Flag layers with more than this % saturated "
-         "tiles [default: 1]."),
-    _opt("--per-class", type=int, help="Train on the first N training samples of each class "
-         "only (the test set stays whole), for quick looks [default: all]."),
-    _opt("--threads", type=int, help="Threads for Numba kernels and OpenBLAS [default: "
-         "$INTSIM_THREADS, else all cores]."),
+    click.option("--datapath-opt", "datapath_opts", multiple=True, metavar="PART.FIELD=VALUE",
+                 help="Change one setting of the datapath (repeatable), e.g. "
+                      "accumulator.bits=10, accumulator.order=kahan, gradients=mxfp4_e2m1."),
     click.option("--out", "out", type=click.Path(file_okay=False), default=None,
                  help="Run folder [default: runs/<time>-<dataset>-<method>-<arith>]."),
     click.option("--resume", is_flag=True, help="Continue the interrupted run in --out from "
@@ -124,12 +87,6 @@ OPTIONS = [
     click.option("--quiet", "-q", is_flag=True, help="No progress; print only the run folder."),
     click.option("--jsonl", is_flag=True, help="Progress and results as JSON lines on stdout."),
 ]
-
-_CONFIG_KEYS = ["dataset", "data", "split", "scale", "model", "hidden", "conv_bias", "conv_init", "method", "arith", "bits", "acc_bits",
-                "tile", "acc_mode", "hadamard", "requantize", "grad_rounding", "act_rounding",
-                "weight_rounding", "fwd_clip", "schedule", "epochs", "min_steps", "lr", "milestones",
-                "batch_size", "memory", "init_classes", "inc_classes", "seed",
-                "audit_threshold", "per_class", "threads"]
 
 
 def _with_options(f):
@@ -143,7 +100,7 @@ def _with_options(f):
 @click.command("train")
 @_with_options
 @click.pass_context
-def train_cmd(ctx, config_file, arith_opts, out, resume, quiet, jsonl, **opts):
+def train_cmd(ctx, config_file, arith_opts, datapath_opts, out, resume, quiet, jsonl, **opts):
     """Train a class-incremental run and write it to a run folder.
 
     With no options: HAPT-561 (embedded), FCNet, iCaRL, HDQT 4-bit inputs /
@@ -158,6 +115,9 @@ def train_cmd(ctx, config_file, arith_opts, out, resume, quiet, jsonl, **opts):
         try:
             if arith_opts:
                 overrides["arith_options"] = [parse_arith_option(a) for a in arith_opts]
+            for d in datapath_opts:
+                k, v = parse_arith_option(d, "--datapath-opt")
+                overrides["datapath." + k] = v
             if resume:
                 if out is None:
                     fail("--resume needs --out RUN (the run folder to continue)")

@@ -29,6 +29,9 @@ import os
 import numpy as np
 
 from .common import DataFileError, parse_table
+from .dsads import DSADS_ACTIVITIES
+from .hapt import HAPT_ACTIVITIES
+from .pamap2 import PAMAP2_ACTIVITIES
 
 __all__ = ["AUTHORS_FILES", "find_authors_file", "read_authors"]
 
@@ -92,12 +95,9 @@ def read_authors(name: str, path) -> dict:
 
 def _class_names(name: str) -> dict:
     if name == "dsads":
-        from .dsads import DSADS_ACTIVITIES
         return dict(DSADS_ACTIVITIES)
     if name == "pamap2":
-        from .pamap2 import PAMAP2_ACTIVITIES
         return dict(PAMAP2_ACTIVITIES)
-    from .hapt import HAPT_ACTIVITIES
     return dict(HAPT_ACTIVITIES)
 
 
@@ -107,7 +107,7 @@ def _first_line(e: Exception) -> str:
 
 
 def _load_mat(path: str, var: str) -> np.ndarray:
-    import scipy.io
+    import scipy.io         # loaded on first use: it adds 0.2 s to every intsim command
     try:
         d = scipy.io.loadmat(path)
     except Exception as e:  # ValueError, NotImplementedError (v7.3), TypeError, OSError

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import glob
 import io
+import math
 import os
+import random
 import zipfile
 from dataclasses import dataclass, field, replace
 
@@ -214,8 +216,6 @@ def subject_split(users, train_frac: float = 0.8, *, mode: str = "sorted", seed:
     if not 0.0 < train_frac <= 1.0:
         raise ValueError(f"train_frac must be in (0, 1], got {train_frac}")
     if mode == "paper":
-        import math
-        import random
         persons = first_appearance(users)
         # exactly the released code's expression (no rounding guard)
         tr = random.Random(int(seed)).sample(persons, math.ceil(len(persons) * train_frac))

@@ -28,10 +28,17 @@ import os
 
 import numpy as np
 
+from .authors import find_authors_file, read_authors
+from .cifar import (CIFAR10_MEAN, CIFAR10_STD, CIFAR100_MEAN, CIFAR100_STD, normalize_images,
+                    read_cifar)
 from .common import SCALES, Dataset, first_appearance, minmax_scale, subject_split
-
-from .cifar import CIFAR10_MEAN, CIFAR10_STD, CIFAR100_MEAN, CIFAR100_STD
+from .dsads import read_dsads
+from .embedded import read_hapt_npz
+from .hapt import read_hapt
+from .idx import FASHION_CLASSES, MNIST_CLASSES, read_mnist_like
+from .pamap2 import read_pamap2
 from .registry import DATASETS, DatasetSpec, dataset_spec, register_dataset
+from .synthetic import synthetic_dataset
 
 __all__ = ["DATASETS", "HAR_DEFAULTS", "load_dataset", "har_dataset"]
 
@@ -92,9 +99,6 @@ def har_dataset(name: str, feats: dict, *, drop_users=None, drop_classes=None,
 
 
 def _hapt_features(path, source="auto"):
-    from .authors import find_authors_file, read_authors
-    from .embedded import read_hapt_npz
-    from .hapt import read_hapt
     if path is None:
         feats = read_hapt_npz()
         feats["layout"] = "embedded"
@@ -159,12 +163,10 @@ def _raw_opts(name, opts, found):
 
 
 def _load_dsads(path, **opts):
-    from .authors import find_authors_file, read_authors
     found = find_authors_file("dsads", path)
     ro = _raw_opts("dsads", opts, found)
     if found is not None:
         return har_dataset("dsads", read_authors("dsads", found), **opts)
-    from .dsads import read_dsads
     feats = read_dsads(path, **ro)
     feats["origin"] = os.fspath(path)
     feats["layout"] = "official"
@@ -172,12 +174,10 @@ def _load_dsads(path, **opts):
 
 
 def _load_pamap2(path, **opts):
-    from .authors import find_authors_file, read_authors
     found = find_authors_file("pamap2", path)
     ro = _raw_opts("pamap2", opts, found)
     if found is not None:
         return har_dataset("pamap2", read_authors("pamap2", found), **opts)
-    from .pamap2 import read_pamap2
     feats = read_pamap2(path, **ro)
     feats["origin"] = os.fspath(path)
     feats["layout"] = "official"
@@ -192,7 +192,6 @@ def _images(name, d, path, normalize, f):
 
 def _cifar_loader(name):
     def load(path, normalize=True, **opts):
-        from .cifar import normalize_images, read_cifar
         if opts:
             raise TypeError(f"unknown options for {name}: {sorted(opts)}")
         spec = dataset_spec(name)
@@ -204,7 +203,6 @@ def _cifar_loader(name):
 
 def _mnist_loader(name):
     def load(path, normalize=True, **opts):
-        from .idx import FASHION_CLASSES, MNIST_CLASSES, read_mnist_like
         if opts:
             raise TypeError(f"unknown options for {name}: {sorted(opts)}")
         d = read_mnist_like(path)
@@ -215,7 +213,6 @@ def _mnist_loader(name):
 
 
 def _load_synthetic(path, **opts):
-    from .synthetic import synthetic_dataset
     if opts:
         raise TypeError(f"unknown options for synthetic: {sorted(opts)}")
     return synthetic_dataset()

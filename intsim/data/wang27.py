@@ -232,7 +232,7 @@ def write_authors_file(arr: np.ndarray, out, var: str, n_int: int) -> None:
     try:
         with open(tmp, "wb") as f:
             if ext == ".mat":
-                from scipy.io import savemat
+                from scipy.io import savemat    # 0.2 s to import: only .mat files need it
                 savemat(f, {var: np.asarray(arr, dtype=np.float64)}, format="5")
             else:
                 nf = arr.shape[1] - n_int

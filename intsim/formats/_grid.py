@@ -51,7 +51,16 @@ class QuantStats:
         return self
 
 
+def is_part(rounding) -> bool:
+    """A rounding part (intsim.datapath.parts.Rounding) rather than a built-in name."""
+    return not isinstance(rounding, str) and hasattr(rounding, "round_units")
+
+
 def check_rounding(rounding, rng):
+    if is_part(rounding):
+        if rounding.draws and not isinstance(rng, np.random.Generator):
+            raise ValueError(f"rounding {rounding.name!r} needs rng, a numpy.random.Generator")
+        return
     if rounding not in ROUNDINGS:
         raise ValueError(f"rounding must be one of {ROUNDINGS}, got {rounding!r}")
     if rounding == "stochastic" and not isinstance(rng, np.random.Generator):
@@ -93,6 +102,8 @@ def round_grid(a, step, rounding, u, up=None):
     rounding "directed", up (ceil) where the bool array ``up`` is set and down
     (floor) elsewhere."""
     k = a / step
+    if is_part(rounding):
+        return rounding.round_units(k, u) * step
     if rounding == "nearest":
         kr = np.rint(k)
     elif rounding == "directed":
@@ -158,6 +169,8 @@ def run_fast(kernel, y, u, up, rounding, scale, out_dtype, want_stats, *params):
 
 def uniforms(rounding, rng, shape):
     """The uniforms of a stochastic rounding (one float64 per element), else None."""
+    if is_part(rounding):
+        return rng.random(shape) if rounding.draws else None
     if rounding != "stochastic":
         return None
     return rng.random(shape)

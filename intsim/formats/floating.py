@@ -142,7 +142,7 @@ class FloatFormat(_grid.Format):
             ov = self.max_value
         else:
             ov = np.inf if self.has_inf else np.nan
-        if _grid.FAST:
+        if _grid.FAST and not _grid.is_part(rounding):
             return _grid.run_fast(_fast.quantize, y, u, None, rounding, s, out, want_stats,
                                   _fast._NO_STEPS, int(self.emin), int(self.man_bits),
                                   bool(self.subnormals), float(self.min_normal),

@@ -132,7 +132,7 @@ class TaperedFormat(_grid.Format):
             rounding = "directed"
             up = (t64 > x64) == (y >= 0)     # ceil of the signed value = larger magnitude if y >= 0
         u = _grid.uniforms(rounding, rng, y.shape)
-        if _grid.FAST:
+        if _grid.FAST and not _grid.is_part(rounding):
             mv = float(self.max_value)
             return _grid.run_fast(_fast.quantize, y, u, up, rounding, s, out, want_stats,
                                   np.asarray(self.steps, np.float64), 0, 0, True, 0.0, mv, mv)

@@ -1,4 +1,4 @@
-"""The one description of an accumulator: width, tile and overflow mode.
+"""The integer accumulator's width and overflow modes, defined once.
 
 ``bits`` is the accumulator width (2..32, :data:`ACC_BITS_RANGE`); None is
 the only way to say "no limit" (an exact, unbounded sum). ``tile`` is the
@@ -9,8 +9,6 @@ whatever ``bits`` says). The largest magnitude it holds is
 ``2^(bits-1) - 1`` (:func:`acc_range`).
 """
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 ACC_BITS_RANGE = (2, 32)
 ACC_MODES = ("clamp", "saturate", "wrap", "wide")
@@ -33,29 +31,3 @@ def acc_limit(bits: int | None, mode: str) -> int | None:
 def acc_range(bits: int | None) -> int | None:
     """Largest magnitude a signed ``bits`` accumulator holds (None: unlimited)."""
     return None if bits is None else (1 << (int(bits) - 1)) - 1
-
-
-@dataclass(frozen=True)
-class Accumulator:
-    """Width, tile and overflow mode of a matmul's accumulator."""
-    bits: int | None = 8
-    tile: int | None = 32
-    mode: str = "clamp"
-
-    def __post_init__(self):
-        check_acc_bits(self.bits)
-        if self.mode not in ACC_MODES:
-            raise ValueError(f"acc_mode must be one of {ACC_MODES}, got {self.mode!r}")
-        if self.tile is not None and (isinstance(self.tile, bool) or not isinstance(self.tile, int)
-                                      or self.tile < 1):
-            raise ValueError(f"tile must be a positive int or None, got {self.tile!r}")
-
-    @property
-    def limit(self) -> int | None:
-        """Effective bits (None: no limit)."""
-        return acc_limit(self.bits, self.mode)
-
-    @property
-    def range(self) -> int | None:
-        """Largest magnitude held (None: unlimited)."""
-        return acc_range(self.limit)

@@ -19,11 +19,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from intsim.kernels import _mm as _km
-from intsim.kernels.accumulator import ACC_BITS_RANGE
+from intsim.kernels.accumulator import ACC_BITS_RANGE, ACC_MODES
 
 __all__ = ["Audit", "int_matmul", "matmul_acc", "matmul_acc_km", "MODES"]
 
-MODES = ("wide", "clamp", "saturate", "wrap")
+#: the accumulator modes (intsim.kernels.accumulator.ACC_MODES)
+MODES = ACC_MODES
 _F32_EXACT = 2.0 ** 24
 _F64_EXACT = 2.0 ** 53
 

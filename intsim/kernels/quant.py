@@ -15,12 +15,12 @@ are the same rng.random(x.shape, dtype=float32) draws as the NumPy reference.
 """
 import numpy as np
 
+from intsim.formats._grid import ROUNDINGS   # the roundings the fused kernels implement
 from intsim.kernels import _quant as _kq
 from intsim.kernels._rng import Stream
 
 __all__ = ["quantize", "quantize_f32", "quantize_items", "levels_used", "qrange"]
 
-_ROUNDINGS = ("nearest", "stochastic")
 _F32_TINY = np.finfo(np.float32).tiny
 
 
@@ -65,8 +65,8 @@ def quantize_f32(x, bits, *, rounding="nearest", signed=None, clip=1.0, rng=None
     q has x's shape, dtype float32; q * scale approximates x.
     """
     bits = _check_bits(bits)
-    if rounding not in _ROUNDINGS:
-        raise ValueError(f"rounding must be one of {_ROUNDINGS}, got {rounding!r}")
+    if rounding not in ROUNDINGS:
+        raise ValueError(f"rounding must be one of {ROUNDINGS}, got {rounding!r}")
     if rounding == "stochastic" and not isinstance(rng, np.random.Generator):
         raise ValueError("stochastic rounding needs rng, a numpy.random.Generator")
     if signed not in (None, True, False):

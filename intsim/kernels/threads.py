@@ -6,16 +6,10 @@ One run uses every core it may run on by default. ``intsim train --threads N``
 to the running process; nothing is kept here, the counts live in Numba and
 OpenBLAS themselves.
 
-Two things keep concurrent runs (two ``intsim train ... &`` on a small
-machine) from stalling each other, both set by :func:`configure_environment`
-before NumPy or Numba load, as environment defaults a user can override:
-
-- ``OMP_WAIT_POLICY=PASSIVE``: idle OpenMP threads (Numba's ``omp`` layer)
-  sleep at once instead of spinning.
-- ``OPENBLAS_THREAD_TIMEOUT=4``: idle OpenBLAS worker threads sleep after
-  2^4 cycles instead of the default 2^28 (about 0.1 s), which they would
-  otherwise spend in a ``sched_yield`` loop after every BLAS call, taking
-  the cores the other run needs.
+Two environment defaults keep concurrent runs (two ``intsim train ... &`` on
+a small machine) from stalling each other: ``OMP_WAIT_POLICY=PASSIVE`` and
+``OPENBLAS_THREAD_TIMEOUT=4``, set by the entry points before NumPy or Numba
+load (:data:`intsim.kernels.runtime.ENV_DEFAULTS`).
 
 A third shares the cores: while a run trains it holds a lock on a file named
 by its process id in :func:`active_runs_dir`; a run started without a
@@ -31,31 +25,24 @@ from __future__ import annotations
 import ctypes
 import glob
 import os
-import sys
 import tempfile
 from pathlib import Path
-from typing import Mapping, MutableMapping
+from typing import Mapping
+
+import numba
+import numpy as np
+
+try:
+    import fcntl
+except ImportError:                 # not on Windows: no active-run marks
+    fcntl = None
 
 ENV_VAR = "INTSIM_THREADS"
-
-#: Environment defaults set before NumPy/Numba load (a user's own values win).
-ENV_DEFAULTS = {"OMP_WAIT_POLICY": "PASSIVE", "OPENBLAS_THREAD_TIMEOUT": "4"}
 
 _OPENBLAS_SETTERS = ("scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads",
                      "openblas_set_num_threads64_", "openblas_set_num_threads")
 _OPENBLAS_GETTERS = ("scipy_openblas_get_num_threads64_", "scipy_openblas_get_num_threads",
                      "openblas_get_num_threads64_", "openblas_get_num_threads")
-
-
-def configure_environment(environ: MutableMapping[str, str] | None = None) -> None:
-    """Set :data:`ENV_DEFAULTS` in ``environ`` (default ``os.environ``) where unset.
-
-    Called by ``intsim/__init__.py``; only effective before NumPy's OpenBLAS and
-    Numba's OpenMP runtime are loaded (they read these variables once).
-    """
-    env = os.environ if environ is None else environ
-    for k, v in ENV_DEFAULTS.items():
-        env.setdefault(k, v)
 
 
 def available_cores() -> int:
@@ -119,23 +106,25 @@ class ActiveRun:
         self._path: Path | None = None
 
     def __enter__(self) -> "ActiveRun":
+        if fcntl is None:
+            return self
         try:
-            import fcntl
             self.folder.mkdir(parents=True, exist_ok=True)
             self._path = self.folder / str(os.getpid())
             fd = os.open(self._path, os.O_CREAT | os.O_RDWR, 0o644)
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             self._fd = fd
-        except (ImportError, OSError):
+        except OSError:
             self._fd, self._path = None, None
         return self
 
     def others(self) -> int:
         """How many other processes hold an active-run mark now."""
+        if fcntl is None:
+            return 0
         try:
-            import fcntl
             names = os.listdir(self.folder)
-        except (ImportError, OSError):
+        except OSError:
             return 0
         n = 0
         for name in names:
@@ -181,14 +170,12 @@ def _openblas_candidates() -> list[str]:
                     paths.append(p)
     except OSError:
         pass
-    np_mod = sys.modules.get("numpy")
-    if np_mod is not None:
-        base = os.path.dirname(np_mod.__file__)
-        for pat in (os.path.join(base, "..", "numpy.libs", "lib*openblas*"),
-                    os.path.join(base, ".dylibs", "lib*openblas*")):
-            for p in sorted(glob.glob(pat)):
-                if p not in paths:
-                    paths.append(p)
+    base = os.path.dirname(np.__file__)
+    for pat in (os.path.join(base, "..", "numpy.libs", "lib*openblas*"),
+                os.path.join(base, ".dylibs", "lib*openblas*")):
+        for p in sorted(glob.glob(pat)):
+            if p not in paths:
+                paths.append(p)
     return paths
 
 
@@ -207,7 +194,6 @@ def _openblas_call(names, *args):
 
 def openblas_threads() -> int | None:
     """OpenBLAS's current thread count (None when no OpenBLAS is found)."""
-    import numpy  # noqa: F401  (loads NumPy's OpenBLAS)
     return _openblas_call(_OPENBLAS_GETTERS)
 
 
@@ -220,8 +206,6 @@ def set_threads(n: int) -> dict:
     on another BLAS, whose own variables such as OMP_NUM_THREADS then apply).
     """
     n = parse_threads(n)
-    import numba
-    import numpy  # noqa: F401
     k = min(n, int(numba.config.NUMBA_NUM_THREADS))
     numba.set_num_threads(k)
     found = _openblas_call(_OPENBLAS_SETTERS, ctypes.c_int(n)) is not None

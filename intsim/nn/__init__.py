@@ -1,4 +1,4 @@
-"""intsim.nn: layers with manual forward/backward under FP, HDQT or LUQ arithmetic.
+"""intsim.nn: layers with manual forward/backward under any datapath (intsim.datapath).
 
 Every layer has forward(x) and backward(grad) -> grad wrt x (filling the
 ``.grad`` of its Parameters). Quantized layers (Linear, Conv2d under HDQT/LUQ)

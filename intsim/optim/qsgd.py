@@ -16,7 +16,7 @@ parameter without gradient is skipped), in intsim's words:
                                        the hysteresis rounding toward p, s_w tracked)
 
 Q_g, Q_w: the arithmetic's tapered formats at tracked power-of-two scales
-(intsim.arith.floatkinds.lp_quantize); Q_m: the master format (lptorch
+(intsim.arith.lptorch.lp_quantize); Q_m: the master format (lptorch
 fp_format(6, 9): 9 mantissa bits) at scale 1, stochastic. The float
 operations are float32, in this order (g + wd p and master - lr v are each a
 product and a sum, two roundings; PyTorch's fused add may round once, which
@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from intsim.arith.lptorch import lp_quantize, lp_scale
 from intsim.formats import QuantStats, get_format
 from intsim.optim.sgd import SGD
 
@@ -94,7 +95,6 @@ class QuantizedSGD:
         return 0 if p.data.ndim == 4 else None
 
     def step(self):
-        from intsim.arith.floatkinds import lp_quantize, lp_scale
         a = self.arith
         wd, mom, lr = self._hyper()
         for i, p in enumerate(self.params):

@@ -3,22 +3,40 @@
 
 Both take runs (:class:`~intsim.app.sweep.spec.SweepRun`) as tasks of
 :func:`~intsim.app.sweep.worker.run_one` and give one worker thread per core
-(THREAD_ENV in every worker's environment before it imports NumPy). The
-client (:func:`intsim.app.sweep.runner.run_sweep`) drives them through
+(THREAD_ENV in every worker's environment before it imports NumPy).
+
+Workers get intsim's process setup (:func:`intsim.kernels.runtime.configure_runtime`)
+before NumPy loads: the local pool's processes run it first, a Dask
+LocalCluster's worker processes inherit its environment defaults
+(:func:`worker_env`); every run (``run_one``) applies it again.
+
+The client (:func:`intsim.app.sweep.runner.run_sweep`) drives them through
 ``capacity``, ``submit``, ``wait_first``, ``worker_died`` and ``close``.
 """
 from __future__ import annotations
 
+import concurrent.futures as cf
+import multiprocessing as mp
 import os
+from concurrent.futures.process import BrokenProcessPool
 
 from intsim.app import jobs as _jobs
 from intsim.app.config import ConfigError
 from intsim.app.sweep.spec import SweepRun
 from intsim.app.sweep.worker import run_one
+from intsim.kernels.runtime import ENV_DEFAULTS, configure_runtime
+from intsim.kernels.threads import available_cores
 
 #: environment of every worker process: one thread each
 THREAD_ENV = {"INTSIM_THREADS": "1", **{v: "1" for v in _jobs.THREAD_VARS}}
 DASK_HINT = 'the dask executor needs dask.distributed: pip install -e ".[dask]"'
+
+
+def worker_env() -> dict:
+    """The variables set in the client's environment while worker processes start
+    (they copy it): THREAD_ENV, and the process setup's defaults the client's
+    environment does not set (a user's own values win)."""
+    return {**{k: v for k, v in ENV_DEFAULTS.items() if k not in os.environ}, **THREAD_ENV}
 
 
 class LocalExecutor:
@@ -27,7 +45,6 @@ class LocalExecutor:
     name = "local"
 
     def __init__(self, workers: int | None = None):
-        from intsim.kernels.threads import available_cores
         cores = available_cores()
         self.workers = max(1, min(int(workers) if workers else cores, cores))
         self.requested = workers
@@ -40,12 +57,13 @@ class LocalExecutor:
         return f"local process pool, {self.workers} worker(s){capped}"
 
     def _start(self):
-        import concurrent.futures as cf
-        import multiprocessing as mp
         if self._saved is None:     # children copy os.environ when they start
-            self._saved = {v: os.environ.get(v) for v in THREAD_ENV}
-            os.environ.update(THREAD_ENV)
-        self._pool = cf.ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn"))
+            env = worker_env()
+            self._saved = {v: os.environ.get(v) for v in env}
+            os.environ.update(env)
+        # each worker runs the process setup before it unpickles a task (which loads NumPy)
+        self._pool = cf.ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn"),
+                                            initializer=configure_runtime)
 
     def capacity(self) -> int:
         return self.workers
@@ -57,13 +75,11 @@ class LocalExecutor:
 
     def wait_first(self, futures, timeout: float | None = None):
         """The futures that are finished, once one is (or ``timeout`` seconds passed)."""
-        import concurrent.futures as cf
         done, _ = cf.wait(futures, timeout=timeout, return_when=cf.FIRST_COMPLETED)
         return done
 
     def worker_died(self, exc: BaseException) -> bool:
         """Whether ``exc`` (from a future) means the worker process died; restarts the pool."""
-        from concurrent.futures.process import BrokenProcessPool
         if not isinstance(exc, BrokenProcessPool):
             return False
         if self._pool is not None:
@@ -99,7 +115,7 @@ class DaskExecutor:
 
     def __init__(self, workers: int | None = None, scheduler: str | None = None):
         try:
-            import distributed
+            import distributed      # optional extra: dask[distributed]
         except ImportError:
             raise ConfigError(DASK_HINT) from None
         self._distributed = distributed
@@ -113,11 +129,11 @@ class DaskExecutor:
                     from None
             self.where = f"dask scheduler {scheduler}"
         else:
-            from intsim.kernels.threads import available_cores
             cores = available_cores()
             n = max(1, min(int(workers) if workers else cores, cores))
-            saved = {v: os.environ.get(v) for v in THREAD_ENV}
-            os.environ.update(THREAD_ENV)       # the nannies' worker processes copy it
+            env = worker_env()
+            saved = {v: os.environ.get(v) for v in env}
+            os.environ.update(env)              # the nannies' worker processes copy it
             self._saved = saved
             self.cluster = distributed.LocalCluster(
                 n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None)

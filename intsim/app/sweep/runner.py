@@ -1,7 +1,7 @@
 """The sweep client: hands a sweep's unfinished runs to an executor, retries the
 runs of dead workers, waits for runs another process holds, and records every
 run's status in DIR/sweep.json as it changes (docs/sweeps.md, "Failures,
-retries and resume").
+retries and resume"). :func:`plan` says what a sweep would do, running nothing.
 """
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import os
 import time
 from collections import deque
 
+from intsim.app import runfolder
 from intsim.app.sweep.executors import LocalExecutor
 from intsim.app.sweep.progress import SweepProgress
 from intsim.app.sweep.state import SweepState, _now, lock_held
@@ -19,6 +20,23 @@ from intsim.app.sweep.worker import BUSY, load_done
 MAX_ATTEMPTS = 3
 #: seconds between two looks whether a run folder another process holds is free
 BUSY_POLL_SECONDS = 2.0
+
+
+def plan(runs, out) -> list:
+    """[(run, state)] of ``runs`` in DIR ``out``, nothing run or written: state "done"
+    (its results.json is complete with the run's settings), "resumes" (its folder holds
+    a checkpoint) or "to run"."""
+    out = os.fspath(out)
+    res = []
+    for r in runs:
+        if load_done(r, out) is not None:
+            st = "done"
+        elif runfolder.has_checkpoint(os.path.join(out, r.key)):
+            st = "resumes"
+        else:
+            st = "to run"
+        res.append((r, st))
+    return res
 
 
 def run_sweep(runs, out, executor=None, log=None) -> dict:

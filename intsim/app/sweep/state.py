@@ -14,6 +14,11 @@ import os
 import time
 from typing import Mapping
 
+try:
+    import fcntl
+except ImportError:                 # not on Windows: no locks (as RunLock)
+    fcntl = None
+
 from intsim.app import runfolder as runio
 from intsim.app.config import ConfigError
 
@@ -76,11 +81,8 @@ class _FileLock:
 
     def __enter__(self):
         self.fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o666)
-        try:
-            import fcntl
+        if fcntl is not None:
             fcntl.flock(self.fd, fcntl.LOCK_EX)
-        except ImportError:         # pragma: no cover
-            pass
         return self
 
     def __exit__(self, *exc):
@@ -90,12 +92,11 @@ class _FileLock:
 def lock_held(folder) -> bool:
     """Whether a process holds the run folder's lock (intsim.app.runfolder.RunLock)."""
     path = os.path.join(os.fspath(folder), runio.LOCK)
-    if not os.path.exists(path):
+    if fcntl is None or not os.path.exists(path):
         return False
     try:
-        import fcntl
         fd = os.open(path, os.O_RDONLY)
-    except (ImportError, OSError):
+    except OSError:
         return False
     try:
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)

@@ -16,11 +16,15 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import time
+import traceback
 
 from intsim.app import jobs as _jobs
 from intsim.app import runfolder as runio
+from intsim.app.driver import run as drive
 from intsim.app.sweep.spec import SweepRun
+from intsim.kernels.runtime import configure_runtime
 
 #: run_one's status of a run whose folder another process holds
 BUSY = "busy"
@@ -46,10 +50,7 @@ def run_one(run: SweepRun, out) -> dict:
     "skipped" (done: it was complete already, nothing ran), "error" (failed;
     busy: who holds the folder), "host", "pid"}.
     """
-    import socket
-    import traceback
-    from intsim.kernels.malloc import restore_heap_reuse
-    restore_heap_reuse()        # Dask workers start with MALLOC_TRIM_THRESHOLD_=65536
+    configure_runtime()         # e.g. Dask workers start with MALLOC_TRIM_THRESHOLD_=65536
     t0 = time.perf_counter()
     rec = {"key": run.key, "host": socket.gethostname(), "pid": os.getpid()}
     lock = None
@@ -64,7 +65,6 @@ def run_one(run: SweepRun, out) -> dict:
             res = load_done(run, out)
             rec["skipped"] = res is not None
             if res is None:
-                from intsim.app.driver import run as drive
                 resume = any(name != runio.LOCK for name in os.listdir(folder))
                 res = drive(run.config, folder, resume=resume, keep_checkpoint=False, lock=lock)
             rec.update(status="done", summary=_jobs.run_summary(res))

@@ -1,0 +1,77 @@
+"""The float baseline: float32 products everywhere, nothing quantized."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from intsim.datapath.base import Datapath, register_datapath
+from intsim.kernels.im2col import col2im, col2im_km, im2col, im2col_km
+
+
+@register_datapath
+@dataclass(frozen=True)
+class ExactDatapath(Datapath):
+    """y = x W^T + b in float32 BLAS; the backward products in float32 as well."""
+
+    kind = "exact"
+    quantized = False
+
+    def forward(self, x, W, b, layout, site):
+        x = x.astype(W.dtype, copy=False)
+        if not layout.conv:
+            y = x @ W.T
+            if b is not None:
+                y = y + b
+            return y, _DenseCtx(x, W, b, site)
+        B = x.shape[0]
+        N = W.shape[0]
+        if layout.kmajor:
+            # one (N, K) @ (K, B*L) GEMM (BLAS's order for that shape; the per-image
+            # reference agrees up to float rounding)
+            cols, (Ho, Wo) = im2col_km(x, layout.k, layout.stride, layout.padding)
+            y = np.matmul(W, cols.reshape(cols.shape[0], -1))
+            return (layout.output(y, B, N, Ho, Wo, b),
+                    _ConvCtx(cols, W, b, x.shape, (Ho, Wo), layout, site))
+        cols, (Ho, Wo) = im2col(x, layout.k, layout.stride, layout.padding)      # (B, K, L)
+        y = np.matmul(W, cols).reshape(B, N, Ho, Wo)
+        if b is not None:
+            y += b[None, :, None, None]
+        return y, _ConvCtx(cols, W, b, x.shape, (Ho, Wo), layout, site)
+
+
+class _DenseCtx:
+    def __init__(self, x, W, b, site):
+        self.x, self.W, self.b, self.site = x, W, b, site
+
+    def backward(self, g):
+        db = None if self.b is None else g.sum(axis=0).astype(self.b.dtype)
+        dW = g.T @ self.x
+        dx = g @ self.W if self.site.need_input_grad else None
+        return dx, dW, db
+
+
+class _ConvCtx:
+    def __init__(self, cols, W, b, xshape, hw, layout, site):
+        self.cols, self.W, self.b, self.xshape, self.hw = cols, W, b, xshape, hw
+        self.layout, self.site = layout, site
+
+    def backward(self, g):
+        lo = self.layout
+        db = None if self.b is None else lo.bias_grad(g, self.b.dtype)
+        gT = lo.grad_rows(g)                                                # (B, N, L)
+        cols = self.cols
+        if lo.kmajor:
+            B, N, L = gT.shape
+            g2 = lo.grad_kmajor(gT)
+            dW = np.matmul(g2, cols.reshape(cols.shape[0], B * L).T)
+            if not self.site.need_input_grad:
+                return None, dW, db
+            dx = col2im_km(np.matmul(self.W.T, g2).reshape(-1, B, L), self.xshape, lo.k,
+                           lo.stride, lo.padding)
+            return dx, dW, db
+        dW = np.matmul(gT, np.swapaxes(cols, 1, 2)).sum(axis=0)              # sum_b g_b^T cols_b^T
+        if not self.site.need_input_grad:
+            return None, dW, db
+        dx = col2im(np.matmul(self.W.T, gT), self.xshape, lo.k, lo.stride, lo.padding)
+        return dx, dW, db

@@ -1,0 +1,178 @@
+"""The benchmark grids: every SPEC in benchmarks/specs finds its committed runs, and
+each table script (benchmarks/*.py) finds every run of its SPEC in a sweep and
+writes its table from them (tiny synthetic sweeps)."""
+import glob
+import os
+import sys
+
+import pytest
+
+from intsim.app import jobs as ex
+from intsim.app import sweep as sw
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RUNS = os.path.join(ROOT, "benchmarks", "results", "runs")
+SPECS = os.path.join(ROOT, "benchmarks", "specs")
+QUICK = os.path.join(SPECS, "quick.toml")
+OVERLAYS = {"quick"}                    # the overlay files among benchmarks/specs/*.toml
+sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+
+
+def benchmark_specs():
+    return sorted(p for p in glob.glob(os.path.join(SPECS, "*.toml"))
+                  if os.path.splitext(os.path.basename(p))[0] not in OVERLAYS)
+
+
+# ---------------------------------------------------------------- the committed grids
+
+#: the committed runs: every SPEC in full, and the QUICK variants of the former-split grids
+COMMITTED = [(os.path.basename(p), None) for p in benchmark_specs()] + \
+    [(name, QUICK) for name in ("reproduce_hapt.toml", "sweep_acc.toml", "ablate.toml")]
+
+
+def test_every_committed_run_folder_is_a_run_of_a_spec():
+    """The run-folder key scheme: each SPEC (with its overlay) names exactly the
+    folders in benchmarks/results/runs, found complete with their settings."""
+    found = set()
+    for name, overlay in COMMITTED:
+        spec = sw.load_spec(os.path.join(SPECS, name),
+                            sw.make_overlay([overlay] if overlay else []))
+        assert spec.out == os.path.normpath(RUNS), name
+        missing = [r.key for r, st in sw.plan(spec.runs, RUNS) if st != "done"]
+        assert not missing, (name, overlay, missing)
+        found |= {r.key for r in spec.runs}
+    stored = {d for d in os.listdir(RUNS) if os.path.isdir(os.path.join(RUNS, d))}
+    assert stored == found
+
+
+def test_benchmark_specs_use_the_papers_seeds_in_order():
+    sizes = {}
+    for p in benchmark_specs():
+        seeds = sw.load_spec(p).seeds()
+        assert tuple(seeds) == ex.HAR_SEEDS[:len(seeds)], p
+        sizes[os.path.basename(p)] = len(seeds)
+    assert sizes == {"ablate.toml": 3, "ablate_paper.toml": 3, "reproduce_hapt.toml": 3,
+                     "reproduce_hapt_paper.toml": 5, "split_compare.toml": 20,
+                     "sweep_acc.toml": 1, "sweep_acc_paper.toml": 1}
+    quick = sw.load_spec(os.path.join(SPECS, "reproduce_hapt.toml"), sw.make_overlay([QUICK]))
+    assert quick.seeds() == [ex.HAR_SEEDS[0]] and {r.resolved.epochs for r in quick.runs} == {10}
+    assert len(quick.runs) == 10
+
+
+# ---------------------------------------------------------------- table scripts
+
+TINY = ('[base]\ndataset = "synthetic"\nschedule = "paper"\nepochs = 1\nhidden = [16, 16]\n'
+        'memory = 24\nbatch_size = 32\nthreads = 1\n')
+HDQT = '{ arith = "hdqt", bits = 4, acc_bits = 8, tile = 32, acc_mode = "clamp" }'
+TINY_SPECS = {
+    "reproduce_hapt": (f'{TINY}\n[grid]\nmethod = ["lwf", "icarl"]\n'
+                       f'arith = [{{ arith = "fp" }}, {HDQT}]\nseed = [1, 2]\n'
+                       '[[runs]]\nmethod = "icarl"\narith = "luq"\nacc_bits = "none"\nseed = 1\n'),
+    "sweep_acc": (f'{TINY}method = "icarl"\nseed = 1\narith = "hdqt"\nbits = 4\ntile = 32\n'
+                  '[grid]\nacc_bits = [6, 8]\nacc_mode = ["clamp", "wrap"]\n'
+                  '[[runs]]\nacc_bits = "none"\n[[runs]]\narith = "fp"\n'),
+    "ablate": (f'{TINY}method = "icarl"\narith = "hdqt"\nbits = 4\nacc_bits = 8\ntile = 32\n'
+               '[grid]\nsetting = [{ arith = "fp" }, { arith = "hdqt" }, { hadamard = false }, '
+               '{ bits = 3 }]\nseed = [1, 2]\n'),
+    "split_compare": (f'{TINY}method = "icarl"\n[grid]\narith = [{{ arith = "fp" }}, {HDQT}]\n'
+                      'seed = [1, 2]\n'),
+}
+
+
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory):
+    """The tiny SPECs, each with `out = "runs"`, and one sweep of all their runs."""
+    d = tmp_path_factory.mktemp("grids")
+    paths = {}
+    for name, text in TINY_SPECS.items():
+        paths[name] = d / f"{name}.toml"
+        paths[name].write_text(f'out = "runs"\n{text}')
+    runs = [r for p in paths.values() for r in sw.load_spec(p).runs]
+    with open(os.devnull, "w") as log:
+        res = sw.run_sweep(runs, d / "runs", sw.LocalExecutor(2), log=log)
+    assert all(e["status"] == "done" for e in res.values())
+    assert len(res) == 17                   # the SPECs share runs: each is run once
+    return d, paths
+
+
+def table(path):
+    """(rows as lists of cells, the notes) of a written markdown table."""
+    lines = path.read_text().splitlines()
+    rows = [[c.strip() for c in ln.strip("|").split("|")] for ln in lines if ln.startswith("| ")]
+    return rows[1:], [ln for ln in lines if ln and not ln.startswith(("|", "#"))]
+
+
+def _run(script, argv, capsys):
+    mod = __import__(script)
+    mod.main(argv)
+    return capsys.readouterr()
+
+
+@pytest.mark.parametrize("script, n_runs, n_rows", [("reproduce_hapt", 9, 8),
+                                                     ("sweep_acc", 6, 6),
+                                                     ("ablate", 8, 4),
+                                                     ("split_compare", 4, 4)])
+def test_each_table_script_finds_every_run_of_its_spec(swept, tmp_path, capsys, script,
+                                                        n_runs, n_rows):
+    d, paths = swept
+    spec = sw.load_spec(paths[script])
+    assert len(spec.runs) == n_runs
+    out = _run(script, ["--spec", str(paths[script]), "--tables", str(tmp_path)], capsys)
+    rows, notes = table(tmp_path / f"{script}.md")
+    assert len(rows) == n_rows, rows
+    assert f"Compute: {n_runs} runs," in "\n".join(notes) and "not finished" not in out.err
+    assert "NOT the paper protocol" in notes[2]           # 1 epoch a task
+    seeds_col = [int(r[-1]) for r in rows]
+    if script == "ablate":
+        assert seeds_col == [2, 2, 2, 2]
+    # every figure is there: no '-' where a run's figure belongs
+    assert all(r[2] != "-" and r[3] != "-" for r in rows), rows
+    # the reproducing command is printed and written
+    cmd = (f"intsim sweep {paths[script]} && python benchmarks/{script}.py --spec "
+           f"{paths[script]} --tables {tmp_path}")
+    assert f"reproduce: {cmd}" in out.out and f"Command: `{cmd}`" in notes[0]
+
+
+def test_reproduce_hapt_rows_are_the_runs_figures(swept, tmp_path, capsys):
+    d, paths = swept
+    _run("reproduce_hapt", ["--spec", str(paths["reproduce_hapt"]), "--tables", str(tmp_path)],
+         capsys)
+    rows, notes = table(tmp_path / "reproduce_hapt.md")
+    assert [r[:2] for r in rows] == [
+        ["LwF", "FP"], ["LwF", "HDQT 4/8"], ["iCaRL (CNN)", "FP"], ["iCaRL (CNN)", "HDQT 4/8"],
+        ["iCaRL (CNN)", "LUQ 4/wide"], ["iCaRL (NME)", "FP"], ["iCaRL (NME)", "HDQT 4/8"],
+        ["iCaRL (NME)", "LUQ 4/wide"]]
+    runs = {(r.config.method, r.config.arith, r.config.seed): r
+            for r in sw.load_spec(paths["reproduce_hapt"]).runs}
+    summ = {k: ex.run_summary(sw.load_done(r, d / "runs")) for k, r in runs.items()}
+    icarl_fp = [summ[("icarl", "fp", s)]["cnn_avg"] for s in (1, 2)]
+    assert rows[2][3] == ex.fmt_pm(icarl_fp)
+    gap = [summ[("icarl", "hdqt", s)]["nme_avg"] - summ[("icarl", "fp", s)]["nme_avg"]
+           for s in (1, 2)]
+    assert rows[6][7] == ex.fmt_pm(gap)                       # paired by seed
+    assert rows[4][-1] == "1" and "LUQ 4/wide: fewer seeds" in "\n".join(notes)
+
+
+def test_an_overlay_names_the_table_and_missing_runs_show_as_dashes(swept, tmp_path, capsys):
+    d, paths = swept
+    ov = tmp_path / "short.toml"
+    ov.write_text("seeds = 1\n")
+    _run("split_compare", ["--spec", str(paths["split_compare"]), "--overlay", str(ov),
+                           "--tables", str(tmp_path)], capsys)
+    rows, notes = table(tmp_path / "split_compare_short.md")
+    assert [r[-1] for r in rows] == ["1"] * 4 and f"--overlay {ov}" in notes[0]
+
+    more = d / "more.toml"                  # seed 3 was never swept
+    more.write_text(paths["split_compare"].read_text().replace("seed = [1, 2]", "seed = [1, 2, 3]"))
+    out = _run("split_compare", ["--spec", str(more), "--tables", str(tmp_path)], capsys)
+    rows, notes = table(tmp_path / "more.md")
+    assert [r[-1] for r in rows] == ["2"] * 4
+    assert "2 run(s) not finished yet (shown as '-')" in "\n".join(notes)
+    assert f"2 of 6 runs not finished yet (shown as '-'); run: intsim sweep {more}" in out.err
+
+    # bad input: one line, exit code 2
+    with pytest.raises(SystemExit) as e:
+        _run("split_compare", ["--spec", str(more), "--seeds", "4"], capsys)
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cannot keep its first 4" in err
