@@ -65,6 +65,14 @@ def compare(stored, new):
     return len(keys), diff, close
 
 
+def _top(key: str) -> str:
+    """The field a flattened key belongs to, without task indices and subkeys
+    (``tasks[2].cost.total.macs`` -> ``tasks[].cost``)."""
+    import re
+    parts = re.sub(r"\[\d+\]", "[]", key).split(".")
+    return ".".join(parts[:2])
+
+
 def main(argv):
     loose = "--ignore-audit-saturated" in argv
     keep = Path(argv[argv.index("--keep") + 1]) if "--keep" in argv else None
@@ -79,12 +87,16 @@ def main(argv):
         sat = [d for d in diff if d[0].endswith(".saturated")] if loose else []
         meta = [d for d in diff if d[0].startswith(("run.", "config.")) or
                 d[0].endswith(".levels_used") and d[1] is None]
-        rest = [d for d in diff if d not in sat and d not in meta]
+        # fields the stored record does not have at all (added to results.json since)
+        added = [d for d in diff if d not in meta and d[1] == "<missing>"]
+        rest = [d for d in diff if d not in sat and d not in meta and d not in added]
         print(f"{folder.name}: {n} fields compared, {len(rest)} results differ, {close} equal "
               f"to 1e-9 only (10-digit records)"
               + (f", {len(sat)} audit 'saturated' counts differ" if loose else "")
               + f"; {len(meta)} configuration/metadata fields differ (new or renamed "
-              f"fields, level fractions the old record lacks)")
+              f"fields, level fractions the old record lacks); {len(added)} fields are new "
+              f"(absent from the stored record: "
+              f"{', '.join(sorted({_top(k) for k, _, _ in added})) or 'none'})")
         for k, x, y in rest:
             print(f"  {k}: stored {x!r} new {y!r}")
         for k, x, y in meta:

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import copy
 import time
+from collections import Counter
 
 import numpy as np
 
+from intsim.cost.counts import layer_counts, model_calls, reset_calls
 from intsim.errors import diverged_in
 
 from . import metrics
@@ -59,7 +61,8 @@ def run_cil(stream, model_factory, config, rng, on_task_end=None, on_epoch=None,
         (start_task must be 0 or equal to state["next_task"]).
 
     Returns results: {"method", "config", "class_order", "num_tasks",
-    "tasks": [per-task eval dict + "seconds", "audit", ("bias" for BiC)],
+    "tasks": [per-task eval dict + "seconds", "audit", "op_counts" ({layer: {pass:
+    {op class: count}}}, intsim.cost.counts), ("bias" for BiC)],
     "cnn": summary, "nme": summary or None}, summaries as metrics.summarize
     (accuracies in percent).
     """
@@ -88,15 +91,22 @@ def run_cil(stream, model_factory, config, rng, on_task_end=None, on_epoch=None,
         t0 = time.perf_counter()
         task = stream.task(t)
         model.reset_audit()
+        old = learner.old_model
+        reset_calls(learner.model, old)
         # A float overflow becomes inf/NaN, which the next quantizer or the loss
         # refuses (NonFiniteError): that error, with where, replaces NumPy's warnings.
         with np.errstate(over="ignore", invalid="ignore"):
             learner.incremental_train(task, progress=progress)   # raises TrainingDiverged
+            old_calls = model_calls(old)          # the frozen old model's forwards (KD)
             with diverged_in(t, "exemplars and class means"):
                 learner.after_task(task)
             with diverged_in(t, "evaluation"):
                 ev = learner.eval_task(task)
         ev["audit"] = _audit_dict(model)
+        calls = model_calls(learner.model)
+        for layer, c in old_calls.items():
+            calls.setdefault(layer, Counter()).update(c)
+        ev["op_counts"] = layer_counts(calls, learner.model.arith)
         extras = learner.task_extras()
         ev.update(extras)
         ev["extras"] = sorted(extras)          # which keys are method-specific

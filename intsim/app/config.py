@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from intsim.cil import METHODS as _METHOD_KINDS
+from intsim.cost.energy import load_table
 from intsim.data.authors import find_authors_file
 from intsim.data.common import SCALES, SPLITS   # HAR subject splits, feature scalings
 from intsim.data.registry import DATASETS as _DATASET_SPECS
@@ -185,6 +186,9 @@ class RunConfig:
     per_class: int | None = _setting(
         None, "Train on the first N training samples of each class only (the test set "
               "stays whole), for quick looks [default: all].")
+    energy_table: str | None = _setting(
+        None, "TOML table of per-operation energies that prices the run's operation counts "
+              "[default: the packaged 45 nm table, docs/method.md].")
     # Part of the config: float BLAS results can depend on the count.
     threads: int | None = _setting(None, "Threads for Numba kernels and OpenBLAS [default: "
                                          "$INTSIM_THREADS, else all cores].")
@@ -448,6 +452,11 @@ def validate(cfg: RunConfig) -> RunConfig:
         raise ConfigError(f"hidden={list(cfg.hidden)} must be positive widths")
     if cfg.milestones is not None and any(m < 1 for m in cfg.milestones):
         raise ConfigError(f"milestones={list(cfg.milestones)} must be positive epochs")
+    if cfg.energy_table is not None:
+        try:
+            load_table(cfg.energy_table)
+        except (OSError, ValueError) as e:
+            raise ConfigError(f"energy_table: {e}") from None
     if cfg.data is not None and not os.path.exists(cfg.data):
         raise ConfigError(f"data path does not exist: {cfg.data}")
     spec = _DATASET_SPECS[cfg.dataset]

@@ -26,6 +26,8 @@ from intsim.app.config import ConfigError, RunConfig, datapath_label, to_toml, u
 from intsim.app.progress import Progress
 from intsim.app.results import build_results, summarize, task_record
 from intsim.cil import runner as cil_runner
+from intsim.cost.energy import load_table
+from intsim.cost.record import cost_record
 from intsim.data import TaskStream, first_per_class
 from intsim.errors import TrainingDiverged
 from intsim.kernels.jitcache import MESSAGE, notify_compiles
@@ -224,6 +226,7 @@ def _run(cfg, arith, run_dir: Path, lock, resume, hooks, prog, keep_checkpoint) 
 
     t_run = time.perf_counter()
     saved = {"tasks": start_task}      # tasks covered by the checkpoint on disk
+    energy = load_table(cfg.energy_table)
 
     def on_task_end(t, results, checkpoint):
         ev = results["tasks"][-1]
@@ -233,6 +236,7 @@ def _run(cfg, arith, run_dir: Path, lock, resume, hooks, prog, keep_checkpoint) 
         new = np.arange(int(ev["n_old"]), int(ev["seen"]))
         rec = runio.to_jsonable(task_record(ev, audit, acc_bits, cfg.audit_threshold, secs,
                                             new, np.asarray(stream.class_order)[new]))
+        rec["cost"] = runio.to_jsonable(cost_record(ev["op_counts"], energy))
         for extra in ev.get("extras", ()):
             if extra in ev:
                 rec[extra] = runio.to_jsonable(ev[extra])

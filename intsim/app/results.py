@@ -16,6 +16,7 @@ import intsim
 from intsim.app.auditreport import audit_rows, merge_audits
 from intsim.app.config import RunConfig
 from intsim.cil import metrics
+from intsim.cost.record import merge_cost_records
 
 #: Bump when the meaning of a field of results.json changes.
 RESULTS_FORMAT = 1
@@ -60,6 +61,8 @@ def build_results(cfg: RunConfig, run_info: dict, records: list[dict], timings: 
             "config": cfg.to_dict(), "run": run_info, "tasks": records,
             "summary": summarize(records),
             "audit_total": merge_audits(r["audit"] for r in records),
+            "cost": merge_cost_records([r["cost"] for r in records if r.get("cost")]) if any(
+                r.get("cost") for r in records) else None,
             "timings": timings, "versions": versions()}
 
 

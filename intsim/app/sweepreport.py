@@ -5,7 +5,9 @@ entries name each run's grid point as a label of ``axis=value`` words (e.g.
 ``method=icarl arith=fp seed=42467``), and one run folder per run. Runs that
 differ only in ``seed`` form one group; :func:`sweep_table` gives each group's
 mean +- sample std over its seeds, :func:`sweep_series` the accuracy against
-the swept numeric axis for the figure of ``intsim plot DIR``.
+the swept numeric axis for the figure of ``intsim plot DIR``. When runs of the
+sweep have a cost record (results.json ``cost``), the table adds their energy
+(uJ) and energy per MAC (pJ), also mean +- std over the seeds.
 """
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ import math
 import os
 from typing import Any
 
-from intsim.app import runfolder
+from intsim.app import costreport, runfolder
 from intsim.app.jobs import fmt_pm, mean_std, run_summary
 
 SWEEP_FILE = "sweep.json"
@@ -63,16 +65,26 @@ def groups(runs: list[tuple[dict, dict]]) -> dict[tuple, list[dict]]:
     return out
 
 
-def sweep_table(folder) -> tuple[list[str], list[list[str]], int]:
-    """(header, rows, runs not complete): one row per grid point without the seed."""
+def sweep_table(folder, table=None) -> tuple[list[str], list[list[str]], int]:
+    """(header, rows, runs not complete): one row per grid point without the seed;
+    with "energy uJ" and "pJ/MAC" columns when a run has a cost record (priced with
+    the EnergyTable ``table`` when given; '-' for a point without records)."""
     runs, missing = sweep_runs(folder)
     grouped = groups(runs)
+    costs: dict[tuple, list] = {}
+    for axes, res in runs:
+        key = tuple((k, v) for k, v in axes.items() if k != "seed")
+        rec = costreport.run_cost(res, table=table)
+        if rec is not None:
+            costs.setdefault(key, []).append(rec)
     names: list[str] = []
     for key in grouped:
         for k, _ in key:
             if k not in names:
                 names.append(k)
     header = names + ["seeds"] + [title for _, title in FIGURES]
+    if costs:
+        header += ["energy uJ", "pJ/MAC"]
     rows = []
     for key, summaries in grouped.items():
         d = dict(key)
@@ -80,6 +92,8 @@ def sweep_table(folder) -> tuple[list[str], list[list[str]], int]:
         for field, _ in FIGURES:
             digits = 3 if field == "sat_pct" else 2
             cells.append(fmt_pm([s.get(field) for s in summaries], digits))
+        if costs:
+            cells += costreport.energy_cells_pm(costs.get(key, []))
         rows.append(cells)
     return header, rows, missing
 

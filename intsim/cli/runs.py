@@ -3,9 +3,12 @@
 All three read RUN/results.json written by ``intsim train`` (or a benchmark
 job); a missing or unreadable run is one line on stderr, exit 2. Runs are
 named by their folder (with parent folders when two share a name).
-``audit --explain`` prints the legend of the table's columns; ``compare``
-first lists every setting that differs between the runs; ``plot`` writes
-its PNGs to ``--out`` (default: the current folder).
+``audit --explain`` prints the legend of the table's columns; ``audit
+--cost`` prints the run's energy per layer and pass instead of the overflow
+audit; ``compare`` first lists every setting that differs between the runs,
+and adds energy columns when runs have a cost record (``--energy-table
+FILE`` prices the stored counts with another table, in both); ``plot``
+writes its PNGs to ``--out`` (default: the current folder).
 """
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ from pathlib import Path
 
 import click
 
+from intsim.app import costreport
 from intsim.app import runfolder as runio
 from intsim.app import sweepreport
 from intsim.app.auditreport import format_audit, merge_audits
@@ -146,6 +150,15 @@ def _check_threshold(ctx, param, value):
     return value
 
 
+def _energy_table(path):
+    """The EnergyTable of --energy-table FILE (None: not given); a bad file is one line,
+    exit 2."""
+    try:
+        return costreport.load_energy_table(path)
+    except ValueError as e:
+        fail(str(e))
+
+
 @click.command("audit")
 @click.argument("run", type=click.Path(), required=False)
 @click.option("--task", "task", type=int, default=None,
@@ -153,24 +166,44 @@ def _check_threshold(ctx, param, value):
 @click.option("--threshold", type=float, default=None, callback=_check_threshold,
               help="Flag layers with more than this % saturated tiles (>= 0; "
                    "default: the run's).")
+@click.option("--cost", is_flag=True,
+              help="Print the run's energy by layer and pass (its results.json cost) "
+                   "instead of the overflow audit.")
+@click.option("--energy-table", "energy_table", type=click.Path(dir_okay=False), default=None,
+              help="Price the stored operation counts with this energy table (TOML, the "
+                   "schema of intsim/cost/energy_45nm.toml); implies --cost.")
 @click.option("--explain", is_flag=True,
               help="Print what each column of the table means (RUN optional).")
-def audit_cmd(run, task, threshold, explain):
-    """Reprint the overflow audit tables of RUN; --explain: what the columns mean."""
+def audit_cmd(run, task, threshold, cost, energy_table, explain):
+    """Reprint the overflow audit tables of RUN; --cost: its energy by layer and pass;
+    --explain: what the columns mean."""
+    cost = cost or energy_table is not None
+    legend = costreport.format_cost_legend if cost else format_legend
     if run is None:
         if not explain:
             fail("missing argument RUN (see 'intsim audit --help')")
-        click.echo(format_legend())
+        click.echo(legend())
         return
     res = load_results(run)
+    tasks = res["tasks"]
+    if task is not None and not 1 <= task <= len(tasks):
+        fail(f"--task {task} out of range (the run has {len(tasks)} finished task(s))")
+    if cost:
+        _print_cost(run, res, task, _energy_table(energy_table))
+    else:
+        _print_audit(res, task, threshold)
+    if explain:
+        click.echo()
+        click.echo(legend())
+
+
+def _print_audit(res, task, threshold):
     acc_bits = _acc_bits(res)
     thr = threshold
     if thr is None:
         thr = (res.get("config") or {}).get("audit_threshold", 1.0)
     tasks = res["tasks"]
     if task is not None:
-        if not 1 <= task <= len(tasks):
-            fail(f"--task {task} out of range (the run has {len(tasks)} finished task(s))")
         click.echo(format_audit(tasks[task - 1].get("audit") or {}, acc_bits, thr,
                                 title=f"audit after task {task}"))
     else:
@@ -180,9 +213,20 @@ def audit_cmd(run, task, threshold, explain):
             click.echo()
         total = res.get("audit_total") or merge_audits(t.get("audit") or {} for t in tasks)
         click.echo(format_audit(total, acc_bits, thr, title="audit, all tasks"))
-    if explain:
-        click.echo()
-        click.echo(format_legend())
+
+
+def _print_cost(run, res, task, table):
+    try:
+        record = costreport.run_cost(res, None if task is None else task - 1, table)
+    except ValueError as e:
+        fail(f"{run}: {e}")
+    if record is None:
+        where = "" if task is None else f" for task {task}"
+        fail(f"{run} has no cost record{where} (results.json 'cost')")
+    title = f"cost of task {task}" if task is not None else "cost, all tasks"
+    if table is not None:
+        title += f" (priced with --energy-table {table.path})"
+    click.echo(costreport.format_cost(record, title=title))
 
 
 # ---------------------------------------------------------------- compare
@@ -193,12 +237,17 @@ def _fmt(v, signed=False):
     return f"{v:+.2f}" if signed else f"{v:.2f}"
 
 
-def compare_rows(runs: list[tuple[str, dict]]) -> list[list[str]]:
-    """Table rows (header first): run, metric, avg, last, forgetting, and deltas to run 1."""
+def compare_rows(runs: list[tuple[str, dict]], costs: list | None = None) -> list[list[str]]:
+    """Table rows (header first): run, metric, avg, last, forgetting, and deltas to run 1;
+    with ``costs`` (a cost record or None per run, one of them not None) also the run's
+    energy (uJ) and energy per MAC (pJ), '-' for runs without a record."""
     head = ["run", "metric", "tasks", "avg inc", "last", "forgetting", "d avg", "d last", "d forg"]
+    energy = costs is not None and any(c is not None for c in costs)
+    if energy:
+        head += ["energy uJ", "pJ/MAC"]
     rows = [head]
     base = runs[0][1].get("summary", {}) if runs else {}
-    for label, res in runs:
+    for k, (label, res) in enumerate(runs):
         summ = res.get("summary", {})
         for metric in ("cnn", "nme"):
             s = summ.get(metric)
@@ -209,7 +258,8 @@ def compare_rows(runs: list[tuple[str, dict]]) -> list[list[str]]:
             bvals = [b.get("avg"), b.get("last"), b.get("forgetting")]
             deltas = [None if (v is None or bv is None) else v - bv for v, bv in zip(vals, bvals)]
             rows.append([label, metric.upper(), str(len(res.get("tasks", [])))]
-                        + [_fmt(v) for v in vals] + [_fmt(d, True) for d in deltas])
+                        + [_fmt(v) for v in vals] + [_fmt(d, True) for d in deltas]
+                        + (costreport.energy_cells(costs[k]) if energy else []))
     return rows
 
 
@@ -269,20 +319,38 @@ def _print_table(rows, left: int = 2) -> None:
             click.echo("  ".join("-" * w for w in widths))
 
 
+def _run_cost(run, res, table):
+    """The run's cost record (None without one), priced with ``table`` when given."""
+    try:
+        return costreport.run_cost(res, table=table)
+    except ValueError as e:
+        fail(f"{run}: {e}")
+
+
 @click.command("compare")
 @click.argument("runs", nargs=-1, required=True, type=click.Path())
-def compare_cmd(runs):
+@click.option("--energy-table", "energy_table", type=click.Path(dir_okay=False), default=None,
+              help="Price the runs' stored operation counts with this energy table (TOML, "
+                   "the schema of intsim/cost/energy_45nm.toml).")
+def compare_cmd(runs, energy_table):
     """Print runs side by side: average incremental, last, forgetting (%),
-    and the difference to the first run. Above the table: every setting
+    and the difference to the first run; when runs have a cost record, their
+    energy (uJ) and energy per MAC (pJ). Above the table: every setting
     that is not the same in all runs. A sweep folder (with sweep.json):
     one row per grid point, mean +- std over its seeds."""
+    table = _energy_table(energy_table)
     if len(runs) == 1 and sweepreport.is_sweep(runs[0]):
-        header, rows, missing = sweepreport.sweep_table(runs[0])
+        try:
+            header, rows, missing = sweepreport.sweep_table(runs[0], table)
+        except ValueError as e:
+            fail(f"{runs[0]}: {e}")
         if not rows:
             fail(f"{runs[0]}: no finished run in this sweep yet")
         _print_table([header] + rows)
         if missing:
             click.echo(f"note: {missing} run(s) of the sweep not finished (intsim sweep status)")
+        if table is not None and "energy uJ" not in header:
+            click.echo("note: no run of the sweep has a cost record; --energy-table not used")
         return
     names = unique_names(runs)
     loaded = [(name, r, load_results(r)) for name, r in zip(names, runs)]
@@ -292,10 +360,20 @@ def compare_cmd(runs):
             click.echo(line)
         click.echo()
     labelled = [(run_label(r, res, name), res) for name, r, res in loaded]
-    _print_table(compare_rows(labelled))
+    costs = [_run_cost(r, res, table) for _, r, res in loaded]
+    _print_table(compare_rows(labelled, costs))
     incomplete = [lab for lab, res in labelled if not res.get("complete", True)]
     if incomplete:
         click.echo(f"note: unfinished run(s): {', '.join(incomplete)}")
+    if any(c is not None for c in costs):
+        names = sorted({costreport.table_name(c["table"]) for c in costs if c is not None})
+        click.echo(f"energy table: {', '.join(names)}"
+                   + ("; '-': no cost record" if None in costs else ""))
+        if len(names) > 1:
+            click.echo("note: the runs were priced with different energy tables; "
+                       "--energy-table FILE prices them all with one")
+    elif table is not None:
+        click.echo("note: no run has a cost record; --energy-table not used")
 
 
 # ------------------------------------------------------------------- plot

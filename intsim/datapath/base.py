@@ -64,6 +64,14 @@ class Datapath:
         """(y, ctx): the layer output and the context whose backward(g) gives (dx, dW, db)."""
         raise NotImplementedError
 
+    def op_counts(self, pass_: str, shape, training: bool = True):
+        """The operations of one call of ``pass_`` ("forward", "backward_input",
+        "backward_weight") on a layer call of ``shape`` (intsim.datapath.layout.Shape),
+        as an intsim.cost.tally.OpCounts, composed from the parts' own counts. A
+        quantizer whose result both backward products read is counted in
+        backward_weight (always computed)."""
+        raise NotImplementedError
+
     # ---------------------------------------------------------------- specs
     def to_spec(self) -> dict:
         """{"kind": kind, **fields as plain data} (parts as names or tables)."""

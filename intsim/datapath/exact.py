@@ -5,7 +5,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from intsim.cost.tally import OpCounts, product
 from intsim.datapath.base import Datapath, register_datapath
+from intsim.datapath.parts import ExactAccumulator
 from intsim.kernels.im2col import col2im, col2im_km, im2col, im2col_km
 
 
@@ -38,6 +40,14 @@ class ExactDatapath(Datapath):
         if b is not None:
             y += b[None, :, None, None]
         return y, _ConvCtx(cols, W, b, x.shape, (Ho, Wo), layout, site)
+
+
+    def op_counts(self, pass_, shape, training=True):
+        """Float32 products: y = x W^T, dx = g W, dW = g^T x."""
+        M, K, N = shape.M, shape.K, shape.N
+        mnk = {"forward": (M, K, N), "backward_input": (M, N, K), "backward_weight": (N, M, K)}
+        a, k, b = mnk[pass_]
+        return product(OpCounts(), a, k, b, "fp32", "fp32", ExactAccumulator().add_counts(a, b, k))
 
 
 class _DenseCtx:

@@ -36,6 +36,7 @@ from typing import Literal, Optional
 import numpy as np
 
 from intsim.arith.lptorch import FloatPassAudit
+from intsim.cost.tally import OpCounts, product, quantizer
 from intsim.datapath.base import Datapath, register_datapath
 from intsim.datapath.fields import FormatName, format_of
 from intsim.datapath.parts import (Accumulator, ExactAccumulator, FloatAccumulator, Identity,
@@ -253,6 +254,45 @@ class FormatsDatapath(Datapath):
         ctx = _ConvCtx(self, site, cols.reshape(K, -1), W, b, cq, sx, wq, sw, layout,
                        x.shape, (Ho, Wo))
         return layout.output(y, B, N, Ho, Wo, b), ctx
+
+    # ------------------------------------------------------------------ cost
+    def _q(self, c, role, rounding, elements, items=1):
+        if getattr(self, role) is not None:
+            quantizer(c, elements, items, draws=rounding.draws)
+
+    def op_counts(self, pass_, shape, training=True):
+        """Operations per pass: each operand's quantizer (once, or per product for MX
+        and transformed operands, as the passes run), the transforms, and the product
+        of the two formats through the accumulator. The gradient quantized once for
+        both backward products is counted in backward_weight."""
+        c = OpCounts()
+        M, K, N = shape.M, shape.K, shape.N
+        fw = self.weights or "fp32"
+        fa = self.activations or "fp32"
+        fg = self.gradients or "fp32"
+        acc = self.accumulator
+        if pass_ == "forward":
+            self._q(c, "activations", self.activation_rounding,
+                    M * K if _is_block(self._fmt("activations")) else shape.x)
+            self._q(c, "weights", self.weight_rounding, N * K)
+            return product(c, M, K, N, fa, fw, acc.add_counts(M, N, K))
+        if not self.per_product():
+            if pass_ == "backward_input":
+                return product(c, M, N, K, fg, fw, acc.add_counts(M, K, N))
+            self._q(c, "gradients", self.gradient_rounding, M * N)
+            return product(c, N, M, K, fg, fa, acc.add_counts(N, K, M))
+        tf = self.transform
+        if pass_ == "backward_input":
+            c.update(tf.add_counts(N, M))
+            c.update(tf.add_counts(N, K))
+            self._q(c, "gradients", self.gradient_rounding, M * N)
+            self._q(c, "weights", self.weight_rounding, N * K)
+            return product(c, M, N, K, fg, fw, acc.add_counts(M, K, N))
+        c.update(tf.add_counts(M, N))
+        c.update(tf.add_counts(M, K))
+        self._q(c, "gradients", self.gradient_rounding, M * N)
+        self._q(c, "activations", self.activation_rounding, M * K)
+        return product(c, N, M, K, fg, fa, acc.add_counts(N, K, M))
 
     # --------------------------------------------------------------- backward
     def per_product(self) -> bool:

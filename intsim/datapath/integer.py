@@ -19,10 +19,11 @@ from typing import Optional
 import numpy as np
 
 from intsim.arith import qmatmul as qm
+from intsim.cost.tally import OpCounts, log2_int, product, quantizer
 from intsim.datapath.base import Datapath, register_datapath
 from intsim.datapath.fields import FormatName, format_of
-from intsim.datapath.parts import (Accumulator, BlockHadamard, IntAccumulator, Nearest,
-                                   Rounding, Stochastic, Transform)
+from intsim.datapath.parts import (Accumulator, BlockHadamard, ExactAccumulator, IntAccumulator,
+                                   Nearest, Rounding, Stochastic, Transform)
 from intsim.formats import IntFormat
 from intsim.kernels import luq, quant
 from intsim.kernels.im2col import col2im, col2im_km, im2col, im2col_km
@@ -329,6 +330,54 @@ class IntegerDatapath(_IntegerForward):
         return quant.quantize_f32(x, self.bits, rounding=self.forward_rounding.kernel,
                                   signed=None, clip=self.fwd_clip, batch_dims=batch_dims)
 
+    def op_counts(self, pass_, shape, training=True):
+        """HDQT's operations (docs/method.md): forward quantizers and the tiled integer
+        product; per backward product, the transforms of both operands along its
+        reduction axis, their quantizers (per image for a convolution) and the
+        integer product through the accumulator with ``backward_tile``."""
+        c = OpCounts()
+        M, K, N, S, L = shape.M, shape.K, shape.N, shape.S, shape.L
+        fi, fb = f"int{self.bits}", f"int{self.bwd_bits}"
+        if pass_ == "forward":
+            if not self.fwd_quant:
+                return product(c, M, K, N, "fp32", "fp32", ExactAccumulator().add_counts(M, N, K))
+            quantizer(c, N * K)
+            quantizer(c, shape.x, S if self.per_sample_eval(training) else 1)
+            return product(c, M, K, N, fi, fi, self.accumulator.add_counts(M, N, K))
+        bq = self.bwd_quant
+        rq = bq and self.requantize
+        ints = bq and (self.requantize or self.fwd_quant)
+        tf = self.transform
+        if pass_ == "backward_input":
+            n_o = tf.block(N)
+            c.update(tf.add_counts(N, K))                                   # H_o W
+            c.update(tf.add_counts(N, M))                                   # g H_o
+            if rq:
+                quantizer(c, N * K, draws=self.weight_rounding.draws)
+            if bq:
+                quantizer(c, M * N, S, draws=self.gradient_rounding.draws)
+            fw = fb if rq else f"int{self.bits + log2_int(n_o)}"
+            if not ints:
+                return product(c, M, N, K, "fp32", "fp32", ExactAccumulator().add_counts(M, K, N))
+            return product(c, M, N, K, fb, fw,
+                           self.accumulator.add_counts(M, K, N, tile=self._bwd_tile(N)))
+        n_b = tf.block(L)
+        c.update(tf.add_counts(L, K * S))                                   # H_b x per image
+        c.update(tf.add_counts(L, N * S))                                   # g^T H_b per image
+        if rq:
+            quantizer(c, K * M, S, draws=self.activation_rounding.draws)
+        if bq:
+            quantizer(c, N * M, S, draws=self.gradient_rounding.draws)
+        fx = fb if rq else f"int{self.bits + log2_int(n_b)}"
+        if not ints:
+            return product(c, N, M, K, "fp32", "fp32", ExactAccumulator().add_counts(N, K, M))
+        return product(c, N, M, K, fb, fx,
+                       self.accumulator.add_counts(N, K, L, tile=self._bwd_tile(L)).scaled(S))
+
+    def _bwd_tile(self, R):
+        """The backward tile over a reduction of R (None: one tile over it)."""
+        return R if self.backward_tile is None else self.backward_tile
+
     def _backward(self, gT, xT, sx, wq, sw, rng, audit, need_dx=True):
         dxT, dw = qm.hdqt_backward(gT, xT, sx, wq, sw, self, rng, audit, need_dx=need_dx)
         return dxT, dw, None
@@ -374,6 +423,24 @@ class LUQDatapath(_IntegerForward):
     @property
     def grad_bits(self) -> int:
         return self.gradient_bits
+
+    def op_counts(self, pass_, shape, training=True):
+        """LUQ's operations: SAWB quantizers (two reductions: mean |x| and mean x^2) and
+        the integer product forward; the logarithmic gradient quantizer (counted in
+        backward_weight) and products of the log gradient and the forward operands
+        summed in float32 backward."""
+        c = OpCounts()
+        M, K, N = shape.M, shape.K, shape.N
+        fi, fg = f"int{self.bits}", f"log{self.gradient_bits}"
+        if pass_ == "forward":
+            for n in (N * K, shape.x):
+                quantizer(c, n)
+                c.add("quant:absmax", n)                     # the second SAWB moment
+            return product(c, M, K, N, fi, fi, self.accumulator.add_counts(M, N, K))
+        if pass_ == "backward_input":
+            return product(c, M, N, K, fg, fi, ExactAccumulator().add_counts(M, K, N))
+        quantizer(c, M * N, draws=True)
+        return product(c, N, M, K, fg, fi, ExactAccumulator().add_counts(N, K, M))
 
     def quantize_fwd(self, x, batch_dims=0):
         """SAWB forward fake-quantizer: (q float32 integers, scale float)."""

@@ -9,8 +9,27 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
+
+
+class Shape(NamedTuple):
+    """The shape of one layer call, what its cost is counted from.
+
+    The product is (M, K) @ (K, N); a convolution's M = S L rows are S images of
+    L = Ho Wo positions (a dense layer: S = 1, L = M); ``x`` is the number of
+    elements of the layer input (a convolution quantizes the images before
+    unfolding them).
+    """
+
+    kind: str
+    M: int
+    K: int
+    N: int
+    S: int
+    L: int
+    x: int
 
 
 @dataclass(frozen=True)
@@ -22,6 +41,12 @@ class Dense:
     def check(self, x, K):
         if x.ndim != 2 or x.shape[1] != K:
             raise ValueError(f"expected input (M, {K}), got shape {x.shape}")
+
+    @staticmethod
+    def shape(x, N) -> Shape:
+        """The Shape of a call on rows x (M, K) with N outputs."""
+        M, K = x.shape
+        return Shape("dense", M, K, N, 1, M, M * K)
 
     @staticmethod
     def bias_grad(g, dtype):
@@ -44,6 +69,12 @@ class Conv:
         if x.ndim != 4 or x.shape[1] * self.k * self.k != K:
             raise ValueError(f"expected images (B, {K // (self.k * self.k)}, H, W), "
                              f"got shape {x.shape}")
+
+    def shape(self, x, N, y) -> Shape:
+        """The Shape of a call on images x (B, C, H, W) with output y (B, N, Ho, Wo)."""
+        B, C = x.shape[:2]
+        L = int(y.shape[2] * y.shape[3])
+        return Shape("conv", B * L, C * self.k * self.k, N, B, L, int(x.size))
 
     @staticmethod
     def bias_grad(g, dtype):

@@ -13,7 +13,9 @@ from typing import Literal
 import numpy as np
 
 from intsim.arith.lptorch import FloatPassAudit, lp_quantize, lp_scale
+from intsim.cost.tally import OpCounts, product, quantizer
 from intsim.datapath.base import Datapath, register_datapath
+from intsim.datapath.parts import ExactAccumulator
 from intsim.datapath.fields import FormatName
 from intsim.formats import ROUNDINGS, get_format
 from intsim.formats.tapered import TaperedFormat
@@ -135,6 +137,22 @@ class LptorchDatapath(Datapath):
                            True, rng, audit,
                            ("backward_input", "backward_weight") if need_dx else
                            ("backward_weight",))
+
+    # ------------------------------------------------------------------ cost
+    def op_counts(self, pass_, shape, training=True):
+        """Float32 products; the output quantizer forward, the error quantizer (counted in
+        backward_weight) backward. Tracked scales need no max reduction: one overflow
+        comparison per element is counted as quant:absmax."""
+        c = OpCounts()
+        M, K, N = shape.M, shape.K, shape.N
+        exact = ExactAccumulator()
+        if pass_ == "forward":
+            quantizer(c, M * N, draws=self.act_rounding == "stochastic")
+            return product(c, M, K, N, "fp32", "fp32", exact.add_counts(M, N, K))
+        if pass_ == "backward_input":
+            return product(c, M, N, K, "fp32", "fp32", exact.add_counts(M, K, N))
+        quantizer(c, M * N, draws=self.err_rounding == "stochastic")
+        return product(c, N, M, K, "fp32", "fp32", exact.add_counts(N, K, M))
 
     # ------------------------------------------------------------ the layers
     def forward(self, x, W, b, layout, site):

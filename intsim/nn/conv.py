@@ -45,6 +45,8 @@ class Conv2d(Module, DatapathSite):
         b = None if self.bias is None else self.bias.data
         y, self._ctx = self.arith.forward(x, self.weight.data.reshape(self.out_ch, -1), b,
                                           layout, self)
+        self._shape = layout.shape(x, self.out_ch, y)
+        self.calls[("forward", self._shape, self.training)] += 1
         return y
 
     def backward(self, grad):
@@ -52,4 +54,5 @@ class Conv2d(Module, DatapathSite):
         self.weight.grad = dw.reshape(self.weight.data.shape)
         if self.bias is not None:
             self.bias.grad = db
+        self._count_backward(dx is not None)
         return dx

@@ -1,4 +1,6 @@
 """Linear layer y = x W^T + b under any datapath (intsim.datapath)."""
+from collections import Counter
+
 import numpy as np
 
 from intsim.arith import qmatmul as qm
@@ -21,8 +23,20 @@ class DatapathSite:
     ``layer_audit`` and the buffer ``arith_state`` (per-layer state, e.g. FP134's
     tracked scales). Mixed into Linear and Conv2d."""
 
+    def _count_backward(self, computed_dx: bool) -> None:
+        """Count a backward call: its two passes (dx only when computed) and the
+        optimizer update of the layer's parameters it feeds."""
+        shape = self._shape
+        self.calls[("backward_weight", shape, True)] += 1
+        if computed_dx:
+            self.calls[("backward_input", shape, True)] += 1
+        n = self.weight.data.size + (0 if self.bias is None else self.bias.data.size)
+        self.calls[("optimizer", n, True)] += 1
+
     def _init_site(self, arith, rng):
         self.arith = check_arith(arith)
+        # (pass, Shape, training) -> calls, what the cost is counted from (intsim.cost)
+        self.calls = Counter()
         self.rng = child_rng(rng) if arith.quantized else None
         self.layer_audit = qm.LayerAudit(pass_cls=arith.pass_audit) if arith.quantized else None
         if arith.new_state() is not None:
@@ -55,6 +69,8 @@ class Linear(Module, DatapathSite):
             raise ValueError(f"Linear({self.in_features}->{self.out_features}) got input shape {x.shape}")
         b = None if self.bias is None else self.bias.data
         y, self._ctx = self.arith.forward(x, self.weight.data, b, Dense(), self)
+        self._shape = Dense.shape(x, self.out_features)
+        self.calls[("forward", self._shape, self.training)] += 1
         return y
 
     def backward(self, grad):
@@ -64,6 +80,7 @@ class Linear(Module, DatapathSite):
         self.weight.grad = dw
         if self.bias is not None:
             self.bias.grad = db
+        self._count_backward(dx is not None)
         return dx
 
     def add_outputs(self, n, rng):

@@ -19,6 +19,7 @@ from typing import Literal, Optional
 
 import numpy as np
 
+from intsim.cost.tally import OpCounts
 from intsim.datapath.fields import FormatName, format_of
 from intsim.datapath.parts.registry import Part, register_part
 from intsim.formats import FloatFormat
@@ -28,6 +29,13 @@ from intsim.kernels.floatacc import ORDERS, FloatAccAudit, float_matmul_acc
 
 AccMode = Literal[_acc.ACC_MODES]
 Order = Literal[ORDERS]
+
+
+def tiles(K: int, tile) -> int:
+    """Tiles of a reduction of K (tile None: one)."""
+    if K <= 0:
+        return 0
+    return 1 if tile is None else -(-K // min(tile, K))
 
 
 def _check_tile(tile, name="tile"):
@@ -76,6 +84,15 @@ class IntAccumulator(Accumulator):
     def kernel_mode(self) -> str:
         return self.mode if self.limit is not None else "wide"
 
+    def add_counts(self, M: int, N: int, K: int, tile=None) -> OpCounts:
+        """The adds of an (M, K) @ (K, N) product: one per product at this accumulator's
+        width (32 bits without a limit), and one per tile after the first at 32 bits
+        (the wide sum of the tile results). tile: overrides self.tile."""
+        t = self.tile if tile is None else tile
+        nT = tiles(K, t)
+        inner = f"add:int{self.limit}" if self.limit is not None else "add:int32"
+        return OpCounts().add(inner, M * N * K).add("add:int32", M * N * max(nT - 1, 0))
+
     def matmul(self, a, b, audit=None, a_max=None, b_max=None, tile=None):
         """a (..., M, K) @ b (K, N) or (..., K, N), integer values in float arrays, through
         the accumulator (tile: overrides self.tile); exact integers (float32/float64)."""
@@ -114,6 +131,17 @@ class FloatAccumulator(Accumulator):
                 raise ValueError(f"accumulator {f} must be a float format, got {v!r}")
         _check_tile(self.tile)
 
+    def add_counts(self, M: int, N: int, K: int, tile=None) -> OpCounts:
+        """The adds of an (M, K) @ (K, N) product in ``format``: per tile of t products,
+        t (naive), t - 1 (pairwise) or 4 t (Kahan: the add and three compensation
+        steps); one per tile after the first in ``outer_format``."""
+        t = self.tile if tile is None else tile
+        nT = tiles(K, t)
+        per = {"naive": M * N * K, "pairwise": M * N * (K - nT), "kahan": 4 * M * N * K}
+        outer = self.outer_format or self.format
+        return (OpCounts().add(f"add:{self.format}", per[self.order])
+                .add(f"add:{outer}", M * N * max(nT - 1, 0)))
+
     def matmul(self, a, b, audit=None, a_max=None, b_max=None, tile=None):
         """a (M, K) @ b (K, N) (or batched over leading axes), every add rounded;
         float32 result. ``audit`` (a pass audit) gains the accumulator's counts."""
@@ -144,6 +172,10 @@ class ExactAccumulator(Accumulator):
     """The float32 BLAS product (no accumulator simulated)."""
 
     name = "exact"
+
+    def add_counts(self, M: int, N: int, K: int, tile=None) -> OpCounts:
+        """One float32 add per product."""
+        return OpCounts().add("add:fp32", M * N * K)
 
     def matmul(self, a, b, audit=None, a_max=None, b_max=None, tile=None):
         return np.matmul(a, b)

@@ -11,6 +11,7 @@ from typing import Optional
 
 import numpy as np
 
+from intsim.cost.tally import OpCounts, log2_int
 from intsim.datapath.parts.registry import Part, register_part
 from intsim.kernels import hadamard
 
@@ -29,6 +30,12 @@ class Transform(Part):
         """t transformed along ``axis`` (unnormalised; the caller divides the product
         by block(n))."""
         raise NotImplementedError
+
+    def add_counts(self, n: int, vectors: int, fmt: str = "fp32") -> OpCounts:
+        """The additions of transforming ``vectors`` vectors of length n, in ``fmt``: a
+        block of b takes b log2 b adds, so a vector n log2 block(n)."""
+        b = self.block(n)
+        return OpCounts().add(f"had:{fmt}", vectors * n * log2_int(b) if b > 1 else 0)
 
 
 @register_part

@@ -1,0 +1,54 @@
+"""Operation counts of a model: per layer and pass, from the shapes its layers saw.
+
+Every Linear and Conv2d keeps ``calls``: a Counter of (pass, Shape, training)
+-> calls, one increment per forward or backward call (intsim.nn.linear), plus
+("optimizer", parameter elements, True) per weight-gradient call. The counts
+are the datapath's ``op_counts`` of each shape (intsim.datapath, composed from
+its parts' counts) times the calls: nothing is counted inside the kernels.
+"""
+from __future__ import annotations
+
+from collections import Counter
+
+from intsim.cost.tally import OpCounts
+
+#: the passes of a layer's cost, and the optimizer's updates of its parameters
+COST_PASSES = ("forward", "backward_input", "backward_weight", "optimizer")
+
+
+def model_calls(*models) -> dict:
+    """{layer name: Counter of calls} of the datapath layers of the models, added
+    together by name (a learner's model and its frozen copy of the old model)."""
+    out: dict = {}
+    for model in models:
+        if model is None:
+            continue
+        for name, m in model.named_modules():
+            calls = getattr(m, "calls", None)
+            if calls is not None and getattr(m, "arith", None) is not None:
+                out.setdefault(name, Counter()).update(calls)
+    return out
+
+
+def reset_calls(*models) -> None:
+    for model in models:
+        if model is None:
+            continue
+        for _, m in model.named_modules():
+            if getattr(m, "calls", None) is not None:
+                m.calls.clear()
+
+
+def layer_counts(calls: dict, datapath) -> dict:
+    """{layer: {pass: {op class: count}}} of the calls (model_calls) under ``datapath``."""
+    out = {}
+    for layer, counter in calls.items():
+        per: dict = {}
+        for (pass_, shape, training), n in sorted(counter.items(), key=repr):
+            if pass_ == "optimizer":
+                c = OpCounts().add("opt:update", shape)
+            else:
+                c = datapath.op_counts(pass_, shape, training)
+            per.setdefault(pass_, OpCounts()).update(c.scaled(n))
+        out[layer] = {p: per[p].plain() for p in COST_PASSES if p in per}
+    return out
