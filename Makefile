@@ -16,7 +16,7 @@ SPECS := benchmarks/specs
 OVERLAY := $(if $(filter 1,$(QUICK)),--overlay $(SPECS)/quick.toml) $(if $(SEEDS),--seeds $(SEEDS))
 WORKERS := $(if $(JOBS),--workers $(JOBS))
 
-.PHONY: install test test-nojit bench-kernels bench-step bench-resnet bench-task reproduce-hapt reproduce-hapt-paper split-compare sweep-acc sweep-acc-paper ablate ablate-paper embedded clean
+.PHONY: install test test-nojit bench-kernels bench-step bench-resnet bench-task reproduce-hapt reproduce-hapt-paper split-compare sweep-acc sweep-acc-paper ablate ablate-paper pareto tile-sweep embedded clean
 
 install:
 	$(PY) -m pip install -e ".[test]"
@@ -73,6 +73,16 @@ ablate:
 
 ablate-paper:
 	intsim sweep $(SPECS)/ablate_paper.toml $(OVERLAY) $(WORKERS) && $(PY) benchmarks/ablate.py --spec $(SPECS)/ablate_paper.toml $(OVERLAY)
+
+# accuracy against energy: HDQT and LUQ at 3_6 .. 8_16 (HAPT iCaRL, paper split), with the
+# Pareto figure (benchmarks/results/pareto.png; tile-sweep draws tile_sweep.png)
+pareto:
+	intsim sweep $(SPECS)/pareto.toml $(OVERLAY) $(WORKERS) && $(PY) benchmarks/cost_tables.py --spec $(SPECS)/pareto.toml $(OVERLAY)
+
+# the accumulator tile (8..128) against its width (6..12 bits) for HDQT: accuracy,
+# saturation and energy
+tile-sweep:
+	intsim sweep $(SPECS)/tile_sweep.toml $(OVERLAY) $(WORKERS) && $(PY) benchmarks/cost_tables.py --spec $(SPECS)/tile_sweep.toml $(OVERLAY)
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache

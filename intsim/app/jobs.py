@@ -68,7 +68,8 @@ def run_summary(results: dict) -> dict:
 
     cnn_last/cnn_avg/cnn_forgetting_last, nme_last/nme_avg (None without
     NME), sat_pct (saturated tiles over all passes, %), sat_fwd_pct,
-    sat_bwd_pct, max_abs (largest |tile sum| seen).
+    sat_bwd_pct, max_abs (largest |tile sum| seen), energy_uj and macs (the
+    run's cost record, results.json ``cost``; None without one).
     """
     tot = {"all": [0, 0], "fwd": [0, 0], "bwd": [0, 0]}
     max_abs = 0
@@ -87,7 +88,10 @@ def run_summary(results: dict) -> dict:
             "nme_last": nme["last"] if nme else None, "nme_avg": nme["avg"] if nme else None,
             "sat_pct": _pct(tot["all"][1], tot["all"][0]),
             "sat_fwd_pct": _pct(tot["fwd"][1], tot["fwd"][0]),
-            "sat_bwd_pct": _pct(tot["bwd"][1], tot["bwd"][0]), "max_abs": max_abs}
+            "sat_bwd_pct": _pct(tot["bwd"][1], tot["bwd"][0]), "max_abs": max_abs,
+            "energy_uj": None if not results.get("cost") else
+            results["cost"]["total"]["energy_pj"] * 1e-6,
+            "macs": None if not results.get("cost") else results["cost"]["total"]["macs"]}
 
 
 def run_seconds(results: dict) -> float:

@@ -137,3 +137,38 @@ def sweep_series(folder, field: str = "cnn_avg") -> tuple[str | None, dict[str, 
         stats = [mean_std(by_x[v]) for v in xs]
         series[line] = (xs, [m for m, _, _ in stats], [s or 0.0 for _, s, _ in stats])
     return x, series
+
+
+def pareto_front(points: list[tuple[float, float]]) -> list[int]:
+    """Indices of the points (energy, accuracy) no other point beats: none has lower or
+    equal energy with higher or equal accuracy, one of them strictly. Sorted by energy."""
+    order = sorted(range(len(points)), key=lambda i: (points[i][0], -points[i][1]))
+    front, best = [], -math.inf
+    for i in order:
+        if points[i][1] > best:
+            front.append(i)
+            best = points[i][1]
+    return front
+
+
+def energy_points(folder, field: str = "cnn_avg", table=None) -> list[dict]:
+    """Per grid point of a sweep (seeds pooled) with cost records: {"label", "energy_uj",
+    "energy_std", "acc", "acc_std", "seeds"}, the mean +- std over seeds of the run's
+    energy (priced with ``table`` when given) and of ``field``."""
+    runs, _ = sweep_runs(folder)
+    by_point: dict[str, list] = {}
+    for axes, res in runs:
+        rec = costreport.run_cost(res, table=table)
+        if rec is None:
+            continue
+        label = " ".join(f"{k}={v}" for k, v in axes.items() if k != "seed") or "all"
+        by_point.setdefault(label, []).append((costreport.energy_uj(rec),
+                                               run_summary(res).get(field)))
+    out = []
+    for label, vals in by_point.items():
+        e, es, _ = mean_std([v[0] for v in vals])
+        a, as_, n = mean_std([v[1] for v in vals])
+        if n:
+            out.append({"label": label, "energy_uj": e, "energy_std": es or 0.0, "acc": a,
+                        "acc_std": as_ or 0.0, "seeds": n})
+    return out

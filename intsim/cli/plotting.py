@@ -190,3 +190,29 @@ def plot_sweep(x_axis: str, series: dict, path, ylabel: str, title: str | None =
     ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, frameon=False)
     fig.tight_layout()
     return _save(fig, path)
+
+
+def plot_pareto(points: Sequence[dict], front: Sequence[int], path, ylabel: str,
+                title: str | None = None) -> Path:
+    """Accuracy against energy: one point per grid point or run (``points`` as
+    intsim.app.sweepreport.energy_points gives them, with error bars over seeds), the
+    Pareto front (``front``: indices, by energy) joined by a line; log energy axis."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for i, p in enumerate(points):
+        on = i in front
+        ax.errorbar(p["energy_uj"], p["acc"], xerr=p["energy_std"], yerr=p["acc_std"],
+                    marker="o" if on else "x", capsize=3, color="C0" if on else "C7")
+        ax.annotate(p["label"], (p["energy_uj"], p["acc"]), fontsize=7,
+                    xytext=(4, 4), textcoords="offset points")
+    if front:
+        ax.plot([points[i]["energy_uj"] for i in front], [points[i]["acc"] for i in front],
+                color="C0", lw=1, label="Pareto front")
+        ax.legend(loc="lower right", fontsize=8, frameon=False)
+    ax.set_xscale("log")
+    ax.set_xlabel("energy per run (uJ, log scale)")
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3, which="both")
+    ax.set_title(title or f"{ylabel} against energy (mean +- std over seeds)", fontsize=10)
+    fig.tight_layout()
+    return _save(fig, path)

@@ -23,6 +23,7 @@ from intsim.app import costreport
 from intsim.app import runfolder as runio
 from intsim.app import sweepreport
 from intsim.app.auditreport import format_audit, merge_audits
+from intsim.app.jobs import run_summary
 from intsim.cli import plotting
 from intsim.cli.errors import fail
 from intsim.datapath import PRESETS as ARITHS
@@ -392,6 +393,45 @@ def _figures(out: Path, make):
     return extra
 
 
+def _plot_pareto(runs, out: Path, labels, table) -> None:
+    """pareto.png of a sweep (its grid points) or of several runs (one point each)."""
+    if len(runs) == 1 and sweepreport.is_sweep(runs[0]):
+        points = sweepreport.energy_points(runs[0], table=table)
+        title = f"{runs[0]}: CNN avg inc % against energy"
+    else:
+        if labels and len(labels) != len(runs):
+            fail(f"--label given {len(labels)} time(s) for {len(runs)} run(s)")
+        loaded = [load_results(r) for r in runs]
+        names = unique_names(runs)
+        labels = list(labels) if labels else [run_label(r, res, n)
+                                              for r, n, res in zip(runs, names, loaded)]
+        points, without = [], []
+        for label, res in zip(labels, loaded):
+            rec = costreport.run_cost(res, table=table)
+            acc = run_summary(res).get("cnn_avg")
+            if rec is None or acc is None:
+                without.append(label)
+            else:
+                points.append({"label": label, "energy_uj": costreport.energy_uj(rec),
+                               "energy_std": 0.0, "acc": acc, "acc_std": 0.0, "seeds": 1})
+        title = "CNN avg inc % against energy"
+        if without and points:
+            click.echo(f"note: not plotted (no cost record or accuracy): {', '.join(without)}",
+                       err=True)
+    if not points:
+        fail("no run with a cost record and an accuracy to plot (results.json 'cost')")
+    front = sweepreport.pareto_front([(p["energy_uj"], p["acc"]) for p in points])
+
+    def make():
+        out.mkdir(parents=True, exist_ok=True)
+        return [plotting.plot_pareto(points, front, out / "pareto.png", "CNN avg inc %",
+                                     title)], None
+    _figures(out, make)
+    click.echo("Pareto front (lowest energy first): "
+               + "; ".join(f"{points[i]['label']} ({costreport.fmt_energy(points[i]['energy_uj'])} "
+                           f"uJ, {points[i]['acc']:.2f} %)" for i in front))
+
+
 def _plot_sweep(folder, out: Path) -> None:
     def make():
         written = []
@@ -431,11 +471,20 @@ def _write_plots(out: Path, names, labels, loaded) -> tuple[list[Path], list[str
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=".",
               help="Folder for the PNGs, made if missing (default: the current folder).")
 @click.option("--label", "labels", multiple=True, help="Legend label per RUN (repeat).")
-def plot_cmd(runs, out_dir, labels):
+@click.option("--energy", is_flag=True, help="Accuracy (CNN average incremental) against "
+              "energy with the Pareto front (pareto.png): one point per grid point of a "
+              "sweep, or per RUN.")
+@click.option("--energy-table", "energy_table", type=click.Path(dir_okay=False), default=None,
+              help="Price the stored operation counts with this energy table (TOML).")
+def plot_cmd(runs, out_dir, labels, energy, energy_table):
     """Accuracy-per-task curves of all RUNs on one figure (accuracy.png), and a
     saturation % heatmap (layer x task) per RUN with quantized layers
     (saturation-<RUN>.png), written to --out; prints the paths written.
-    A sweep folder: accuracy against its swept numeric axis (sweep-<field>.png)."""
+    A sweep folder: accuracy against its swept numeric axis (sweep-<field>.png).
+    --energy: accuracy against energy and the Pareto front (pareto.png)."""
+    if energy or energy_table is not None:
+        _plot_pareto(runs, Path(out_dir), labels, _energy_table(energy_table))
+        return
     if len(runs) == 1 and sweepreport.is_sweep(runs[0]):
         _plot_sweep(runs[0], Path(out_dir))
         return

@@ -231,6 +231,15 @@ class _ConvCtx(_Ctx):
         return dx, dw, db
 
 
+def _backward_product(c, ints, rows, red, cols, fa, fb, adds):
+    """A backward product's counts: integer operands through the accumulator (adds(): its
+    add counts), or, without integer operands, a float32 product."""
+    if not ints:
+        return product(c, rows, red, cols, "fp32", "fp32",
+                       ExactAccumulator().add_counts(rows, cols, red))
+    return product(c, rows, red, cols, fa, fb, adds())
+
+
 # ------------------------------------------------------------------- HDQT family
 @register_datapath
 @dataclass(frozen=True)
@@ -357,10 +366,9 @@ class IntegerDatapath(_IntegerForward):
             if bq:
                 quantizer(c, M * N, S, draws=self.gradient_rounding.draws)
             fw = fb if rq else f"int{self.bits + log2_int(n_o)}"
-            if not ints:
-                return product(c, M, N, K, "fp32", "fp32", ExactAccumulator().add_counts(M, K, N))
-            return product(c, M, N, K, fb, fw,
-                           self.accumulator.add_counts(M, K, N, tile=self._bwd_tile(N)))
+            return _backward_product(c, ints, M, N, K, fb, fw,
+                                     lambda: self.accumulator.add_counts(M, K, N,
+                                                                         tile=self._bwd_tile(N)))
         n_b = tf.block(L)
         c.update(tf.add_counts(L, K * S))                                   # H_b x per image
         c.update(tf.add_counts(L, N * S))                                   # g^T H_b per image
@@ -369,10 +377,9 @@ class IntegerDatapath(_IntegerForward):
         if bq:
             quantizer(c, N * M, S, draws=self.gradient_rounding.draws)
         fx = fb if rq else f"int{self.bits + log2_int(n_b)}"
-        if not ints:
-            return product(c, N, M, K, "fp32", "fp32", ExactAccumulator().add_counts(N, K, M))
-        return product(c, N, M, K, fb, fx,
-                       self.accumulator.add_counts(N, K, L, tile=self._bwd_tile(L)).scaled(S))
+        return _backward_product(c, ints, N, M, K, fb, fx,
+                                 lambda: self.accumulator.add_counts(
+                                     N, K, L, tile=self._bwd_tile(L)).scaled(S))
 
     def _bwd_tile(self, R):
         """The backward tile over a reduction of R (None: one tile over it)."""
