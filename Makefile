@@ -16,7 +16,7 @@ SPECS := benchmarks/specs
 OVERLAY := $(if $(filter 1,$(QUICK)),--overlay $(SPECS)/quick.toml) $(if $(SEEDS),--seeds $(SEEDS))
 WORKERS := $(if $(JOBS),--workers $(JOBS))
 
-.PHONY: install test test-nojit bench-kernels bench-step bench-resnet bench-task reproduce-hapt reproduce-hapt-paper split-compare sweep-acc sweep-acc-paper ablate ablate-paper pareto tile-sweep embedded clean
+.PHONY: install test test-nojit test-energy bench-kernels bench-step bench-resnet bench-task reproduce-hapt reproduce-hapt-paper split-compare sweep-acc sweep-acc-paper ablate ablate-paper pareto tile-sweep embedded clean
 
 install:
 	$(PY) -m pip install -e ".[test]"
@@ -28,6 +28,10 @@ test:
 # as plain Python, which checks them against the same references.
 test-nojit:
 	NUMBA_DISABLE_JIT=1 $(PY) -m pytest -q tests/test_hadamard.py tests/test_quant.py tests/test_intmm.py tests/test_kernels_fast.py tests/test_formats_fast.py tests/test_floatacc.py
+
+# intsim.cost.zigzag against ZigZag itself (the `energy` extra: pip install -e ".[energy]")
+test-energy:
+	$(PY) -m pytest -q tests/test_cost_zigzag.py
 
 bench-kernels:
 	$(PY) benchmarks/bench_kernels.py

@@ -95,7 +95,7 @@ def main():
                 base = t
                 fp_model = model
             ratio = t / base
-            tgt = f"<= {target:g}x" if an == "HDQT 4/8" else ""   # the target: clamp
+            tgt = f"<= {target:g}x" if an == "HDQT 4/8" else ""   # the target, HDQT 4/8 clamp
             ok = "" if not tgt else ("yes" if ratio <= target else "NO")
             rows.append([model_name, an, f"{1e3 * t:.1f}", f"{ratio:.2f}x FP step", tgt, ok])
             print(f"{model_name:10s} {an:9s} {1e3 * t:9.1f} ms  {ratio:5.2f}x FP", flush=True)

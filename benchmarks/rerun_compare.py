@@ -87,7 +87,8 @@ def main(argv):
         sat = [d for d in diff if d[0].endswith(".saturated")] if loose else []
         meta = [d for d in diff if d[0].startswith(("run.", "config.")) or
                 d[0].endswith(".levels_used") and d[1] is None]
-        # fields the stored record does not have at all (added to results.json since)
+        # fields the stored record does not have at all (results.json fields its
+        # intsim did not write)
         added = [d for d in diff if d not in meta and d[1] == "<missing>"]
         rest = [d for d in diff if d not in sat and d not in meta and d not in added]
         print(f"{folder.name}: {n} fields compared, {len(rest)} results differ, {close} equal "

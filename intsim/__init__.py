@@ -14,14 +14,16 @@ import importlib
 
 __version__ = "0.1.0"
 
-__all__ = ["FP", "HDQT", "LUQ", "FP8", "FP134", "nn", "optim", "run", "RunConfig", "resolve", "RunHooks"]
+__all__ = ["FP", "HDQT", "LUQ", "FP8", "FP134", "nn", "optim", "run", "RunConfig", "resolve",
+           "NOT_GIVEN", "RunHooks"]
 
 #: public name -> the module that defines it
 _LAZY = {"FP": "intsim.datapath", "FP8": "intsim.datapath", "FP134": "intsim.datapath",
          "HDQT": "intsim.datapath", "LUQ": "intsim.datapath",
          "run": "intsim.app.driver", "RunHooks": "intsim.app.driver",
          "RunInterrupted": "intsim.app.driver",
-         "RunConfig": "intsim.app.config", "resolve": "intsim.app.config"}
+         "RunConfig": "intsim.app.config", "resolve": "intsim.app.config",
+         "NOT_GIVEN": "intsim.app.config"}
 #: subpackages and modules reachable as attributes of ``intsim``
 _SUBMODULES = ("app", "arith", "cil", "cli", "data", "datapath", "errors", "formats", "kernels",
                "models", "nn", "optim")

@@ -94,7 +94,69 @@ def test_compare_benchmark_folders():
     assert "differs: " in r.stdout and fp[1].name in r.stdout
 
 
+@pytest.mark.parametrize("command", ["compare", "plot"])
+def test_a_sweep_folder_among_runs_is_one_line(runs, tmp_path, command):
+    sweep = tmp_path / "sweep"
+    sweep.mkdir()
+    (sweep / "sweep.json").write_text('{"format": 1, "runs": {}}')
+    r = invoke(command, sweep, runs["fp"])
+    assert r.exit_code == 2 and r.stdout == "" and r.stderr.count("\n") == 1
+    assert r.stderr == (f"intsim: error: {sweep} is a sweep folder: {command} it alone "
+                        f"(intsim {command} {sweep}), or name the run folders inside it\n")
+
+
+def test_compare_a_config_file_asks_for_the_run_folder(runs):
+    r = invoke("compare", runs["fp"] / "config.toml")
+    assert r.exit_code == 2 and r.stderr.count("\n") == 1 and "JSON" not in r.stderr
+    assert r.stderr == (f"intsim: error: {runs['fp'] / 'config.toml'} is not a run: give a run "
+                        f"folder (or its results.json)\n")
+    assert invoke("compare", runs["fp"] / "results.json").exit_code == 0
+
+
 # ------------------------------------------------------------------ audit
+
+def _csv(text):
+    import csv
+    import io
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def test_audit_csv_has_the_table_rows(runs):
+    from intsim.app.auditreport import audit_rows, merge_audits
+    r = invoke("audit", runs["sat"], "--csv")
+    assert r.exit_code == 0, r.output + r.stderr
+    head = r.stdout.splitlines()[0]
+    assert head == "task,layer,pass,tiles,saturated,sat_pct,max_abs,levels_used"
+    rows = _csv(r.stdout)
+    res = json.loads((runs["sat"] / "results.json").read_text())
+    want = [(str(t["task"] + 1), row) for t in res["tasks"] for row in audit_rows(t["audit"], 8)]
+    want += [("all", row) for row in audit_rows(res["audit_total"], 8)]
+    assert [(x["task"], x["layer"], x["pass"], int(x["tiles"]), int(x["saturated"]),
+             float(x["sat_pct"]), float(x["max_abs"])) for x in rows] == \
+        [(t, w["layer"], w["pass"], w["tiles"], w["saturated"], w["sat_pct"], w["max_abs"])
+         for t, w in want]
+    assert all(x["levels_used"] for x in rows)
+    one = _csv(invoke("audit", runs["sat"], "--csv", "--task", "2").stdout)
+    assert {x["task"] for x in one} == {"2"} and len(one) == len(audit_rows(res["tasks"][1]["audit"], 8))
+    assert invoke("audit", runs["fp"], "--csv").stdout == head + "\n"      # FP: no rows
+    r = invoke("audit", runs["sat"], "--csv", "--cost")
+    assert r.exit_code == 2 and "--csv and --cost exclude each other" in r.stderr
+
+
+def test_audit_csv_adds_the_float_datapath_columns(tmp_path):
+    run = _write_run(tmp_path / "f", [90.0, 80.0], arith="fp8")
+    res = json.loads((run / "results.json").read_text())
+    for t in res["tasks"]:
+        for passes in t["audit"].values():
+            for e in passes.values():
+                e["flushed"] = 5
+    (run / "results.json").write_text(json.dumps(res))
+    r = invoke("audit", run, "--csv")
+    assert r.exit_code == 0, r.output + r.stderr
+    assert r.stdout.splitlines()[0].endswith(",levels_used,flushed,flushed_pct")
+    rows = _csv(r.stdout)
+    assert rows[0]["flushed"] == "5" and float(rows[0]["flushed_pct"]) == 0.5
+    assert rows[-1]["task"] == "all" and rows[-1]["flushed"] == "10"
 
 def test_audit_explain_names_every_column(runs):
     r = invoke("audit", "--explain")

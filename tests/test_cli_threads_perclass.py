@@ -118,6 +118,59 @@ def test_threads_option_file_and_environment(tmp_path):
     assert resolve(None, {}).threads == threads.available_cores()
 
 
+def test_default_threads_leave_the_busy_cores(monkeypatch):
+    monkeypatch.setattr(threads, "available_cores", lambda: 4)
+    assert threads.auto_threads(0, load=0.0) == 4
+    assert threads.auto_threads(0, load=1.4) == 3          # the cores not busy
+    assert threads.auto_threads(0, load=3.7) == 1          # at least one
+    assert threads.auto_threads(1, load=0.0) == 2          # the share among intsim runs
+    assert threads.auto_threads(1, load=2.8) == 1          # the smaller of the two
+    # the 1-minute load average, scaled to the cores this process may use
+    monkeypatch.setattr(os, "getloadavg", lambda: (6.0, 1.0, 1.0))
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    assert threads.machine_load() == 3.0 and threads.default_threads({}) == 1
+    assert threads.default_threads({"INTSIM_THREADS": "4"}) == 4
+    monkeypatch.setattr(os, "getloadavg", lambda: (2.0, 1.0, 1.0))
+    assert threads.default_threads({}) == 3
+
+
+def _busy(monkeypatch, others=1, load=0.0, cores=2):
+    monkeypatch.setattr(threads, "available_cores", lambda: cores)
+    monkeypatch.setattr(threads, "machine_load", lambda: load)
+    monkeypatch.setattr(threads.ActiveRun, "others", lambda self: others)
+
+
+@pytest.mark.parametrize("others, load, why", [
+    (1, 0.0, "1 other intsim run(s) active"),
+    (0, 1.2, "load average 1.2"),
+    (1, 1.0, "1 other intsim run(s) active and load average 1.0"),
+])
+def test_the_thread_notice_is_on_stderr(tmp_path, monkeypatch, others, load, why):
+    _busy(monkeypatch, others, load)
+    r, out = _run(tmp_path, *FAST)
+    assert r.exit_code == 0, r.output + r.stderr
+    notice = f"using 1 of 2 cores ({why}; --threads N to choose)"
+    assert notice in r.stderr.splitlines() and "cores" not in r.stdout
+    assert _written(out)[0]["threads"] == 1
+    r, out = _run(tmp_path, "--threads", "1", *FAST, name="given")     # chosen: no notice
+    assert r.exit_code == 0 and "cores" not in r.stderr
+
+
+def test_a_refused_run_prints_no_thread_notice(tmp_path, monkeypatch):
+    _busy(monkeypatch, others=1)
+    r, out = _run(tmp_path, "--epochs", "1", "--memory", "5")          # refused in the driver
+    assert r.exit_code == 2 and r.stderr.count("\n") == 1 and "memory=5" in r.stderr
+    assert not out.exists()
+
+
+def test_threads_above_the_cores_are_one_line(tmp_path, monkeypatch):
+    _busy(monkeypatch, others=0, cores=2)
+    r, out = _run(tmp_path, "--threads", "1000", *FAST)
+    assert r.exit_code == 2 and r.stderr == ("intsim: error: threads=1000 is more than the 2 "
+                                             "core(s) this process may use (threads 1..2)\n")
+    assert not out.exists()
+
+
 @pytest.mark.parametrize("args, env, words", [
     (["--threads", "0"], None, "threads=0 must be >= 1"),
     (["--threads", "many"], None, "threads must be an integer, got 'many'"),
@@ -187,7 +240,7 @@ def _write_cifar10(root, per_class_train=4, per_class_test=2, seed=0):
 def test_cifar_per_class_end_to_end_with_seconds_per_epoch(tmp_path):
     data = _write_cifar10(tmp_path / "data")
     args = ["--dataset", "cifar10", "--data", str(data), "--arith", "fp", "--method", "finetune",
-            "--inc-classes", "5", "--init-classes", "5", "--per-class", "3", *FAST]
+            "--inc-classes", "5", "--init-classes", "5", "--per-class", "3", "-v", *FAST]
     r, out = _run(tmp_path, *args, hooks=RunHooks())
     assert r.exit_code == 0, r.output + r.stderr
     cfg, res = _written(out)

@@ -43,7 +43,7 @@ def _accuracies(res):
 
 def test_train_writes_a_complete_run(tmp_path):
     out = tmp_path / "run"
-    r = train(["--out", str(out), *FAST])
+    r = train(["--out", str(out), "-v", *FAST])
     assert r.exit_code == 0, r.output + r.stderr
     cfg = tomllib.loads((out / "config.toml").read_text())
     assert cfg["method"] == "icarl" and cfg["arith"] == "hdqt" and cfg["epochs"] == 1
@@ -134,7 +134,22 @@ def test_config_file_with_command_line_override(tmp_path):
     assert _accuracies(res2) == _accuracies(res)
 
 
+def test_output_off_a_terminal_is_one_line_per_task_unless_verbose(tmp_path):
+    """stdout is not a terminal here: task lines, no epoch bars, no audit table per
+    task (the summary's audit stays); -v prints them all."""
+    r = train(["--out", str(tmp_path / "a"), *FAST])
+    assert r.exit_code == 0, r.output + r.stderr
+    assert [l for l in r.stdout.splitlines() if l.startswith("task ")][2].startswith("task 3/3")
+    assert "audit after task" not in r.stdout and "audit, all tasks" in r.stdout
+    assert "epoch" not in r.stderr
+    r = train(["--out", str(tmp_path / "b"), "-v", *FAST])
+    assert "audit after task 3" in r.stdout and "epoch 1/1" in r.stderr
+    r = train(["--out", str(tmp_path / "c"), "-q", "-v", *FAST])
+    assert r.exit_code == 2 and "--quiet and --verbose exclude each other" in r.stderr
+
+
 def test_jsonl_and_quiet_modes(tmp_path):
+    FAST = ["--epochs", "1", "--batch-size", "32"]          # (LwF takes no --memory)
     r = train(["--out", str(tmp_path / "j"), "--jsonl", "--arith", "fp", "--method", "lwf", *FAST])
     assert r.exit_code == 0, r.stderr
     ev = [json.loads(l) for l in r.stdout.splitlines()]
@@ -186,6 +201,10 @@ def _snapshot(d):
      "--bits, --acc-bits do not apply to --arith fp"),
     (["--arith", "luq", "--no-hadamard"], "--hadamard does not apply to --arith luq"),
     (["--conv-bias"], "conv_bias does not apply to model fcnet"),
+    (["--acc-mode", "wrap", "--acc-bits", "none"], "acc_mode=wrap needs a width"),
+    (["--dataset", "synthetic", "--data", "/"], "dataset 'synthetic' reads no file"),
+    (["--milestones", "5,3"], "milestones=[5, 3] must be in increasing order"),
+    (["--dry-run", "--resume"], "--dry-run and --resume exclude each other"),
 ])
 def test_bad_input_one_line_exit_2_nothing_written(tmp_path, args, words):
     out = tmp_path / "run"
@@ -305,20 +324,25 @@ def test_luq_run_records_its_forward_accumulator(tmp_path):
     assert fwd["tiles"] > 0
 
 
-# ------------------------------------------------ first-hour fixes (issue 13)
+# ------------------------------------------------ settings without effect, run folders
 
-def test_unused_arith_settings_from_a_file_are_recorded_as_unused(tmp_path):
+def test_unused_arith_settings_are_refused_from_a_file_and_written_as_comments(tmp_path):
     conf = tmp_path / "c.toml"
     conf.write_text('arith = "fp"\nbits = 3\n')
     out = tmp_path / "run"
     r = train(["--config", str(conf), "--out", str(out), *FAST])
+    assert r.exit_code == 2 and r.stderr.count("\n") == 1 and not out.exists()
+    assert f"bits (in {conf}) does not apply to --arith fp" in r.stderr
+    r = train(["--arith", "fp", "--out", str(out), *FAST])
     assert r.exit_code == 0, r.output + r.stderr
     text = (out / "config.toml").read_text()
-    assert "\n# bits = 3    # unused: --arith fp does not take it" in text
+    assert "\n# bits = 4    # unused: --arith fp does not take it" in text
     assert "\nbits =" not in text and "fp" in tomllib.loads(text)["arith"]
     res = json.loads((out / "results.json").read_text())
     assert "bits" in res["run"]["unused_settings"] and "acc_bits" in res["run"]["unused_settings"]
     assert train(["--out", str(out), "--resume"]).exit_code == 0        # resumable as written
+    again = tmp_path / "again"                                          # and a --config
+    assert train(["--config", str(out / "config.toml"), "--out", str(again)]).exit_code == 0
 
 
 def test_a_run_folder_is_locked_while_in_use(tmp_path):
@@ -349,13 +373,33 @@ def test_run_files_follow_the_umask(tmp_path):
 def test_unwritable_out_is_one_line(tmp_path, monkeypatch):
     import errno
     out = tmp_path / "run"
+    write = runio.atomic_write_json
 
-    def full(*a, **k):
-        raise OSError(errno.ENOSPC, "No space left on device", str(out / "results.json"))
+    def full(path, obj):
+        if str(path).endswith("results.json"):
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        write(path, obj)
     monkeypatch.setattr(runio, "atomic_write_json", full)
     r = train(["--out", str(out), "--arith", "fp", "-q", *FAST])
     assert r.exit_code == 2 and r.stderr.count("\n") == 1
-    assert "No space left on device" in r.stderr and "--resume" in r.stderr
+    assert r.stderr == (f"intsim: error: cannot write {out / 'results.json'}: no space left on "
+                        f"device; the checkpoint after task 1 in {out} is kept: free space, "
+                        f"then continue with: intsim train --out {out} --resume\n")
+
+
+@pytest.mark.parametrize("code, what", [(13, "permission denied"),
+                                        (30, "read-only file system")])
+def test_read_only_out_says_what_happened_and_mentions_no_checkpoint(tmp_path, monkeypatch,
+                                                                    code, what):
+    out = tmp_path / "run"
+
+    def refuse(path, text):
+        raise OSError(code, "refused", str(path))
+    monkeypatch.setattr(runio, "atomic_write_text", refuse)      # config.toml, the first file
+    r = train(["--out", str(out), "--arith", "fp", *FAST])
+    assert r.exit_code == 2 and r.stderr.count("\n") == 1
+    assert r.stderr == (f"intsim: error: cannot write {out / 'config.toml'}: {what} (no task "
+                        f"had finished; choose another --out)\n")
 
 
 def test_mangled_checkpoint_is_one_line(tmp_path):
@@ -399,8 +443,9 @@ def test_checksum_message_says_what_differs(tmp_path):
 
 
 def test_short_schedule_trains_small_tasks_for_at_least_100_steps(tmp_path):
-    """The default schedule's first HAPT task (2 classes, 2 batches an epoch) stayed
-    at the larger class for all 15 epochs; each stage now gets >= 100 SGD steps."""
+    """The default schedule trains each stage for at least 100 SGD steps: a first
+    HAPT task of 2 classes (2 batches an epoch) would stay at the larger class
+    for all of 15 epochs."""
     out = tmp_path / "run"
     r = train(["--out", str(out), "--arith", "fp", "--batch-size", "32", "--memory", "12"])
     assert r.exit_code == 0, r.output + r.stderr
@@ -415,3 +460,79 @@ def test_short_schedule_trains_small_tasks_for_at_least_100_steps(tmp_path):
     assert r.exit_code == 0
     assert _accuracies(json.loads((out2 / "results.json").read_text())) == \
         _accuracies(json.loads((out / "results.json").read_text()))
+
+
+def test_resume_with_a_damaged_results_file_is_one_line_and_touches_nothing(tmp_path):
+    run = tmp_path / "run"
+    assert train(["--out", str(run), "--arith", "fp", *FAST]).exit_code == 0
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    for p in run.iterdir():
+        (copy / p.name).write_bytes(p.read_bytes())
+    (copy / "results.json").write_bytes((run / "results.json").read_bytes()[:300])
+    before = _snapshot(copy)
+    for _ in range(2):
+        r = train(["--out", str(copy), "--resume"])
+        assert r.exit_code == 2 and r.stderr.count("\n") == 1 and r.stdout == ""
+        assert r.stderr.startswith(f"intsim: error: cannot resume: {copy / 'results.json'} is "
+                                   f"damaged (") and "delete it and run --resume again" in r.stderr
+        assert _snapshot(copy) == before                    # log.jsonl included
+    (copy / "results.json").unlink()                        # as the message says
+    r = train(["--out", str(copy), "--resume"])
+    assert r.exit_code == 0, r.output + r.stderr
+    assert _accuracies(json.loads((copy / "results.json").read_text())) == \
+        _accuracies(json.loads((run / "results.json").read_text()))
+
+
+def test_resume_of_a_run_without_a_finished_task_says_it_starts_over(tmp_path):
+    out = tmp_path / "run"
+    hooks = RunHooks(dataset=tiny_dataset())
+
+    def stop(ev):
+        raise KeyboardInterrupt
+    hooks.on_epoch = stop
+    assert train(["--out", str(out), "--arith", "fp", *FAST], hooks).exit_code == 130
+    r = train(["--out", str(out), "--resume"])
+    assert r.exit_code == 0, r.output + r.stderr
+    assert "starting over from task 1 (no task had finished)" in r.stdout
+    assert "resuming after task 0" not in r.stdout
+
+
+def test_dry_run_prints_the_config_and_writes_nothing(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "run"
+    r = train(["--dry-run", "--out", str(out), "--arith", "luq", "--epochs", "3"])
+    assert r.exit_code == 0, r.output + r.stderr
+    cfg = tomllib.loads(r.stdout)
+    assert (cfg["arith"], cfg["epochs"], cfg["lr"], cfg["memory"]) == ("luq", 3, 0.01, 200)
+    assert "# tile = 32    # unused: --arith luq does not take it" in r.stdout
+    assert r.stderr == "" and not out.exists() and list(tmp_path.iterdir()) == []
+    conf = tmp_path / "c.toml"                  # the printed text is a config file that runs
+    conf.write_text(r.stdout)
+    r2 = train(["--config", str(conf), "--out", str(out), *FAST[2:]])
+    assert r2.exit_code == 0, r2.output + r2.stderr
+    r = train(["--dry-run", "--arith", "fp134", "--arith-opt", "act_format=11111110"])
+    assert r.exit_code == 0, r.stderr
+    assert tomllib.loads(r.stdout)["arith_options"]["act_format"] in (11111110, "11111110")
+
+
+def test_settings_without_effect_are_warnings_and_the_run_runs(tmp_path):
+    out = tmp_path / "run"
+    r = train(["--out", str(out), "--method", "lwf", "--milestones", "1,5", *FAST])
+    assert r.exit_code == 0, r.output + r.stderr
+    lines = r.stderr.splitlines()
+    assert lines == [
+        "intsim: warning: milestones 1, 5 have no effect: the LR decays after epoch m, and "
+        "each task trains 1 epoch(s) (--epochs)",
+        "intsim: warning: memory=12 has no effect: lwf keeps no exemplars (methods that do: "
+        "icarl, bic, der, memo)"]
+    assert json.loads((out / "results.json").read_text())["complete"]
+    # no warning for what has an effect, and a refused run prints only its error
+    r = train(["--out", str(tmp_path / "b"), "--milestones", "1", "--epochs", "2",
+               "--batch-size", "32", "--memory", "12"])
+    assert r.exit_code == 0 and "warning" not in r.stderr
+    r = train(["--out", str(tmp_path / "c"), "--method", "lwf", "--memory", "12", "--bits", "9"])
+    assert r.exit_code == 2 and r.stderr.count("\n") == 1 and "bits=9" in r.stderr
+    r = train(["--out", str(tmp_path / "d"), "--method", "icarl", "--milestones", "7",
+               "--epochs", "1", "--memory", "5"])
+    assert r.exit_code == 2 and r.stderr.count("\n") == 1 and "memory=5" in r.stderr

@@ -478,3 +478,18 @@ def test_fmt_energy():
 def test_required_ops_are_in_the_packaged_table(table):
     for op in REQUIRED_OPS:
         assert table.energy_pj(op) > 0
+
+
+def test_zigzag_table_adapter_and_the_extras_it_cannot_see():
+    from intsim.cost.energy import load_table
+    from intsim.cost.zigzag import extras_pj, table_from_energy
+    t = load_table()
+    z = table_from_energy(t)
+    assert z["mac_pj"](8, 8, 32) == pytest.approx(t.int_mul_pj(8, 8) + t.int_add_pj(32))
+    assert z["sram_pj_per_bit"] == pytest.approx(t.energy_pj("mem:read") / 8)
+    counts = {"mul:int4*int4": 100, "add:int8": 100, "mem:read": 10, "had:fp32": 7,
+              "quant:scale": 3, "rng:bits": 64}
+    ex = extras_pj(counts, t)
+    assert set(ex["by_class"]) == {"had:fp32", "quant:scale", "rng:bits"}
+    assert ex["energy_pj"] == pytest.approx(7 * t.energy_pj("had:fp32") + 3 * t.energy_pj(
+        "quant:scale") + 64 * t.energy_pj("rng:bits"))

@@ -1,7 +1,7 @@
 """The authors' HAR files (dsads.csv/.mat, pamap.mat/.csv, hapt_combined.csv), the
 subject split options (paper / sorted / seeded, scale none / train-minmax), their
 defaults per schedule, and an end-to-end paper-schedule run on a tiny
-hapt_combined.csv (issue 14, items 1 and 2)."""
+hapt_combined.csv."""
 import json
 import math
 import random

@@ -1,4 +1,4 @@
-"""Parity with the paper authors' quantized layers (issue 14 item 6).
+"""Parity with the paper authors' quantized layers.
 
 Each fixture in tests/fixtures/parity/ was written by
 benchmarks/parity/make_fixtures.py from the authors' own layers
@@ -46,11 +46,11 @@ loudly once intsim and the authors agree):
   activations in [-8, 15], gradient alpha = max(g) / 127 (signed max, no top
   level), none of which intsim's LUQ (= luq_corrected's formats) has.
 
-Fixed in session 5 (were strict xfails; the test_fixed_* tests below pin them):
-1. SAWB clip above max|x| (post-ReLU inputs): intsim fell back to the max;
-   it now keeps the clip, as the authors' UniformQuantizeSawb does.
+Where intsim and the authors agree (the test_fixed_* tests below pin them):
+1. SAWB clip above max|x| (post-ReLU inputs): intsim keeps the clip, as the
+   authors' UniformQuantizeSawb does (it does not fall back to the max).
 2. LUQ bias: the authors add the bias inside F.linear / F.conv2d, before
-   AccQuant and GradStochasticClippingQ; intsim now adds it inside the
+   AccQuant and GradStochasticClippingQ; intsim adds it inside the
    accumulator (before the clamp) and sums db from the log-quantized gradient.
 """
 import functools

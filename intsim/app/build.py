@@ -2,10 +2,11 @@
 configuration, the arithmetic, the data and the model."""
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from intsim.app.config import SHORT_SCHEDULE, ConfigError, RunConfig, check_datapath, thaw
-from intsim.cil import CILConfig
+from intsim.cil import METHODS, CILConfig
 from intsim.data import dataset_spec, load_dataset
 from intsim.datapath import PRESETS
 from intsim.models import MODELS
@@ -31,13 +32,34 @@ def cil_config(cfg: RunConfig):
         over.update(milestones=tuple(cfg.milestones), apply_milestones=True)
     try:
         cc = CILConfig.for_dataset(cfg.dataset, cfg.method, **over)
-    except ValueError as e:
-        raise ConfigError(str(e)) from None
+    except ValueError as e:         # name the setting, not the class that checked it
+        raise ConfigError(re.sub(r"^(CILConfig(\.for_dataset)?: )+", "", str(e))) from None
     for k in ("hidden", "conv_bias", "conv_init"):
         if getattr(cfg, k) is not None and k not in MODELS[cc.model].options:
             raise ConfigError(f"{k} does not apply to model {cc.model} (it takes: "
                               f"{', '.join(MODELS[cc.model].options) or 'no options'})")
     return cc
+
+
+def ineffective_settings(cfg: RunConfig, given=()) -> list[str]:
+    """One line per setting that will have no effect on the run (``intsim train``
+    prints them as warnings; the run still runs): a milestone at or after the last
+    epoch of every stage (the LR decays after epoch m, so m >= epochs never
+    applies; with min_steps a small task may train longer, so then none is
+    reported), and ``memory`` given (``given``: the settings given explicitly)
+    to a method that keeps no exemplars."""
+    cc = cil_config(cfg)
+    out = []
+    late = [m for m in cc.effective_milestones if m >= cc.epochs]
+    if late and not cc.min_steps:
+        which = (f"milestone {late[0]} has" if len(late) == 1 else
+                 f"milestones {', '.join(map(str, late))} have")
+        out.append(f"{which} no effect: the LR decays after epoch m, and each task trains "
+                   f"{cc.epochs} epoch(s) (--epochs)")
+    if "memory" in given and not cc.uses_memory:
+        out.append(f"memory={cfg.memory} has no effect: {cfg.method} keeps no exemplars "
+                   f"(methods that do: {', '.join(m for m in METHODS if METHODS[m].uses_memory)})")
+    return out
 
 
 def complete_config(cfg: RunConfig, cc) -> RunConfig:

@@ -12,7 +12,13 @@ preset ``arith`` (e.g. ``bwd_tile = 32``) and an optional ``[datapath]``
 table: a whole datapath (``kind = ...`` and its parts, or ``preset = ...``
 and the settings to change; intsim.datapath), which then replaces ``arith``
 and its flat settings. ``None`` has no TOML spelling; it is written and read
-as the string ``"none"``.
+as the string ``"none"``. A TOML file gives numbers and lists as TOML numbers
+and lists (``bits = 4``, ``hidden = [561, 561]``): the only string a numeric
+setting takes there is ``"none"``. The command line passes text, which is
+parsed (``--bits 4``, ``--hidden 561,561``). A file's arithmetic settings
+must be ones its datapath takes (:func:`check_applicable`), as on the command
+line; the config.toml a run writes keeps the others as comments, so it loads
+again.
 
 The field types of :class:`RunConfig` are the one definition of each
 setting's type; the registries (datasets, models, methods, presets) are read
@@ -38,7 +44,7 @@ from intsim.datapath import PRESETS as _PRESETS
 from intsim.datapath import datapath_from_spec
 from intsim.datapath.parts import PARTS as _PARTS
 from intsim.kernels.accumulator import ACC_BITS_RANGE, ACC_MODES
-from intsim.kernels.threads import default_threads
+from intsim.kernels import threads as _threads
 from intsim.models import MODELS as _MODEL_KINDS
 
 
@@ -90,6 +96,17 @@ SHORT_SCHEDULE = {"epochs": 15, "milestones": (), "min_steps": 100}
 
 class ConfigError(ValueError):
     """A setting is unknown, of the wrong type or out of range (one-line message)."""
+
+
+class _NotGiven:
+    """The type of :data:`NOT_GIVEN`."""
+
+    def __repr__(self):
+        return "NOT_GIVEN"
+
+
+#: an override value that means "not given" (:func:`resolve` skips it); None is a value
+NOT_GIVEN = _NotGiven()
 
 
 def _setting(default, help_text):
@@ -165,8 +182,10 @@ class RunConfig:
     epochs: int | None = _setting(None, "Epochs per task [default: the schedule's: 15 short; "
                                         "the paper's per dataset].")
     min_steps: int | None = _setting(
-        None, "Train each stage for at least this many SGD steps (more epochs on small "
-              "tasks) [default: 100 in the short schedule without --epochs, else none].")
+        None, "Train each stage for at least this many SGD steps: a stage with fewer "
+              "batches trains more epochs than --epochs (config.toml keeps --epochs, "
+              "log.jsonl the epochs trained); 0 or 'none': no minimum, recorded as none "
+              "[default: 100 in the short schedule without --epochs, else none].")
     lr: float | None = _setting(None, "SGD learning rate [default: the paper's for the "
                                       "dataset: 0.01 HAR, 0.05 CIFAR].")
     milestones: tuple[int, ...] | None = _setting(
@@ -174,8 +193,9 @@ class RunConfig:
               "schedule's].")
     batch_size: int | None = _setting(None, "Training batch size [default: the paper's for "
                                             "the dataset].")
-    memory: int | None = _setting(None, "Total exemplar budget (iCaRL, BiC, DER, MEMO) "
-                                        "[default: the paper's for the dataset].")
+    memory: int | None = _setting(None, "Total exemplar budget of the methods that replay "
+                                        "exemplars: iCaRL, BiC, DER, MEMO (LwF and finetune "
+                                        "keep none) [default: the paper's for the dataset].")
     init_classes: int | None = _setting(None, "Classes in the first task [default: the "
                                               "paper's].")
     inc_classes: int | None = _setting(None, "Classes per later task [default: the paper's].")
@@ -190,8 +210,9 @@ class RunConfig:
         None, "TOML table of per-operation energies that prices the run's operation counts "
               "[default: the packaged 45 nm table, docs/method.md].")
     # Part of the config: float BLAS results can depend on the count.
-    threads: int | None = _setting(None, "Threads for Numba kernels and OpenBLAS [default: "
-                                         "$INTSIM_THREADS, else all cores].")
+    threads: int | None = _setting(None, "Threads for Numba kernels and OpenBLAS, at most the "
+                                         "cores [default: $INTSIM_THREADS, else the idle cores "
+                                         "(the load average), shared with other intsim runs].")
 
     def to_dict(self) -> dict:
         """Plain dict (tuples as lists, arith_options as a dict)."""
@@ -289,8 +310,10 @@ def check_datapath(table: dict):
         raise ConfigError(str(e)) from None
 
 
-def _coerce(key: str, value: Any) -> Any:
-    """Check/convert one setting; raise ConfigError naming it."""
+def _coerce(key: str, value: Any, in_file: str | None = None) -> Any:
+    """Check/convert one setting; raise ConfigError naming it. ``in_file``: the TOML
+    file the value comes from, which must give numbers and lists as such (only
+    ``"none"`` as a string); values from elsewhere may be text to parse."""
     if key not in _FIELDS:
         raise ConfigError(f"unknown setting {key!r}")
     if key == "milestones" and isinstance(value, str) and value.strip().lower() in ("none", ""):
@@ -306,6 +329,11 @@ def _coerce(key: str, value: Any) -> Any:
         check_datapath(table)
         return freeze(table)
     kind = _KINDS[key][0]
+    if in_file is not None and isinstance(value, str) and kind in ("int", "float", "int_tuple"):
+        what = {"int": "an integer", "float": "a number", "int_tuple": "a list of integers"}[kind]
+        example = {"int": "4", "float": "0.5", "int_tuple": "[561, 561]"}[kind]
+        raise ConfigError(f"{key} must be {what}, got the string {value!r} in {in_file} "
+                          f"(TOML: {key} = {example}, unquoted)")
     if key in _CHOICES:
         if not isinstance(value, str) or value.lower() not in _CHOICES[key]:
             raise ConfigError(f"unknown {key} {value!r} (choose from {', '.join(_CHOICES[key])})")
@@ -430,6 +458,11 @@ def validate(cfg: RunConfig) -> RunConfig:
                 f"{cfg.tile or 'K'} never saturates at acc_bits>={need})")
         if cfg.acc_bits > ACC_BITS_RANGE[1]:
             raise ConfigError(f"acc_bits={cfg.acc_bits} out of range ({cfg.bits}..{ACC_BITS_RANGE[1]}, or none)")
+    elif cfg.acc_mode in ("saturate", "wrap") and cfg.datapath is None \
+            and "acc_mode" in _PRESETS[cfg.arith].config_fields:
+        raise ConfigError(f"acc_mode={cfg.acc_mode} needs a width: with acc_bits=none nothing "
+                          f"{'saturates' if cfg.acc_mode == 'saturate' else 'wraps'} (give "
+                          f"--acc-bits N, or acc_mode clamp or wide for no limit)")
     if cfg.tile is not None and cfg.tile < 1:
         raise ConfigError(f"tile={cfg.tile} must be >= 1 (or none for one tile over K)")
     if not 0.0 < cfg.fwd_clip <= 1.0:
@@ -438,6 +471,10 @@ def validate(cfg: RunConfig) -> RunConfig:
         v = getattr(cfg, key)
         if v is not None and v < 1:
             raise ConfigError(f"{key}={v} must be >= 1")
+    cores = _threads.available_cores()
+    if cfg.threads is not None and cfg.threads > cores:
+        raise ConfigError(f"threads={cfg.threads} is more than the {cores} core(s) this "
+                          f"process may use (threads 1..{cores})")
     if cfg.min_steps is not None and cfg.min_steps < 0:
         raise ConfigError(f"min_steps={cfg.min_steps} must be >= 0")
     if cfg.memory is not None and cfg.memory < 0:
@@ -452,6 +489,9 @@ def validate(cfg: RunConfig) -> RunConfig:
         raise ConfigError(f"hidden={list(cfg.hidden)} must be positive widths")
     if cfg.milestones is not None and any(m < 1 for m in cfg.milestones):
         raise ConfigError(f"milestones={list(cfg.milestones)} must be positive epochs")
+    if cfg.milestones is not None and list(cfg.milestones) != sorted(cfg.milestones):
+        raise ConfigError(f"milestones={list(cfg.milestones)} must be in increasing order "
+                          f"(e.g. {','.join(map(str, sorted(cfg.milestones)))})")
     if cfg.energy_table is not None:
         try:
             load_table(cfg.energy_table)
@@ -460,6 +500,9 @@ def validate(cfg: RunConfig) -> RunConfig:
     if cfg.data is not None and not os.path.exists(cfg.data):
         raise ConfigError(f"data path does not exist: {cfg.data}")
     spec = _DATASET_SPECS[cfg.dataset]
+    if cfg.data is not None and not spec.takes_data:
+        raise ConfigError(f"dataset {cfg.dataset!r} reads no file (it is generated); drop "
+                          f"--data {cfg.data}")
     if cfg.data is None and not spec.builtin:
         raise ConfigError(f"dataset {cfg.dataset!r} needs --data PATH (its official download)")
     if cfg.model != "auto" and _MODEL_KINDS[cfg.model].needs_images and spec.kind != "image":
@@ -513,39 +556,57 @@ def unused_settings(cfg: RunConfig) -> list[str]:
     return [k for k in ARITH_SETTINGS if k not in used]
 
 
-def check_applicable(cfg: RunConfig, given) -> None:
-    """ConfigError when a setting given explicitly (command line) does not apply to
-    the run's datapath, e.g. ``--arith fp --bits 3`` would train in float."""
+def check_applicable(cfg: RunConfig, given, source=None) -> None:
+    """ConfigError when a setting given explicitly does not apply to the run's
+    datapath, e.g. ``--arith fp --bits 3`` would train in float. ``given``: the
+    settings given on the command line, or (``source``: the file) in a config
+    file; the config.toml a run writes holds such settings only as comments."""
     bad = [k for k in given if k in unused_settings(cfg)]
-    if bad and cfg.datapath is not None:
-        raise ConfigError(f"{', '.join('--' + k.replace('_', '-') for k in bad)} "
-                          f"{'does' if len(bad) == 1 else 'do'} not apply with a [datapath] "
-                          f"table (set it in the table)")
-    if bad:
-        took = ", ".join(_PRESETS[cfg.arith].config_fields) or "none of the arithmetic options"
-        raise ConfigError(f"{', '.join('--' + k.replace('_', '-') for k in bad)} "
-                          f"{'does' if len(bad) == 1 else 'do'} not apply to --arith {cfg.arith} "
-                          f"(it takes: {took})")
+    if not bad:
+        return
+    if source is None:
+        names = ", ".join("--" + k.replace("_", "-") for k in bad)
+    else:
+        names = f"{', '.join(bad)} (in {source})"
+    verb = "does" if len(bad) == 1 else "do"
+    if cfg.datapath is not None:
+        raise ConfigError(f"{names} {verb} not apply with a [datapath] table (set it in "
+                          f"the table)")
+    took = ", ".join(_PRESETS[cfg.arith].config_fields) or "none of the arithmetic options"
+    raise ConfigError(f"{names} {verb} not apply to --arith {cfg.arith} (it takes: {took}"
+                      f"{'' if source is None else '; remove it from the file'})")
 
 
 def resolve(config_file=None, overrides: Mapping[str, Any] | None = None,
-            other_runs: int = 0) -> RunConfig:
-    """defaults <- TOML ``config_file`` <- ``overrides`` (None values ignored).
+            other_runs: int = 0, load: float | None = None) -> RunConfig:
+    """defaults <- TOML ``config_file`` <- ``overrides``.
+
+    An override is a value (a Python value, or text as the command line gives
+    it): None sets the setting to None, e.g. ``{"acc_bits": None}`` is no
+    accumulator limit (as is the string ``"none"``), ``{"epochs": None}`` the
+    schedule's epochs; a setting that cannot be None raises ConfigError. A
+    setting not to change is left out of ``overrides``, or given as
+    :data:`NOT_GIVEN`.
 
     ``threads`` not given in either: ``INTSIM_THREADS``, else this run's share
-    of the cores with ``other_runs`` other runs active
-    (:func:`intsim.kernels.threads.default_threads`), so the result is concrete.
+    of the cores with ``other_runs`` other runs active and the machine's
+    ``load`` (read when not given; :func:`intsim.kernels.threads.default_threads`),
+    so the result is concrete.
     ``split`` / ``scale`` not given in either: :func:`data_defaults`.
     ``datapath.PART.FIELD`` overrides change one setting of the ``[datapath]``
-    table (of the preset ``arith`` when there is none).
+    table (of the preset ``arith`` when there is none). The file's
+    arithmetic settings must apply to the run's datapath (:func:`check_applicable`;
+    the command line checks its own options the same way).
     """
     values: dict[str, Any] = {}
+    in_file: list[str] = []
     if config_file is not None:
         for k, v in read_toml(config_file).items():
-            values[k] = _coerce(k, v)
+            values[k] = _coerce(k, v, in_file=str(config_file))
+            in_file.append(k)
     dotted = {}
     for k, v in (overrides or {}).items():
-        if v is None:
+        if v is NOT_GIVEN:
             continue
         if k.startswith("datapath."):
             dotted[k[len("datapath."):]] = v
@@ -568,10 +629,12 @@ def resolve(config_file=None, overrides: Mapping[str, Any] | None = None,
         values.setdefault(k, v)
     if values.get("threads") is None:
         try:
-            values["threads"] = default_threads(others=other_runs)
+            values["threads"] = _threads.default_threads(others=other_runs, load=load)
         except ValueError as e:
             raise ConfigError(str(e)) from None
-    return validate(RunConfig(**values))
+    cfg = validate(RunConfig(**values))
+    check_applicable(cfg, in_file, source=config_file)
+    return cfg
 
 
 # ----------------------------------------------------------------- TOML writer

@@ -132,6 +132,7 @@ def _run(cfg, arith, run_dir: Path, lock, resume, hooks, prog, keep_checkpoint) 
     """run()'s body, with run_dir locked once it exists."""
     state, start_task = None, 0
     if resume:
+        _check_results_file(run_dir)
         if runio.has_checkpoint(run_dir):
             try:
                 last_task, state = runio.load_checkpoint(run_dir)
@@ -218,8 +219,11 @@ def _run(cfg, arith, run_dir: Path, lock, resume, hooks, prog, keep_checkpoint) 
         runio.discard_epochs(log, from_task=start_task)
     runio.append_jsonl(log, {"event": "resume" if resume else "start", "time": time.time(),
                              "start_task": start_task, "config": cfg.to_dict()})
+    prog.release()                       # the notices and warnings held for a valid run
     prog.message(f"run folder: {run_dir}")
-    if resume:
+    if resume and start_task == 0:
+        prog.message("starting over from task 1 (no task had finished)")
+    elif resume:
         prog.message(f"resuming after task {start_task} of {stream.num_tasks}")
     prog.event({"event": "start", "run": str(run_dir), "resume": resume,
                 "start_task": start_task, "num_tasks": stream.num_tasks})
@@ -254,7 +258,7 @@ def _run(cfg, arith, run_dir: Path, lock, resume, hooks, prog, keep_checkpoint) 
         summ = _task_summary(rec, stream.num_tasks)
         runio.append_jsonl(log, {"event": "task", **summ})
         prog.task(summ)
-        if prog.mode == "bar":
+        if prog.mode == "bar" and prog.detail:
             prog.message(format_audit(audit, acc_bits, cfg.audit_threshold,
                                       title=f"audit after task {t + 1}"))
         if hooks is not None and hooks.on_task_end is not None:
@@ -315,6 +319,23 @@ def _sigterm_as_interrupt():
         signal.signal(signal.SIGTERM, old)
 
 
+def _check_results_file(run_dir: Path) -> None:
+    """ConfigError (one line, before anything is written) when the run folder's
+    results.json exists but is not a JSON object, e.g. cut short by a copy."""
+    path = run_dir / runio.RESULTS
+    if not path.exists():
+        return
+    try:
+        res = runio.read_json(path)
+        if not isinstance(res, dict):
+            raise ValueError("not a JSON object")
+    except (OSError, ValueError) as e:
+        fix = ("it is rebuilt from the checkpoint" if runio.has_checkpoint(run_dir) else
+               "with no checkpoint the run trains again from task 1")
+        raise ConfigError(f"cannot resume: {path} is damaged ({e}); delete it and run "
+                          f"--resume again ({fix})") from None
+
+
 def _complete_results(run_dir: Path) -> dict | None:
     """The folder's results.json if it records a complete run, else None."""
     try:
@@ -363,6 +384,12 @@ def _print_end(prog: Progress, run_dir: Path, records, summary, acc_bits, thresh
         prog.message(f"{m.upper()}: average incremental {s['avg']:.2f}%  last {s['last']:.2f}%  "
                      f"forgetting {s['forgetting']:.2f}")
     prog.message(f"results: {run_dir / runio.RESULTS}")
+
+
+def config_text(cfg: RunConfig) -> str:
+    """The config.toml a run of ``cfg`` writes (``intsim train --dry-run`` prints it):
+    the settings with the schedule's values filled in."""
+    return _config_toml(complete_config(cfg, cil_config(cfg)))
 
 
 def _config_toml(cfg: RunConfig) -> str:

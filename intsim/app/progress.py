@@ -6,10 +6,17 @@ Three modes:
   accuracy on stderr (redrawn in place on a terminal with the seconds so far
   and the projected seconds per epoch; one line per finished epoch, ending
   in its seconds per epoch, otherwise); per task a line with its accuracies
-  on stdout.
+  on stdout. With ``detail=False`` (``intsim train`` when stdout is not a
+  terminal, unless ``-v``) only the task lines: no epoch bars and no
+  per-task audit tables (the driver reads :attr:`Progress.detail`).
 - ``"quiet"``: nothing but what the caller prints itself.
 - ``"jsonl"``: one JSON object per line on stdout for every epoch and task
   (``{"event": "epoch", ...}``, ``{"event": "task", ...}``) and nothing else.
+
+Warnings (``intsim: warning: ...``, one line each on stderr) are printed in
+every mode. Lines given to :meth:`Progress.hold` wait until the run has
+checked its settings and data (the driver calls :meth:`Progress.release`), so
+a refused run prints only its one error line.
 """
 from __future__ import annotations
 
@@ -28,10 +35,13 @@ class Progress:
 
     def __init__(self, mode: str = "bar", out: TextIO | None = None,
                  err: TextIO | None = None, tty: bool | None = None,
-                 width: int = 24, min_interval: float = 0.1):
+                 width: int = 24, min_interval: float = 0.1, detail: bool = True):
         if mode not in MODES:
             raise ValueError(f"unknown progress mode {mode!r} (choose from {', '.join(MODES)})")
         self.mode = mode
+        #: bar mode: epoch bars and per-task audit tables (False: task lines only)
+        self.detail = detail
+        self._held: list[tuple[bool, str]] = []
         self.out = out if out is not None else sys.stdout
         self.err = err if err is not None else sys.stderr
         if tty is None:
@@ -46,6 +56,8 @@ class Progress:
     def start_epoch(self, task: int, num_tasks: int, epoch: int, epochs: int,
                     num_batches: int | None = None, stage: str = "") -> None:
         """task/epoch are 0-based; printed 1-based."""
+        if self.mode == "bar" and not self.detail:
+            return
         self._ep = {"task": task, "num_tasks": num_tasks, "epoch": epoch, "epochs": epochs,
                     "num_batches": num_batches, "stage": stage, "batch": 0,
                     "loss_sum": 0.0, "correct": 0, "seen": 0, "t0": time.perf_counter()}
@@ -156,6 +168,22 @@ class Progress:
         if self.mode == "bar":
             self.err.write(text + "\n")
             self.err.flush()
+
+    def warn(self, text: str) -> None:
+        """``intsim: warning: text`` on stderr, in every mode."""
+        self.err.write(f"intsim: warning: {text}\n")
+        self.err.flush()
+
+    def hold(self, text: str, warning: bool = False) -> None:
+        """Print ``text`` when :meth:`release` is called: a warning (:meth:`warn`) or a
+        notice (:meth:`note`)."""
+        self._held.append((warning, text))
+
+    def release(self) -> None:
+        """Print the held lines (the run's settings and data have been checked)."""
+        held, self._held = self._held, []
+        for warning, text in held:
+            (self.warn if warning else self.note)(text)
 
     def _emit(self, obj: dict) -> None:
         self.out.write(json.dumps(to_jsonable(obj), separators=(",", ":")) + "\n")

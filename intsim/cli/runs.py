@@ -5,13 +5,15 @@ job); a missing or unreadable run is one line on stderr, exit 2. Runs are
 named by their folder (with parent folders when two share a name).
 ``audit --explain`` prints the legend of the table's columns; ``audit
 --cost`` prints the run's energy per layer and pass instead of the overflow
-audit; ``compare`` first lists every setting that differs between the runs,
+audit; ``audit --csv`` the audit rows as CSV; ``compare`` first lists every setting that differs between the runs,
 and adds energy columns when runs have a cost record (``--energy-table
 FILE`` prices the stored counts with another table, in both); ``plot``
 writes its PNGs to ``--out`` (default: the current folder).
 """
 from __future__ import annotations
 
+import csv
+import io
 import json
 import math
 import textwrap
@@ -22,7 +24,7 @@ import click
 from intsim.app import costreport
 from intsim.app import runfolder as runio
 from intsim.app import sweepreport
-from intsim.app.auditreport import format_audit, merge_audits
+from intsim.app.auditreport import audit_rows, format_audit, merge_audits
 from intsim.app.jobs import run_summary
 from intsim.cli import plotting
 from intsim.cli.errors import fail
@@ -35,6 +37,8 @@ def load_results(run) -> dict:
     path = p if p.is_file() else p / runio.RESULTS
     if not p.exists():
         fail(f"run folder not found: {run}")
+    if p.is_file() and p.suffix.lower() != ".json":
+        fail(f"{run} is not a run: give a run folder (or its {runio.RESULTS})")
     try:
         res = runio.read_json(path)
     except FileNotFoundError:
@@ -175,11 +179,17 @@ def _energy_table(path):
                    "schema of intsim/cost/energy_45nm.toml); implies --cost.")
 @click.option("--explain", is_flag=True,
               help="Print what each column of the table means (RUN optional).")
-def audit_cmd(run, task, threshold, cost, energy_table, explain):
+@click.option("--csv", "as_csv", is_flag=True,
+              help="The audit rows as CSV on stdout: task (1-based, 'all' for the total), "
+                   "layer, pass, tiles, saturated, sat_pct, max_abs, levels_used, and the "
+                   "float datapaths' columns when the run has them.")
+def audit_cmd(run, task, threshold, cost, energy_table, explain, as_csv):
     """Reprint the overflow audit tables of RUN; --cost: its energy by layer and pass;
-    --explain: what the columns mean."""
+    --explain: what the columns mean; --csv: the rows as CSV."""
     cost = cost or energy_table is not None
     legend = costreport.format_cost_legend if cost else format_legend
+    if as_csv and (cost or explain):
+        fail(f"--csv and {'--cost' if cost else '--explain'} exclude each other")
     if run is None:
         if not explain:
             fail("missing argument RUN (see 'intsim audit --help')")
@@ -189,6 +199,9 @@ def audit_cmd(run, task, threshold, cost, energy_table, explain):
     tasks = res["tasks"]
     if task is not None and not 1 <= task <= len(tasks):
         fail(f"--task {task} out of range (the run has {len(tasks)} finished task(s))")
+    if as_csv:
+        _print_audit_csv(res, task)
+        return
     if cost:
         _print_cost(run, res, task, _energy_table(energy_table))
     else:
@@ -214,6 +227,30 @@ def _print_audit(res, task, threshold):
             click.echo()
         total = res.get("audit_total") or merge_audits(t.get("audit") or {} for t in tasks)
         click.echo(format_audit(total, acc_bits, thr, title="audit, all tasks"))
+
+
+#: the columns of ``intsim audit --csv``; the float datapaths' only when a row has them
+CSV_COLUMNS = ("task", "layer", "pass", "tiles", "saturated", "sat_pct", "max_abs",
+               "levels_used")
+CSV_FLOAT_COLUMNS = ("flushed", "flushed_pct", "acc_adds", "swamped", "swamped_pct", "absorbed",
+                     "acc_overflows", "acc_tiles", "acc_saturated", "acc_sat_pct", "acc_max_abs")
+
+
+def _print_audit_csv(res, task):
+    """The audit rows of every task (or ``task``, 1-based) and, for every task, the
+    total ('all') as CSV on stdout; empty cells for values not recorded."""
+    tasks = res["tasks"]
+    parts = [(task, tasks[task - 1].get("audit") or {})] if task is not None else \
+        [(t["task"] + 1, t.get("audit") or {}) for t in tasks] + \
+        [("all", res.get("audit_total") or merge_audits(t.get("audit") or {} for t in tasks))]
+    rows = [{"task": k, **r} for k, aud in parts for r in audit_rows(aud, None)]
+    cols = list(CSV_COLUMNS) + [c for c in CSV_FLOAT_COLUMNS if any(c in r for r in rows)]
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(cols)
+    for r in rows:
+        w.writerow(["" if r.get(c) is None else r[c] for c in cols])
+    click.echo(buf.getvalue(), nl=False)
 
 
 def _print_cost(run, res, task, table):
@@ -337,9 +374,10 @@ def compare_cmd(runs, energy_table):
     """Print runs side by side: average incremental, last, forgetting (%),
     and the difference to the first run; when runs have a cost record, their
     energy (uJ) and energy per MAC (pJ). Above the table: every setting
-    that is not the same in all runs. A sweep folder (with sweep.json):
-    one row per grid point, mean +- std over its seeds."""
+    that is not the same in all runs. A sweep folder (with sweep.json), given
+    alone: one row per grid point, mean +- std over its seeds."""
     table = _energy_table(energy_table)
+    _sweep_alone(runs, "compare")
     if len(runs) == 1 and sweepreport.is_sweep(runs[0]):
         try:
             header, rows, missing = sweepreport.sweep_table(runs[0], table)
@@ -375,6 +413,16 @@ def compare_cmd(runs, energy_table):
                        "--energy-table FILE prices them all with one")
     elif table is not None:
         click.echo("note: no run has a cost record; --energy-table not used")
+
+
+def _sweep_alone(runs, command: str) -> None:
+    """A sweep folder is reported on its own: one line naming it when RUNs mix it
+    with other folders."""
+    if len(runs) > 1:
+        for r in runs:
+            if sweepreport.is_sweep(r):
+                fail(f"{r} is a sweep folder: {command} it alone (intsim {command} {r}), "
+                     f"or name the run folders inside it")
 
 
 # ------------------------------------------------------------------- plot
@@ -482,6 +530,7 @@ def plot_cmd(runs, out_dir, labels, energy, energy_table):
     (saturation-<RUN>.png), written to --out; prints the paths written.
     A sweep folder: accuracy against its swept numeric axis (sweep-<field>.png).
     --energy: accuracy against energy and the Pareto front (pareto.png)."""
+    _sweep_alone(runs, "plot")
     if energy or energy_table is not None:
         _plot_pareto(runs, Path(out_dir), labels, _energy_table(energy_table))
         return

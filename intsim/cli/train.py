@@ -10,7 +10,15 @@ Settings come from defaults <- ``--config FILE.toml`` <- options
 :func:`intsim.app.driver.run` (docs/run-folder.md). ``--resume`` continues
 from the last checkpoint and ends with exactly the results of an
 uninterrupted run. Ctrl-C leaves the last checkpoint intact (exit code 130).
-Bad input: one line on stderr, exit code 2, nothing written.
+Bad input: one line on stderr, exit code 2, nothing written. ``--dry-run``
+prints the config.toml the run would write and writes nothing.
+
+Output: per task a line on stdout; on a terminal also a progress bar per
+epoch (stderr) and the audit table after each task, which ``-v`` asks for
+when stdout is not a terminal; ``-q`` prints only the run folder,
+``--jsonl`` JSON lines. Settings that will have no effect (a milestone past
+the last epoch, ``--memory`` for a method without exemplars) are warnings on
+stderr, one line each; the run still runs.
 
 Test hook: pass ``obj=RunHooks(...)`` to ``CliRunner.invoke`` (it becomes
 ``click``'s context object) to train on an in-memory dataset and/or to run a
@@ -18,19 +26,22 @@ callback after each task's checkpoint (raise from it to simulate a crash).
 """
 from __future__ import annotations
 
+import errno
+import os
+import sys
 from pathlib import Path
 
 import click
 
 from intsim.app import runfolder as runio
-from intsim.app.build import build_arith
+from intsim.app.build import build_arith, ineffective_settings
 from intsim.app.config import (NULLABLE, ConfigError, check_applicable, cli_settings,
-                               parse_arith_option, resolve)
-from intsim.app.driver import RunHooks, RunInterrupted, default_out, run
+                               load_toml, parse_arith_option, resolve)
+from intsim.app.driver import RunHooks, RunInterrupted, config_text, default_out, run
 from intsim.app.progress import Progress
 from intsim.cli.errors import fail
 from intsim.errors import TrainingDiverged
-from intsim.kernels.threads import ActiveRun, available_cores
+from intsim.kernels import threads as _threads
 
 
 # ------------------------------------------------------------------ options
@@ -85,7 +96,13 @@ OPTIONS = [
     click.option("--resume", is_flag=True, help="Continue the interrupted run in --out from "
                  "its last checkpoint (settings come from its config.toml)."),
     click.option("--quiet", "-q", is_flag=True, help="No progress; print only the run folder."),
+    click.option("--verbose", "-v", is_flag=True,
+                 help="Every epoch and the audit table after each task also when stdout is "
+                      "not a terminal (which otherwise gets one line per task)."),
     click.option("--jsonl", is_flag=True, help="Progress and results as JSON lines on stdout."),
+    click.option("--dry-run", "dry_run", is_flag=True,
+                 help="Print the config.toml the run would write and exit; nothing is "
+                      "written or trained."),
 ]
 
 
@@ -100,7 +117,8 @@ def _with_options(f):
 @click.command("train")
 @_with_options
 @click.pass_context
-def train_cmd(ctx, config_file, arith_opts, datapath_opts, out, resume, quiet, jsonl, **opts):
+def train_cmd(ctx, config_file, arith_opts, datapath_opts, out, resume, quiet, verbose, jsonl,
+              dry_run, **opts):
     """Train a class-incremental run and write it to a run folder.
 
     With no options: HAPT-561 (embedded), FCNet, iCaRL, HDQT 4-bit inputs /
@@ -109,9 +127,17 @@ def train_cmd(ctx, config_file, arith_opts, datapath_opts, out, resume, quiet, j
     hooks = ctx.obj if isinstance(ctx.obj, RunHooks) else None
     if quiet and jsonl:
         fail("--quiet and --jsonl exclude each other")
-    overrides = {k: opts[k] for k in _CONFIG_KEYS}
-    others = 0
-    with ActiveRun() as active:
+    if quiet and verbose:
+        fail("--quiet and --verbose exclude each other")
+    if dry_run and resume:
+        fail("--dry-run and --resume exclude each other (a run's settings are its "
+             "config.toml)")
+    # only the options given: resolve() takes None as a value
+    overrides = {k: opts[k] for k in _CONFIG_KEYS if opts[k] is not None}
+    mode = "quiet" if quiet else ("jsonl" if jsonl else "bar")
+    prog = Progress(mode, detail=verbose or sys.stdout.isatty())
+    warnings: list[str] = []
+    with _threads.ActiveRun() as active:
         try:
             if arith_opts:
                 overrides["arith_options"] = [parse_arith_option(a) for a in arith_opts]
@@ -121,8 +147,7 @@ def train_cmd(ctx, config_file, arith_opts, datapath_opts, out, resume, quiet, j
             if resume:
                 if out is None:
                     fail("--resume needs --out RUN (the run folder to continue)")
-                given = [k for k, v in overrides.items() if v is not None] + (
-                    ["config"] if config_file else [])
+                given = list(overrides) + (["config"] if config_file else [])
                 if given:
                     fail(f"cannot change settings when resuming (given: "
                          f"{', '.join('--' + g.replace('_', '-') for g in given)}); "
@@ -132,28 +157,32 @@ def train_cmd(ctx, config_file, arith_opts, datapath_opts, out, resume, quiet, j
                     fail(f"cannot resume: {cfg_path} not found (not an intsim run folder)")
                 cfg = resolve(cfg_path)
             else:
-                others = active.others()
-                cfg = resolve(config_file, overrides, other_runs=others)
-                check_applicable(cfg, [k for k, v in overrides.items() if v is not None])
+                others, load = active.others(), _threads.machine_load()
+                cfg = resolve(config_file, overrides, other_runs=others, load=load)
+                check_applicable(cfg, list(overrides))
+                warnings = ineffective_settings(cfg, list(overrides))
+                if not _threads_given(config_file, overrides):
+                    _hold_threads_notice(prog, cfg, others, load)
             build_arith(cfg)                # option errors before anything else
+            if dry_run:
+                text = config_text(cfg)
         except ConfigError as e:
             fail(str(e))
-
-        mode = "quiet" if quiet else ("jsonl" if jsonl else "bar")
-        prog = Progress(mode)
-        if others and cfg.threads == max(1, available_cores() // (others + 1)) \
-                < available_cores():
-            prog.message(f"{others} other intsim run(s) active: using {cfg.threads} of "
-                         f"{available_cores()} cores (--threads N to choose)")
+        if dry_run:                         # nothing written: the settings the run would use
+            for w in warnings:
+                prog.warn(w)
+            click.echo(text, nl=False)
+            return
+        if not resume:
+            for w in warnings:
+                prog.hold(w, warning=True)
         try:
             run_dir = Path(out) if out is not None else default_out(cfg)
             run(cfg, run_dir, resume=resume, hooks=hooks, progress=prog)
         except ConfigError as e:
             fail(str(e))
         except OSError as e:                # read-only or full file system, ...
-            where = e.filename or run_dir
-            fail(f"cannot write {where}: {e.strerror or e} (the last checkpoint in {run_dir} "
-                 f"is kept; free space or choose another --out, then --resume)")
+            fail(_write_error(e, run_dir))
         except TrainingDiverged as e:
             if prog.mode == "bar" and prog.tty:
                 click.echo(err=True)
@@ -171,3 +200,46 @@ def train_cmd(ctx, config_file, arith_opts, datapath_opts, out, resume, quiet, j
             raise click.exceptions.Exit(130)
         if quiet:
             click.echo(str(run_dir))
+
+
+def _threads_given(config_file, overrides) -> bool:
+    """The thread count is set: --threads, the config file or INTSIM_THREADS."""
+    if "threads" in overrides or os.environ.get(_threads.ENV_VAR, "").strip():
+        return True
+    return config_file is not None and "threads" in load_toml(config_file)
+
+
+def _hold_threads_notice(prog: Progress, cfg, others: int, load: float) -> None:
+    """Say why a run that sets no thread count uses fewer than every core."""
+    cores = _threads.available_cores()
+    if cfg.threads >= cores or cfg.threads != _threads.auto_threads(others, load):
+        return
+    why = []
+    if others and cfg.threads == max(1, cores // (others + 1)):
+        why.append(f"{others} other intsim run(s) active")
+    if cfg.threads == max(1, cores - round(load)):
+        why.append(f"load average {load:.1f}")
+    prog.hold(f"using {cfg.threads} of {cores} cores ({' and '.join(why)}; --threads N to "
+              f"choose)")
+
+
+def _write_error(e: OSError, run_dir: Path) -> str:
+    """The one line for a run that could not write its folder: what happened, and
+    the checkpoint only when there is one to resume from."""
+    where = e.filename or run_dir
+    whats = {errno.EACCES: "permission denied", errno.EPERM: "permission denied",
+             errno.EROFS: "read-only file system", errno.ENOSPC: "no space left on device"}
+    if hasattr(errno, "EDQUOT"):
+        whats[errno.EDQUOT] = "disk quota exceeded"
+    what = whats.get(e.errno, e.strerror or str(e))
+    full = e.errno == errno.ENOSPC or e.errno == getattr(errno, "EDQUOT", None)
+    try:
+        done = runio.load_checkpoint(run_dir)[0] + 1 if runio.has_checkpoint(run_dir) else 0
+    except (OSError, ValueError):
+        done = 0
+    if done:
+        fix = "free space, then" if full else "make it writable, then"
+        return (f"cannot write {where}: {what}; the checkpoint after task {done} in {run_dir} "
+                f"is kept: {fix} continue with: intsim train --out {run_dir} --resume")
+    return (f"cannot write {where}: {what} (no task had finished; "
+            f"{'free space or ' if full else ''}choose another --out)")

@@ -248,5 +248,6 @@ register_dataset(DatasetSpec(
     default_model="fcnet", source="the folder with the IDX files",
     description="Fashion-MNIST (FC net, HAR schedule)"))
 register_dataset(DatasetSpec(
-    "synthetic", _load_synthetic, kind="vector", builtin=True, schedule="har",
+    "synthetic", _load_synthetic, kind="vector", builtin=True, takes_data=False,
+    schedule="har",
     source="nothing (generated)", description="6 Gaussian blobs, 24 features: smoke runs and tests"))

@@ -25,6 +25,8 @@ class DatasetSpec:
     kind: "har" (feature vectors with subjects), "image" (N, C, H, W) or
         (N, H, W) arrays, or "vector".
     builtin: needs no ``--data`` (shipped with the package or generated).
+    takes_data: reads a file given with ``--data`` (False: generated data, which
+        refuses ``--data``).
     schedule: the paper's CIL defaults it takes: "har" (FCNet, 2 classes a task,
         100 epochs, memory 200) or "image" (ResNet-32, 20 a task, 170 epochs).
     cil_overrides: CILConfig fields that differ from that schedule.
@@ -37,6 +39,7 @@ class DatasetSpec:
     load: Callable
     kind: str = "har"
     builtin: bool = False
+    takes_data: bool = True
     schedule: str = "har"
     cil_overrides: dict = field(default_factory=dict)
     default_model: str | None = None

@@ -9,7 +9,10 @@ arguments, with one-line errors naming the setting:
   digits are not taken for numbers);
 - ``Optional[X]``: X, or None (spelled ``"none"`` in TOML);
 - ``Literal[...]``: one of the listed strings;
-- :data:`FormatName`: a number format name (:func:`format_of`);
+- :data:`FormatName`: a number format name (:func:`format_of`); an integer
+  is taken as its digits, so lptorch's digit-string formats may be given
+  unquoted (``--arith-opt act_format=11111110``, whose value reads as a
+  number);
 - a part base class (Rounding, Transform, Accumulator): a part spec, built by
   the class (intsim.datapath.parts.registry.Part.from_spec).
 
@@ -92,6 +95,8 @@ def coerce_value(tp, value, where: str):
             raise ValueError(f"{where} must be finite, got {value!r}")
         return float(value)
     if tp is FormatName:
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            value = str(value)          # a digit string that was read as a number
         if not isinstance(value, str):
             raise ValueError(f"{where} must be a number format name, got {value!r}")
         try:

@@ -11,12 +11,22 @@ a small machine) from stalling each other: ``OMP_WAIT_POLICY=PASSIVE`` and
 ``OPENBLAS_THREAD_TIMEOUT=4``, set by the entry points before NumPy or Numba
 load (:data:`intsim.kernels.runtime.ENV_DEFAULTS`).
 
-A third shares the cores: while a run trains it holds a lock on a file named
-by its process id in :func:`active_runs_dir`; a run started without a
-thread count takes ``cores // (runs active + 1)`` threads (at least one), so
-two runs started side by side on two cores take one each instead of each
-starting a full pool. The count is fixed at start and recorded in the run's
+A run started without a thread count shares the cores (:func:`default_threads`):
+while a run trains it holds a lock on a file named by its process id in
+:func:`active_runs_dir`, and a new run takes the smaller of
+
+- its share among the intsim runs: ``cores // (other runs active + 1)``, so
+  two runs started side by side on two cores take one each instead of each
+  starting a full pool (the marks count a run the moment it starts), and
+- the cores the machine's other work leaves idle: ``cores - round(load)``,
+  where ``load`` is the 1-minute load average (``os.getloadavg``) scaled to
+  the cores this process may use (``load * cores / os.cpu_count()``), so
+  other programs' work counts too (the average follows new work within a
+  minute),
+
+and at least one. The count is fixed at start and recorded in the run's
 config.toml (float BLAS bits can depend on it); ``--resume`` reuses it.
+``--threads`` is at most the cores this process may use.
 
 See docs/results.md, "Two runs side by side", for the measurements.
 """
@@ -73,15 +83,36 @@ def parse_threads(value, source: str = "threads") -> int:
     return value
 
 
-def default_threads(environ: Mapping[str, str] | None = None, others: int = 0) -> int:
-    """``INTSIM_THREADS`` if set (ValueError when it is not a count), else this
-    run's share of the cores: ``cores // (others + 1)``, at least 1, where
-    ``others`` is the number of other intsim runs active (:class:`ActiveRun`)."""
+def machine_load() -> float:
+    """The machine's 1-minute load average scaled to the cores this process may use
+    (``load * available_cores() / os.cpu_count()``); 0.0 where the system gives none."""
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return 0.0
+    return max(0.0, load) * available_cores() / max(1, os.cpu_count() or 1)
+
+
+def auto_threads(others: int = 0, load: float | None = None) -> int:
+    """The thread count of a run that sets none: the smaller of its share among the
+    intsim runs, ``cores // (others + 1)``, and the cores not busy,
+    ``cores - round(load)`` (``load``: :func:`machine_load` unless given), at least 1.
+    ``others``: the other intsim runs active (:class:`ActiveRun`)."""
+    cores = available_cores()
+    load = machine_load() if load is None else max(0.0, float(load))
+    share = cores // (max(0, int(others)) + 1)
+    return max(1, min(share, cores - round(load)))
+
+
+def default_threads(environ: Mapping[str, str] | None = None, others: int = 0,
+                    load: float | None = None) -> int:
+    """``INTSIM_THREADS`` if set (ValueError when it is not a count), else
+    :func:`auto_threads` (``others`` other intsim runs, the machine's ``load``)."""
     env = os.environ if environ is None else environ
     raw = env.get(ENV_VAR, "").strip()
     if raw:
         return parse_threads(raw, ENV_VAR)
-    return max(1, available_cores() // (max(0, int(others)) + 1))
+    return auto_threads(others, load)
 
 
 def active_runs_dir() -> Path:
