@@ -250,7 +250,6 @@ def _kind_of(tp) -> tuple[str, bool]:
 _KINDS = {k: _kind_of(_HINTS[k]) for k in _FIELDS}
 #: the settings that may be None (spelled "none")
 NULLABLE = frozenset(k for k, (_, n) in _KINDS.items() if n)
-_NULLABLE = NULLABLE
 _CHOICES = {"dataset": DATASETS, "model": MODELS, "method": METHODS, "arith": ARITHS,
             "acc_mode": ACC_MODES, "grad_rounding": ROUNDINGS,
             "act_rounding": ROUNDINGS, "weight_rounding": ROUNDINGS,
@@ -318,10 +317,10 @@ def _coerce(key: str, value: Any, in_file: str | None = None) -> Any:
         raise ConfigError(f"unknown setting {key!r}")
     if key == "milestones" and isinstance(value, str) and value.strip().lower() in ("none", ""):
         return ()                   # explicitly no LR decay
-    if isinstance(value, str) and value.lower() == "none" and key in _NULLABLE:
+    if isinstance(value, str) and value.lower() == "none" and key in NULLABLE:
         return None
     if value is None:
-        if key in _NULLABLE:
+        if key in NULLABLE:
             return None
         raise ConfigError(f"{key} cannot be none")
     if key == "datapath":

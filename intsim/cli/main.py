@@ -1,7 +1,7 @@
 """The ``intsim`` command line. Each sub-command lives in its own module.
 
 Sub-commands: ``train`` (train.py), ``audit`` / ``compare`` / ``plot``
-(runs.py), ``data`` (data.py), ``sweep`` (sweep.py). Errors in user input (including click's own
+(runs.py), ``report`` (report.py), ``data`` (data.py), ``sweep`` (sweep.py). Errors in user input (including click's own
 usage errors, e.g. a non-integer ``--bits``) print one line
 ``intsim: error: ...`` on stderr and exit with code 2.
 
@@ -64,8 +64,9 @@ def _load_commands():
     # imported here, after configure_runtime(): these modules load NumPy and Numba,
     # which read the environment it sets only when they load
     from intsim.cli.data import data
+    from intsim.cli.report import report_cmd
     from intsim.cli.runs import audit_cmd, compare_cmd, plot_cmd
     from intsim.cli.sweep import sweep_cmd
     from intsim.cli.train import train_cmd
-    for cmd in (data, train_cmd, audit_cmd, compare_cmd, plot_cmd, sweep_cmd):
+    for cmd in (data, train_cmd, audit_cmd, compare_cmd, plot_cmd, report_cmd, sweep_cmd):
         main.add_command(cmd)

@@ -22,6 +22,7 @@ this module imports none of them (the parts' registry imports it).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import typing
 from typing import Any, Literal, Optional, Union
@@ -39,6 +40,12 @@ def format_of(name):
     anything else through intsim.formats.get_format. ValueError naming it otherwise."""
     if not isinstance(name, str):
         return get_format(name)
+    return _format_named(name)
+
+
+@functools.lru_cache(maxsize=None)
+def _format_named(name: str):
+    """format_of of a name, built once (the passes ask for their formats every call)."""
     key = name.strip().lower()
     for prefix, signed in (("uint", False), ("int", True)):
         if key.startswith(prefix) and key[len(prefix):].isdigit():

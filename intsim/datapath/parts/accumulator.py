@@ -143,24 +143,14 @@ class FloatAccumulator(Accumulator):
                 .add(f"add:{outer}", M * N * max(nT - 1, 0)))
 
     def matmul(self, a, b, audit=None, a_max=None, b_max=None, tile=None):
-        """a (M, K) @ b (K, N) (or batched over leading axes), every add rounded;
+        """a (M, K) @ b (K, N), every add rounded;
         float32 result. ``audit`` (a pass audit) gains the accumulator's counts."""
         fmt = format_of(self.format)
         outer = None if self.outer_format is None else format_of(self.outer_format)
         t = self.tile if tile is None else tile
-        a = np.asarray(a)
-        b = np.asarray(b)
         sub = FloatAccAudit() if audit is not None else None
-        if a.ndim == 2 and b.ndim == 2:
-            out = float_matmul_acc(a, b, fmt=fmt, order=self.order, tile=t, outer_fmt=outer,
-                                   audit=sub)
-        else:
-            batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
-            a3 = np.broadcast_to(a, batch + a.shape[-2:]).reshape((-1,) + a.shape[-2:])
-            b3 = np.broadcast_to(b, batch + b.shape[-2:]).reshape((-1,) + b.shape[-2:])
-            out = np.stack([float_matmul_acc(x, y, fmt=fmt, order=self.order, tile=t,
-                                             outer_fmt=outer, audit=sub)
-                            for x, y in zip(a3, b3)]).reshape(batch + (a.shape[-2], b.shape[-1]))
+        out = float_matmul_acc(a, b, fmt=fmt, order=self.order, tile=t, outer_fmt=outer,
+                               audit=sub)
         if audit is not None:
             audit.record_float_acc(sub)
         return np.asarray(out, dtype=np.float32)
