@@ -16,7 +16,7 @@ SPECS := benchmarks/specs
 OVERLAY := $(if $(filter 1,$(QUICK)),--overlay $(SPECS)/quick.toml) $(if $(SEEDS),--seeds $(SEEDS))
 WORKERS := $(if $(JOBS),--workers $(JOBS))
 
-.PHONY: install test test-nojit test-energy bench-kernels bench-step bench-resnet bench-task reproduce-hapt reproduce-hapt-paper split-compare sweep-acc sweep-acc-paper ablate ablate-paper pareto tile-sweep embedded clean
+.PHONY: install test test-nojit test-energy test-min test-browser bench-kernels bench-step bench-resnet bench-task reproduce-hapt reproduce-hapt-paper split-compare sweep-acc sweep-acc-paper ablate ablate-paper pareto tile-sweep embedded clean
 
 install:
 	$(PY) -m pip install -e ".[test]"
@@ -32,6 +32,24 @@ test-nojit:
 # intsim.cost.zigzag against ZigZag itself (the `energy` extra: pip install -e ".[energy]")
 test-energy:
 	$(PY) -m pytest -q tests/test_cost_zigzag.py
+
+# The suite against the lowest versions setup.cfg allows (docs/architecture.md, "Supported
+# versions"): a fresh venv in a temp folder with numpy==<min>.* etc. for every pin of
+# install_requires and the test extra. It downloads them from PyPI (about 150 MB) and
+# takes 5-10 minutes; CI does not run it. ARGS go to pytest (ARGS="-x").
+test-min:
+	PY=$(PY) bash .ci/min-versions.sh $(ARGS)
+
+# `intsim report` in a real browser (tests/test_report_browser.py): installs Debian's
+# chromium and chromium-driver (apt-get; sudo when not root) and selenium (the browser
+# extra) when missing, runs the tests and keeps their two screenshots in SCREENSHOTS
+SCREENSHOTS ?= benchmarks/results/report_screenshots
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+test-browser:
+	@if [ ! -x /usr/bin/chromium ] || ! command -v chromedriver >/dev/null; then \
+	  $(SUDO) apt-get update && $(SUDO) apt-get install -y chromium chromium-driver; fi
+	$(PY) -c "import selenium" 2>/dev/null || $(PY) -m pip install -q -e ".[browser]"
+	INTSIM_REPORT_SCREENSHOTS=$(SCREENSHOTS) $(PY) -m pytest -q -rs tests/test_report_browser.py
 
 bench-kernels:
 	$(PY) benchmarks/bench_kernels.py

@@ -50,6 +50,18 @@ def _floor_log2_field(a):
     return np.where(ef == 0, -10 ** 6, np.where(ef == top, 10 ** 6, ef - bias))
 
 
+def _float32_round_to_odd(y):
+    """float64 -> float32 rounded to odd (exact values kept, others truncated with the
+    last bit set): a later rounding to a format of <= 22 significand bits is then the
+    correct rounding of y. ml_dtypes before 0.7 casts float64 through float32 with
+    round-to-nearest, a double rounding."""
+    r = y.astype(np.float32)
+    bits = r.view(np.uint32)
+    away = np.abs(r.astype(np.float64)) > np.abs(y)          # rounded away from zero
+    t = np.where(away, bits - np.uint32(1), bits)            # truncated (sign-magnitude)
+    return np.where(r.astype(np.float64) == y, bits, t | np.uint32(1)).view(np.float32)
+
+
 def reference(name, x, axis=-1, block=32):
     """The MX conversion of x (float32/float64), through ml_dtypes."""
     T, _, vmax, _, emax = SPEC[name]
@@ -71,7 +83,8 @@ def reference(name, x, axis=-1, block=32):
             k = np.clip(np.rint(np.nan_to_num(y * 64)), -127, 127).astype(np.int8)
             P = k.astype(np.float64) / 64
         else:
-            P = np.clip(np.nan_to_num(y), -vmax, vmax).astype(T).astype(np.float64)
+            P = np.clip(np.nan_to_num(y), -vmax, vmax)
+            P = _float32_round_to_odd(P).astype(T).astype(np.float64)
         v = (P * X).reshape(xm.shape[:-1] + (nb * block,))[..., :n]
     return np.moveaxis(v, -1, axis).astype(dt)
 

@@ -103,13 +103,11 @@ def _flatten(d: dict, prefix: str = "") -> dict:
 
 
 def run_settings(res: dict) -> dict:
-    """A run's settings, flat: results.json ``config``, then ``run.arith`` (the
-    datapath in one line) and ``run.threads``."""
+    """A run's settings, flat (as ``intsim compare`` lists them): results.json
+    ``config``, then ``run.threads``."""
     cfg = res.get("config")
     flat = _flatten(cfg if isinstance(cfg, dict) else {})
     run = res.get("run") if isinstance(res.get("run"), dict) else {}
-    if run.get("arith") is not None:
-        flat["run.arith"] = run["arith"]
     if run.get("threads") is not None:
         flat.update(_flatten({"threads": run["threads"]}, "run."))
     return flat

@@ -7,9 +7,9 @@ charts (:mod:`intsim.app.report.svg`) and a few lines of inline JavaScript
 fetches nothing: no script, style sheet, font or image comes from elsewhere.
 Every text taken from the files is escaped.
 
-Sections and their ids (stable, for links and tests): ``settings``,
-``accuracy``, ``sweep-K`` per sweep (K from 1; parts ``sweep-K-table``,
-``sweep-K-axis``, ``sweep-K-pareto``), ``runs``, and per run ``run-N`` (N from
+Sections and their ids (stable, for links and tests), in page order:
+``sweep-K`` per sweep (K from 1; parts ``sweep-K-table``, ``sweep-K-axis``,
+``sweep-K-pareto``), ``settings``, ``accuracy``, ``runs``, and per run ``run-N`` (N from
 1, in the order given; a sweep's runs follow the runs named alone) with its
 parts ``run-N-matrix``, ``run-N-audit`` and ``run-N-cost``.
 """
@@ -22,7 +22,7 @@ from intsim import __version__
 from intsim.app.costreport import COST_PASS_SHORT, fmt_energy
 from intsim.app.report import svg
 from intsim.app.sweepreport import axes_of
-from intsim.app.report.model import (MISSING, RunInput, SweepInput, accuracy_matrix,
+from intsim.app.report.model import (ReportError, RunInput, SweepInput, accuracy_matrix,
                                      audit_views, cost_view, heat_grid, matrix_forgetting,
                                      setting_text, settings_table, summary_of,
                                      sweep_view, task_accuracies)
@@ -44,7 +44,7 @@ a { color: var(--accent); }
 .note { font-size: 13px; }
 nav ul { list-style: none; padding: 0; margin: 8px 0 14px; display: flex; flex-wrap: wrap; gap: 4px 14px; }
 nav li.runs-nav { flex-basis: 100%; }
-nav li.runs-nav a { margin-right: 10px; }
+nav .run-links a { margin-right: 10px; }
 section.run { border-top: 1px solid var(--line); margin-top: 24px; }
 .scroll { overflow-x: auto; max-width: 100%; margin: 6px 0 10px; }
 table { border-collapse: collapse; font-size: 13px; }
@@ -183,16 +183,23 @@ def _pm_value(cell: str):
 
 # ---------------------------------------------------------------- sections
 
+#: the page's top lists the runs by name up to this many
+NAV_RUNS = 12
+#: with more runs than this, the settings are two tables: the ones that differ (a row
+#: per run) and the ones every run shares
+WIDE = 6
+
+
 def _settings_section(runs: list[RunInput]) -> str:
     out = ['<section id="settings"><h2>Settings</h2>']
     if not runs:
         return out[0] + '<p class="note">no run</p></section>'
     keys, values, differs = settings_table([r.results for r in runs])
     if len(runs) == 1:
-        out.append('<p class="note">results.json <code>config</code> of the run, with the '
-                   'datapath in one line (<code>run.arith</code>) and the threads used.</p>')
+        out.append('<p class="note">results.json <code>config</code> of the run and the '
+                   'threads it used.</p>')
         heads = [_th("setting"), _th("value")]
-    else:
+    elif len(runs) <= WIDE:
         out.append(f'<p class="note">{len(differs)} of {len(keys)} settings differ between '
                    f'the runs (marked <span class="badge">differs</span>, highlighted); '
                    '"-": the run has no such setting.</p>'
@@ -201,6 +208,8 @@ def _settings_section(runs: list[RunInput]) -> str:
         heads = [_th("setting")] + [
             f'<th data-type="text" class="run"><a href="#run-{i + 1}">{_e(r.label)}</a></th>'
             for i, r in enumerate(runs)]
+    else:
+        return "".join(out) + _settings_wide(runs, keys, values, differs) + "</section>"
     rows = []
     for k, vals in zip(keys, values):
         mark = ' <span class="badge">differs</span>' if k in differs else ""
@@ -211,6 +220,38 @@ def _settings_section(runs: list[RunInput]) -> str:
         rows.append((attr, cells))
     out.append(_table(heads, rows, id="settings-table", cls="settings"))
     out.append("</section>")
+    return "".join(out)
+
+
+def _settings_wide(runs, keys, values, differs) -> str:
+    """Many runs: a row per run with the settings that differ (sortable), then the
+    settings every run shares."""
+    dkeys = [k for k in keys if k in differs]
+    out = [f'<p class="note">{len(dkeys)} of {len(keys)} settings differ between the '
+           f'{len(runs)} runs (marked <span class="badge">differs</span>): one row per run '
+           'below, then the settings every run shares. "-": the run has no such setting. '
+           'Click a column header to sort.</p>']
+    col = {k: vals for k, vals in zip(keys, values)}
+    heads = [_th("run")] + [
+        f'<th data-type="text" class="differs" data-key="{_e(k)}" data-differs="1">'
+        f'{_e(k)} <span class="badge">differs</span></th>' for k in dkeys]
+    rows = []
+    for i, r in enumerate(runs):
+        cells = f'<td data-value="{_e(r.label)}"><a href="#run-{i + 1}">{_e(r.label)}</a></td>'
+        for k in dkeys:
+            v = col[k][i]
+            num = v if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+            cells += ('<td class="value"'
+                      + (f' data-value="{num!r}"' if num is not None else "")
+                      + f">{_e(setting_text(v))}</td>")
+        rows.append(cells)
+    out.append(_table(heads, rows, id="settings-differ-table", cls="sortable settings"))
+    out.append("<h4>The same in every run</h4>")
+    rows = [(f' data-key="{_e(k)}"', f'<td><code>{_e(k)}</code></td>'
+             f'<td class="value">{_e(setting_text(vals[0]))}</td>')
+            for k, vals in zip(keys, values) if k not in differs]
+    out.append(_table([_th("setting"), _th("value")], rows, id="settings-table",
+                      cls="settings"))
     return "".join(out)
 
 
@@ -398,12 +439,12 @@ def _cost_part(n: int, run: RunInput, table) -> str:
                   'counted)' if view["pj_per_mac"] is not None else "")
                + f'</dd><dt>energy table</dt><dd>{_e(view["table"])}'
                + (f'; {_e(view["source"])}' if view["source"] else "") + "</dd></dl>")
-    charts = [f'<figure><figcaption>energy by pass (uJ)</figcaption>'
+    charts = ['<figure><figcaption>energy by pass (uJ)</figcaption>'
               + svg.bar_chart([(COST_PASS_SHORT.get(p, p), e * 1e-6) for p, e in view["by_pass"]],
                               label=f"{run.label}: energy by pass", unit="uJ", width=460,
                               fmt=fmt_energy) + "</figure>"]
     if len(view["by_layer"]) <= 40:
-        charts.append(f'<figure><figcaption>energy by layer, every pass (uJ)</figcaption>'
+        charts.append('<figure><figcaption>energy by layer, every pass (uJ)</figcaption>'
                       + svg.bar_chart([(k, e * 1e-6) for k, e in view["by_layer"]],
                                       label=f"{run.label}: energy by layer", unit="uJ",
                                       width=520, fmt=fmt_energy) + "</figure>")
@@ -428,6 +469,18 @@ def _cost_part(n: int, run: RunInput, table) -> str:
 
 
 def _run_section(n: int, run: RunInput, sweeps: list[SweepInput], table) -> str:
+    """The section of one run; ReportError naming the run when its results.json has
+    an unexpected shape."""
+    where = run.path or run.name
+    try:
+        return _run_body(n, run, sweeps, table)
+    except ReportError as e:
+        raise ReportError(f"{where}: {e}") from None
+    except (KeyError, TypeError, AttributeError, IndexError, ValueError) as e:
+        raise ReportError(f"{where}: results.json has an unexpected shape ({e!r})") from None
+
+
+def _run_body(n: int, run: RunInput, sweeps: list[SweepInput], table) -> str:
     res = run.results
     info = res.get("run") if isinstance(res.get("run"), dict) else {}
     tasks = res.get("tasks") or []
@@ -510,8 +563,9 @@ def _sweep_section(k: int, sweep: SweepInput, first_run: int, table) -> str:
                                            y_range=y_range, width=520, height=300)
                           + "</figure>")
         out.append(f'<div class="charts">{"".join(charts)}</div>' + svg.legend_html(legend))
-        out.append(f'<p class="note">One line per combination of the other axes; '
-                   f'<code>none</code> (no accumulator limit) is drawn at 16.</p>')
+        out.append('<p class="note">One line per combination of the other axes'
+                   + ('; <code>none</code> (no accumulator limit) is drawn at 16'
+                      if _has_none(sweep, x) else "") + ".</p>")
     out.append("</div>")
     # accuracy against energy
     out.append(f'<div id="{sid}-pareto" class="part"><h4>Accuracy against energy</h4>')
@@ -573,19 +627,22 @@ def build_report(runs: list[RunInput], sweeps: list[SweepInput] = (), *,
     names = [r.label for r in runs] + [s.name for s in sweeps]
     title = title or ("intsim report: " + ", ".join(names[:4])
                       + (f" and {len(names) - 4} more" if len(names) > 4 else ""))
-    nav = ['<li><a href="#settings">Settings</a></li>', '<li><a href="#accuracy">Accuracy</a></li>']
-    nav += [f'<li><a href="#sweep-{k + 1}">Sweep: {_e(s.name)}</a></li>'
-            for k, s in enumerate(sweeps)]
-    nav.append('<li class="runs-nav"><a href="#runs">Runs</a>: '
-               + " ".join(f'<a href="#run-{i + 1}">{_e(r.label)}</a>'
-                          for i, r in enumerate(every)) + "</li>")
-    parts = [_settings_section(every), _accuracy_section(every)]
-    parts += [_sweep_section(k + 1, s, first[k], table) for k, s in enumerate(sweeps)]
+    nav = [f'<li><a href="#sweep-{k + 1}">Sweep: {_e(s.name)}</a></li>'
+           for k, s in enumerate(sweeps)]
+    nav += ['<li><a href="#settings">Settings</a></li>', '<li><a href="#accuracy">Accuracy</a></li>']
+    if len(every) <= NAV_RUNS:
+        nav.append('<li class="runs-nav"><a href="#runs">Runs</a>: <span class="run-links">'
+                   + " ".join(f'<a href="#run-{i + 1}">{_e(r.label)}</a>'
+                              for i, r in enumerate(every)) + "</span></li>")
+    else:                   # the accuracy table and the sweep tables link to each run
+        nav.append(f'<li><a href="#runs">Runs ({len(every)})</a></li>')
+    parts = [_sweep_section(k + 1, s, first[k], table) for k, s in enumerate(sweeps)]
+    parts += [_settings_section(every), _accuracy_section(every)]
     parts.append('<section id="runs"><h2>Runs</h2><p class="note">Per run: the accuracy '
                  'matrix and forgetting, the overflow audit and the cost.</p>'
                  + "".join(_run_section(i + 1, r, sweeps, table) for i, r in enumerate(every))
                  + "</section>")
-    what = f"{len(every)} run(s)" + (f" ({len(sweeps)} sweep(s))" if sweeps else "")
+    what = f"{len(every)} run(s)" + (f", {len(sweeps)} sweep folder(s)" if sweeps else "")
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             '<meta name="viewport" content="width=device-width, initial-scale=1">'
             f"<title>{_e(title)}</title><style>{CSS}</style></head><body>"

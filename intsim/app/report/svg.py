@@ -46,6 +46,17 @@ def fmt_num(v: float) -> str:
     return f"{v:.3g}"
 
 
+def tick_texts(ticks: list[float]) -> list[str]:
+    """Tick labels with as many decimals as it takes to tell them apart (at most 6)."""
+    for d in range(0, 7):
+        texts = [f"{t:,.{d}f}" for t in ticks]
+        if len(set(texts)) == len(texts) and all(
+                abs(float(x.replace(",", "")) - t) <= 1e-9 * max(1.0, abs(t))
+                for x, t in zip(texts, ticks)):
+            return texts
+    return [f"{t:.6g}" for t in ticks]
+
+
 def nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
     """About ``n`` round tick values covering [lo, hi]."""
     if not (math.isfinite(lo) and math.isfinite(hi)):
@@ -118,17 +129,17 @@ class _Axes:
 
     def frame(self, xticks, yticks, x_label, y_label, xtick_text=None) -> list[str]:
         out = []
-        for t in yticks:
+        xtick_text = xtick_text or tick_texts(xticks)
+        for t, lab in zip(yticks, tick_texts(yticks)):
             y = self.py(t)
             out.append(f'<line x1="{self.x0:.1f}" y1="{y:.1f}" x2="{self.x0 + self.w:.1f}" '
                        f'y2="{y:.1f}" class="grid"/>')
-            out.append(_text(self.x0 - 6, y + 4, fmt_num(t), "end"))
+            out.append(_text(self.x0 - 6, y + 4, lab, "end"))
         for i, t in enumerate(xticks):
             x = self.px(t)
             out.append(f'<line x1="{x:.1f}" y1="{self.y0 + self.h:.1f}" x2="{x:.1f}" '
                        f'y2="{self.y0 + self.h + 4:.1f}" class="tick"/>')
-            out.append(_text(x, self.y0 + self.h + 17,
-                             xtick_text[i] if xtick_text else fmt_num(t)))
+            out.append(_text(x, self.y0 + self.h + 17, xtick_text[i]))
         out.append(f'<rect x="{self.x0:.1f}" y="{self.y0:.1f}" width="{self.w:.1f}" '
                    f'height="{self.h:.1f}" class="frame"/>')
         out.append(_text(self.x0 + self.w / 2, self.y0 + self.h + 36, x_label))
@@ -175,15 +186,20 @@ def line_chart(series: list[dict], x_label: str, y_label: str, *, label: str,
     if xr[0] == xr[1]:
         xr = (xr[0] - 1, xr[1] + 1)
     pad = (xr[1] - xr[0]) * 0.04
-    left = 16 + 8 + max(text_width(fmt_num(t)) for t in yticks) + 8
+    left = 16 + 8 + max(text_width(t) for t in tick_texts(yticks)) + 8
     ax = _Axes(left, 12, width - left - 16, height - 12 - 46,
                (xr[0] - pad, xr[1] + pad), y_range)
     out = [_open(width, height, label, "line-chart")]
     out += ax.frame(x_ticks, yticks, x_label, y_label, x_tick_text)
-    for s in series:
+    with_err = [k for k, s in enumerate(series) if any(s.get("err") or [])]
+    for k, s in enumerate(series):
         colour, dash = s["colour"], s.get("dash", "")
         err = s.get("err") or [None] * len(s["ys"])
-        pts = [(ax.px(x), ax.py(y), x, y, e) for x, y, e in zip(s["xs"], s["ys"], err)
+        # lines with error bars are shifted apart by a few pixels, so bars at one x
+        # do not hide each other
+        dx = ((with_err.index(k) - (len(with_err) - 1) / 2) * min(4.0, 24.0 / len(with_err))
+              if k in with_err and len(with_err) > 1 else 0.0)
+        pts = [(ax.px(x) + dx, ax.py(y), x, y, e) for x, y, e in zip(s["xs"], s["ys"], err)
                if y is not None and math.isfinite(y)]
         for px, py, _, y, e in pts:
             if e:
@@ -245,7 +261,7 @@ def heatmap(rows: list[str], cols: list[str], values: dict, vmax: float, *, labe
             out.append(f'<g><title>{escape(tip)}</title><rect x="{x + 1}" y="{y + 1}" '
                        f'width="{cw - 2}" height="{ch - 2}" fill="{fill}" class="cell"/>'
                        + _text(x + cw / 2, y + ch / 2 + 4, "-" if v is None else _cell(v),
-                               extra=f' fill="{ink}"') + "</g>")
+                               extra=f' style="fill:{ink}"') + "</g>")
     # colour bar: 0 .. vmax
     bw = 200
     n = 40
@@ -289,7 +305,7 @@ def scatter_front(points: list[dict], front: list[int], x_label: str, y_label: s
         xr = (xticks[0], xticks[-1])
     yticks = nice_ticks(*_range([y - (p.get("yerr") or 0) for y, p in zip(ys, points)]
                                 + [y + (p.get("yerr") or 0) for y, p in zip(ys, points)]))
-    left = 16 + 8 + max(text_width(fmt_num(t)) for t in yticks) + 8
+    left = 16 + 8 + max(text_width(t) for t in tick_texts(yticks)) + 8
     ax = _Axes(left, 12, width - left - 20, height - 12 - 46, xr, (yticks[0], yticks[-1]),
                log_x=log_x)
     out = [_open(width, height, label, "scatter")]
