@@ -185,12 +185,17 @@ def format_cost(record: dict, title: str | None = None) -> str:
     return "\n".join(out)
 
 
-def format_cost_legend() -> str:
-    """The column legend of the cost table, one column a line."""
-    width = max(len(col) for col, _ in COST_LEGEND)
-    lines = ["columns of the cost table (docs/run-folder.md, 'The cost table'):"]
-    for col, text in COST_LEGEND:
+def format_legend(title: str, legend) -> str:
+    """A table's column legend (``legend``: [(column, meaning)]), one column a line."""
+    width = max(len(col) for col, _ in legend)
+    lines = [f"columns of the {title} table (docs/run-folder.md, 'The {title} table'):"]
+    for col, text in legend:
         lines.append(textwrap.fill(text, 79, initial_indent=f"  {col.ljust(width)}  ",
                                    subsequent_indent=" " * (width + 4),
                                    break_on_hyphens=False))
     return "\n".join(lines)
+
+
+def format_cost_legend() -> str:
+    """The column legend of the cost table, one column a line."""
+    return format_legend("cost", COST_LEGEND)

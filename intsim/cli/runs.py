@@ -16,7 +16,6 @@ import csv
 import io
 import json
 import math
-import textwrap
 from pathlib import Path
 
 import click
@@ -26,6 +25,7 @@ from intsim.app import runfolder as runio
 from intsim.app import sweepreport
 from intsim.app.auditreport import audit_rows, format_audit, merge_audits
 from intsim.app.jobs import run_summary
+from intsim.app.report.model import run_settings
 from intsim.cli import plotting
 from intsim.cli.errors import fail
 from intsim.datapath import PRESETS as ARITHS
@@ -139,13 +139,7 @@ AUDIT_LEGEND = [
 
 def format_legend() -> str:
     """The column legend of the audit table, one column a line."""
-    width = max(len(col) for col, _ in AUDIT_LEGEND)
-    lines = ["columns of the audit table (docs/run-folder.md, 'The audit table'):"]
-    for col, text in AUDIT_LEGEND:
-        lines.append(textwrap.fill(text, 79, initial_indent=f"  {col.ljust(width)}  ",
-                                   subsequent_indent=" " * (width + 4),
-                                   break_on_hyphens=False))
-    return "\n".join(lines)
+    return costreport.format_legend("audit", AUDIT_LEGEND)
 
 
 def _check_threshold(ctx, param, value):
@@ -301,26 +295,6 @@ def compare_rows(runs: list[tuple[str, dict]], costs: list | None = None) -> lis
     return rows
 
 
-def _flatten(d: dict, prefix: str = "") -> dict:
-    """{"a": {"b": 1}} -> {"a.b": 1}; empty dicts stay as values."""
-    out = {}
-    for k, v in d.items():
-        if isinstance(v, dict) and v:
-            out.update(_flatten(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
-
-
-def run_settings(res: dict) -> dict:
-    """A run's settings, flat: the results.json ``config`` and ``run.threads``."""
-    flat = _flatten(res.get("config") or {})
-    threads = (res.get("run") or {}).get("threads")
-    if threads is not None:
-        flat.update(_flatten({"threads": threads}, "run."))
-    return flat
-
-
 _UNSET = object()
 
 
@@ -441,18 +415,24 @@ def _figures(out: Path, make):
     return extra
 
 
+def _labelled_runs(runs, labels):
+    """(results.json dicts, unique names, legend labels) of the RUN folders; --label
+    given must name each run."""
+    if labels and len(labels) != len(runs):
+        fail(f"--label given {len(labels)} time(s) for {len(runs)} run(s)")
+    loaded = [load_results(r) for r in runs]
+    names = unique_names(runs)
+    return loaded, names, (list(labels) if labels else
+                           [run_label(r, res, n) for r, n, res in zip(runs, names, loaded)])
+
+
 def _plot_pareto(runs, out: Path, labels, table) -> None:
     """pareto.png of a sweep (its grid points) or of several runs (one point each)."""
     if len(runs) == 1 and sweepreport.is_sweep(runs[0]):
         points = sweepreport.energy_points(runs[0], table=table)
         title = f"{runs[0]}: CNN avg inc % against energy"
     else:
-        if labels and len(labels) != len(runs):
-            fail(f"--label given {len(labels)} time(s) for {len(runs)} run(s)")
-        loaded = [load_results(r) for r in runs]
-        names = unique_names(runs)
-        labels = list(labels) if labels else [run_label(r, res, n)
-                                              for r, n, res in zip(runs, names, loaded)]
+        loaded, names, labels = _labelled_runs(runs, labels)
         points, without = [], []
         for label, res in zip(labels, loaded):
             rec = costreport.run_cost(res, table=table)
@@ -537,12 +517,7 @@ def plot_cmd(runs, out_dir, labels, energy, energy_table):
     if len(runs) == 1 and sweepreport.is_sweep(runs[0]):
         _plot_sweep(runs[0], Path(out_dir))
         return
-    if labels and len(labels) != len(runs):
-        fail(f"--label given {len(labels)} time(s) for {len(runs)} run(s)")
-    loaded = [load_results(r) for r in runs]
-    names = unique_names(runs)
-    labels = list(labels) if labels else [run_label(r, res, n)
-                                          for r, n, res in zip(runs, names, loaded)]
+    loaded, names, labels = _labelled_runs(runs, labels)
     out = Path(out_dir)
     skipped = _figures(out, lambda: _write_plots(out, names, labels, loaded))
     if skipped:

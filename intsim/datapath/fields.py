@@ -25,7 +25,7 @@ import dataclasses
 import functools
 import math
 import typing
-from typing import Any, Literal, Optional, Union
+from typing import Any, Literal, Union
 
 from intsim.formats import IntFormat, get_format
 

@@ -360,7 +360,7 @@ class _ConvCtx:
 
     def backward(self, g):
         dp, lo = self.dp, self.layout
-        B, N = self.xshape[0], self.W.shape[0]
+        B = self.xshape[0]
         gT = lo.grad_rows(g)                                                    # (B, N, L)
         L = gT.shape[2]
         g2 = lo.grad_kmajor(gT)                                                 # (N, B*L)

@@ -34,6 +34,6 @@ from intsim.formats.scaling import amax_scale
 from intsim.formats.tapered import TaperedFormat
 
 __all__ = ["ROUNDINGS", "QuantStats", "IntFormat", "FloatFormat", "TaperedFormat",
-           "E4M3", "E5M2", "FP16", "BF16", "FP134", "FP130", "LPTORCH_MASTER", "PRESETS",
+           "E4M3", "E5M2", "FP16", "BF16", "FP32", "FP134", "FP130", "LPTORCH_MASTER", "PRESETS",
            "MXFormat", "MXFP8_E4M3", "MXFP8_E5M2", "MXFP6_E3M2", "MXFP6_E2M3", "MXFP4_E2M1",
            "MXINT8", "get_format", "amax_scale"]
