@@ -16,6 +16,7 @@ The guide's rule: after a change to kernels or random streams, re-run cached
 full-protocol runs and compare every field (docs/results.md).
 """
 import json
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -80,6 +81,11 @@ def main(argv):
     folders = [Path(x) for i, x in enumerate(argv) if not x.startswith("--") and i not in skip]
     for folder in folders:
         stored = json.loads((folder / "results.json").read_text())
+        was = (stored.get("versions") or {}).get("openblas_coretype", "<not recorded>")
+        now = os.environ.get("OPENBLAS_CORETYPE")
+        if was != now:
+            print(f"{folder.name}: note: recorded with OPENBLAS_CORETYPE={was}, re-run with "
+                  f"{now}; float32 products (FP, LUQ, FP8, FP134) may round differently")
         cfg = cfgmod.resolve(folder / "config.toml", {"threads": 1})
         with tempfile.TemporaryDirectory() as tmp:
             new = intsim.run(cfg, (keep or Path(tmp)) / folder.name)

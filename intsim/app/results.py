@@ -5,6 +5,7 @@
 """
 from __future__ import annotations
 
+import os
 import platform
 from importlib.metadata import version
 
@@ -67,6 +68,10 @@ def build_results(cfg: RunConfig, run_info: dict, records: list[dict], timings: 
 
 
 def versions() -> dict:
+    """The software a run ran on. ``openblas_coretype``: the OPENBLAS_CORETYPE in force
+    (None: OpenBLAS's own choice); float32 products round differently under other
+    OpenBLAS kernels, so a float datapath's record re-runs equal only under the same."""
     return {"intsim": intsim.__version__, "numpy": np.__version__, "numba": numba.__version__,
             "scipy": scipy.__version__, "click": version("click"),
-            "python": platform.python_version(), "platform": platform.platform()}
+            "python": platform.python_version(), "platform": platform.platform(),
+            "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE")}
