@@ -25,7 +25,7 @@ from intsim.app import runfolder as runio
 from intsim.app import sweepreport
 from intsim.app.auditreport import audit_rows, format_audit, merge_audits
 from intsim.app.jobs import run_summary
-from intsim.app.report.model import run_settings
+from intsim.app.report.model import MISSING, run_settings, setting_text
 from intsim.cli import plotting
 from intsim.cli.errors import fail
 from intsim.datapath import PRESETS as ARITHS
@@ -295,16 +295,6 @@ def compare_rows(runs: list[tuple[str, dict]], costs: list | None = None) -> lis
     return rows
 
 
-_UNSET = object()
-
-
-def _setting_text(v) -> str:
-    """A setting as text: strings bare, missing as '-', the rest as JSON."""
-    if v is _UNSET:
-        return "-"
-    return v if isinstance(v, str) else json.dumps(v)
-
-
 def differing_settings(runs: list[tuple[str, dict]]) -> list[str]:
     """One line per setting that is not the same in every run, in config order:
     ``differs: epochs: a=15 b=100`` (``-``: the run has no such setting)."""
@@ -314,10 +304,10 @@ def differing_settings(runs: list[tuple[str, dict]]) -> list[str]:
         keys += [k for k in flat if k not in keys]
     lines = []
     for k in keys:
-        vals = [flat.get(k, _UNSET) for _, flat in flats]
+        vals = [flat.get(k, MISSING) for _, flat in flats]
         if any(v != vals[0] for v in vals[1:]):
             lines.append(f"differs: {k}: " + " ".join(
-                f"{name}={_setting_text(v)}" for (name, _), v in zip(flats, vals)))
+                f"{name}={setting_text(v)}" for (name, _), v in zip(flats, vals)))
     return lines
 
 

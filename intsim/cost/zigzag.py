@@ -236,25 +236,27 @@ def _precisions(precisions: Mapping[str, Any]) -> dict[str, int]:
     return {k: _int(precisions, k, "precisions") for k in PRECISION_KEYS}
 
 
-def _table(table: Mapping[str, Any] | None) -> dict[str, Any]:
-    out = dict(DEFAULT_TABLE)
-    if table is not None:
-        unknown = set(table) - set(DEFAULT_TABLE)
+def _with_defaults(given: Mapping[str, Any] | None, defaults: Mapping[str, Any],
+                   what: str) -> dict[str, Any]:
+    """``defaults`` updated with ``given`` (ValueError naming an unknown key)."""
+    out = dict(defaults)
+    if given is not None:
+        unknown = set(given) - set(defaults)
         if unknown:
-            raise ValueError(f"unknown energy table keys {sorted(unknown)}; known: {sorted(DEFAULT_TABLE)}")
-        out.update(table)
+            raise ValueError(f"unknown {what} keys {sorted(unknown)}; known: {sorted(defaults)}")
+        out.update(given)
+    return out
+
+
+def _table(table: Mapping[str, Any] | None) -> dict[str, Any]:
+    out = _with_defaults(table, DEFAULT_TABLE, "energy table")
     if not callable(out["mac_pj"]):
         raise ValueError("table['mac_pj'] must be a callable mac_pj(wa, wb, acc_bits) -> pJ")
     return out
 
 
 def _arch(arch: Mapping[str, Any] | None) -> dict[str, int]:
-    out = dict(DEFAULT_ARCH)
-    if arch is not None:
-        unknown = set(arch) - set(DEFAULT_ARCH)
-        if unknown:
-            raise ValueError(f"unknown architecture keys {sorted(unknown)}; known: {sorted(DEFAULT_ARCH)}")
-        out.update(arch)
+    out = _with_defaults(arch, DEFAULT_ARCH, "architecture")
     return {k: _int(out, k, "the architecture") for k in DEFAULT_ARCH}
 
 

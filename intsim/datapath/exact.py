@@ -8,7 +8,7 @@ import numpy as np
 from intsim.cost.tally import OpCounts, product
 from intsim.datapath.base import Datapath, register_datapath
 from intsim.datapath.parts import ExactAccumulator
-from intsim.kernels.im2col import col2im, col2im_km, im2col, im2col_km
+from intsim.kernels.im2col import col2im, im2col, im2col_km
 
 
 @register_datapath
@@ -69,17 +69,11 @@ class _ConvCtx:
     def backward(self, g):
         lo = self.layout
         db = None if self.b is None else lo.bias_grad(g, self.b.dtype)
-        gT = lo.grad_rows(g)                                                # (B, N, L)
         cols = self.cols
         if lo.kmajor:
-            B, N, L = gT.shape
-            g2 = lo.grad_kmajor(gT)
-            dW = np.matmul(g2, cols.reshape(cols.shape[0], B * L).T)
-            if not self.site.need_input_grad:
-                return None, dW, db
-            dx = col2im_km(np.matmul(self.W.T, g2).reshape(-1, B, L), self.xshape, lo.k,
-                           lo.stride, lo.padding)
+            dx, dW = lo.float_backward(g, cols, self.W, self.xshape, self.site.need_input_grad)
             return dx, dW, db
+        gT = lo.grad_rows(g)                                                # (B, N, L)
         dW = np.matmul(gT, np.swapaxes(cols, 1, 2)).sum(axis=0)              # sum_b g_b^T cols_b^T
         if not self.site.need_input_grad:
             return None, dW, db

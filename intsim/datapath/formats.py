@@ -342,9 +342,8 @@ class _DenseCtx:
 
     def backward(self, g):
         dp = self.dp
-        xq, wq = self.xq, self.wq
-        dx, dW, gq = dp.backward_products(g, self.x, self.W, xq, self.sx, wq, self.sw,
-                                          self.site)
+        dx, dW, gq = dp.backward_products(g, self.x, self.W, self.xq, self.sx, self.wq,
+                                          self.sw, self.site)
         db = None
         if self.b is not None:
             src = gq if (dp.bias_grad_quantized and gq is not None) else g

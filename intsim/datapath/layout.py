@@ -13,6 +13,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from intsim.kernels.im2col import col2im_km
+
 
 class Shape(NamedTuple):
     """The shape of one layer call, what its cost is counted from.
@@ -94,6 +96,19 @@ class Conv:
         """g (B, N, Ho, Wo) -> g^T per image (B, N, L), contiguous."""
         B, N = g.shape[:2]
         return np.ascontiguousarray(g).reshape(B, N, -1)
+
+    def float_backward(self, g, cols, W, xshape, need_dx):
+        """The float32 products of a K-major convolution's backward: g (B, N, Ho, Wo),
+        cols (K, B, L) the unfolded input, W (N, K) -> (dx images or None, dW (N, K)),
+        each one GEMM over the batch."""
+        gT = self.grad_rows(g)                                              # (B, N, L)
+        B, N, L = gT.shape
+        g2 = self.grad_kmajor(gT)                                           # (N, B L)
+        dW = np.matmul(g2, cols.reshape(cols.shape[0], B * L).T)
+        if not need_dx:
+            return None, dW
+        return col2im_km(np.matmul(W.T, g2).reshape(-1, B, L), xshape, self.k, self.stride,
+                         self.padding), dW
 
     @staticmethod
     def grad_kmajor(gT):

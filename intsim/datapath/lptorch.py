@@ -19,7 +19,7 @@ from intsim.datapath.parts import ExactAccumulator
 from intsim.datapath.fields import FormatName
 from intsim.formats import ROUNDINGS, get_format
 from intsim.formats.tapered import TaperedFormat
-from intsim.kernels.im2col import col2im_km, im2col_km
+from intsim.kernels.im2col import im2col_km
 
 RoundingName = Literal[ROUNDINGS]
 
@@ -189,12 +189,5 @@ class _Ctx:
         if not lo.conv:
             dW = gq.T @ self.x
             return (gq @ self.W if site.need_input_grad else None), dW, db
-        gT = lo.grad_rows(gq)
-        B, N, L = gT.shape
-        g2 = lo.grad_kmajor(gT)
-        dW = np.matmul(g2, self.x.reshape(self.x.shape[0], B * L).T)
-        if not site.need_input_grad:
-            return None, dW, db
-        dx = col2im_km(np.matmul(self.W.T, g2).reshape(-1, B, L), self.xshape, lo.k,
-                       lo.stride, lo.padding)
+        dx, dW = lo.float_backward(gq, self.x, self.W, self.xshape, site.need_input_grad)
         return dx, dW, db
