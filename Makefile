@@ -27,7 +27,7 @@ test:
 # The kernel and engine tests again with Numba's JIT off: the kernels then run
 # as plain Python, which checks them against the same references.
 test-nojit:
-	NUMBA_DISABLE_JIT=1 $(PY) -m pytest -q tests/test_hadamard.py tests/test_quant.py tests/test_intmm.py tests/test_kernels_fast.py tests/test_formats_fast.py tests/test_floatacc.py
+	NUMBA_DISABLE_JIT=1 $(PY) -m pytest -q tests/test_hadamard.py tests/test_quant.py tests/test_intmm.py tests/test_kernels_fast.py tests/test_formats_fast.py tests/test_floatacc.py tests/test_luq_kernel.py tests/test_hadamard_quant.py
 
 # intsim.cost.zigzag against ZigZag itself (the `energy` extra: pip install -e ".[energy]")
 test-energy:
@@ -57,7 +57,9 @@ bench-kernels:
 bench-step:
 	$(PY) benchmarks/bench_step.py
 
-# one ResNet-32 step (FP, HDQT clamp/saturate, LUQ) against the float32 GEMM limit
+# one ResNet-32 step (FP, HDQT clamp/saturate, LUQ) against the float32 GEMM limit and the
+# FCNet-561 HDQT/FP step ratio, each process started on an idle machine (load < 0.5; waits up
+# to LOAD_WAIT=300 s); ROUNDS=2 interleaved rounds, best of REPEATS=5 steps; ARITHS=fp,...,fcnet
 bench-resnet:
 	QUICK=$(QUICK) $(PY) benchmarks/bench_resnet.py
 

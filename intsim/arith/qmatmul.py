@@ -349,7 +349,7 @@ def _bias_grad(gq):
 def hdqt_backward_km(g, xk, sx, wq, sw, arith, rng, audit, need_dx=True, scaled_dx=True):
     """hdqt_backward for S images in the K-major layout, bit for bit.
 
-    g: (N, S, M) float32 output gradient (M positions of image s in g[:, s]);
+    g: (N, S, M) float32 output gradient, any strides (M positions of image s in g[:, s]);
     xk: (K, S, M) quantized input (float32 integers, scale sx float); wq (N, K),
     scale sw. Returns (dx (K, S, M) float32 or None, dW (N, K) float32): the
     same values, audit counts and draws as hdqt_backward of the (S, N, M) /
@@ -386,9 +386,7 @@ def hdqt_backward_km(g, xk, sx, wq, sw, arith, rng, audit, need_dx=True, scaled_
         w1q, s1 = quant.quantize_f32(w1, bits, rounding=arith.weight_rounding.kernel, signed=True,
                                      clip=clip, rng=rng)
         audit.record("backward_input", "HoW", w1q, bits, True)
-        g1 = tf.apply(g, 0) if n_o > 1 else g             # (g H_o)^T
-        g1q, sg1 = quant.quantize_items(g1, bits, rounding=grr, signed=True, clip=clip,
-                                        rng=rng)
+        g1q, sg1 = _transformed_items(tf, g, 0, bits, grr, clip, rng)      # (g H_o)^T
         audit.record("backward_input", "gHo", g1q[:, 0], bits, True)
         d = mm(w1q.T, g1q.reshape(N, S * M), "backward_input").reshape(K, S, M)
         coef = (np.asarray(sg1) * (s1 * sw / n_o)).astype(np.float32)
@@ -399,12 +397,9 @@ def hdqt_backward_km(g, xk, sx, wq, sw, arith, rng, audit, need_dx=True, scaled_
     else:
         _skip_dx_draws(arith, rng, wq.size, g.size, True, True)
 
-    x2 = tf.apply(xk, -1) if n_b > 1 else xk              # (H_b X)^T
-    x2q, sx2 = quant.quantize_items(x2, bits, rounding=arith.act_rounding, signed=True,
-                                    clip=clip, rng=rng)
+    x2q, sx2 = _transformed_items(tf, xk, 2, bits, arith.act_rounding, clip, rng)  # (H_b X)^T
     audit.record("backward_weight", "HbX", x2q[:, 0], bits, True)
-    g2 = tf.apply(g, -1) if n_b > 1 else g                # g^T H_b
-    g2q, sg2 = quant.quantize_items(g2, bits, rounding=grr, signed=True, clip=clip, rng=rng)
+    g2q, sg2 = _transformed_items(tf, g, 2, bits, grr, clip, rng)                 # g^T H_b
     audit.record("backward_weight", "gHb", g2q[:, 0], bits, True)
     coef = np.asarray(sg2) * np.asarray(sx2) * (sx / n_b)
     # E^T per image: (K, M) @ (M, N), rows of the K-major arrays
@@ -412,6 +407,21 @@ def hdqt_backward_km(g, xk, sx, wq, sw, arith, rng, audit, need_dx=True, scaled_
                              audit=audit["backward_weight"], a_max=qm, b_max=qm)
     dwT = np.tensordot(coef.astype(eT.dtype), np.ascontiguousarray(eT), axes=(0, 0))
     return dx, np.ascontiguousarray(dwT.T, dtype=np.float32)
+
+
+def _transformed_items(tf, t, axis, bits, rounding, clip, rng):
+    """quant.quantize_items(tf.apply(t, axis), ...) (signed) of the (A, S, M) array t (any
+    strides): one fused pass when the transform has a fused plan, bit for bit."""
+    plan = tf.fused_plan(t.shape, axis)
+    if plan is not None:
+        r = quant.hadamard_quantize_items(t, axis, plan[0], plan[1], bits, rounding=rounding,
+                                          signed=True, clip=clip, rng=rng)
+        if r is not None:
+            return r
+    t = np.ascontiguousarray(t)
+    if tf.block(t.shape[axis]) > 1:
+        t = tf.apply(t, axis)
+    return quant.quantize_items(t, bits, rounding=rounding, signed=True, clip=clip, rng=rng)
 
 
 def luq_backward_km(g, xk, sx, wq, sw, arith, rng, audit, need_dx=True):

@@ -390,7 +390,7 @@ class IntegerDatapath(_IntegerForward):
         return dxT, dw, None
 
     def _conv_backward_km(self, gT, cols, sx, wq, sw, rng, audit, need_dx=True):
-        g = np.ascontiguousarray(gT.transpose(1, 0, 2))                     # (N, B, L)
+        g = gT.transpose(1, 0, 2)                            # (N, B, L), a view: read in place
         dcols, dw = qm.hdqt_backward_km(g, cols, sx, wq, sw, self, rng, audit, need_dx=need_dx,
                                         scaled_dx=False)
         dcols, scale = dcols if isinstance(dcols, tuple) else (dcols, None)

@@ -44,6 +44,24 @@ def _r8(x, a, g):
 
 
 @njit(inline="always")
+def top_stage(x, x0, xs, y, y0, ys, hp, n):
+    """The top butterfly stage of a p-row block (hp = p/2 uint64): for rows j < hp,
+    y[j] = x[j] + x[j + hp] and y[j + hp] = x[j] - x[j + hp] over n contiguous
+    entries; row j of x starts at x0 + j xs, of y at y0 + j ys (uint64 offsets;
+    x and y may be the same array with the same rows: each pair is read first)."""
+    for j in range(hp):
+        xa = x0 + U(j) * xs
+        xb = xa + hp * xs
+        ya = y0 + U(j) * ys
+        yb = ya + hp * ys
+        for t in range(n):
+            u = x[xa + U(t)]
+            v = x[xb + U(t)]
+            y[ya + U(t)] = u + v
+            y[yb + U(t)] = u - v
+
+
+@njit(cache=True)
 def _stages(a, b0, h, span):
     """In place on a[b0:b0+span]: butterfly stages at strides h, 2h, ..., span/2.
 
@@ -52,6 +70,8 @@ def _stages(a, b0, h, span):
     of stages is odd. Each butterfly's operands are taken as separate slice
     views: with four distinct pointers LLVM vectorises the inner loop (with
     offsets into one array it cannot rule out overlap and stays scalar, 2x slower).
+    Not inlined: the kernels call it from several places, and each inlined copy of
+    these loops cost seconds of compile time on a cold cache.
     """
     o = np.int64(b0)
     hh = np.int64(h)
@@ -125,16 +145,7 @@ def _tiles_impl(x, out, p, C, group):
             sc = np.empty(p * int(cw), x.dtype)
             w0 = U(0)
         # gather, fused with the top stage (rows j and j + p/2)
-        for j in range(hp):
-            xa = base + U(j) * st
-            xb = xa + hp * st
-            sa = w0 + U(j) * cw
-            sb = sa + hp * cw
-            for t in range(cw):
-                u = xf[xa + U(t)]
-                v = xf[xb + U(t)]
-                sc[sa + U(t)] = u + v
-                sc[sb + U(t)] = u - v
+        top_stage(xf, base, st, sc, w0, cw, hp, cw)
         half = hp * cw
         if hp > U(1):
             g = U(1)   # rows per L1-resident group

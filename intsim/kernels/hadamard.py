@@ -8,7 +8,7 @@ import numpy as np
 
 from intsim.kernels import _fwht as _kf
 
-__all__ = ["bp2", "block_hadamard", "sylvester", "fwht"]
+__all__ = ["bp2", "block_hadamard", "sylvester", "fwht", "top_stage_first"]
 
 
 def _check_size(n, what="n"):
@@ -46,6 +46,14 @@ def block_hadamard(n, dtype=np.int64):
     n = _check_size(n)
     p = n & -n
     return np.kron(np.eye(n // p, dtype=dtype), sylvester(p, dtype))
+
+
+def top_stage_first(shape, axis):
+    """Whether fwht of an array of ``shape`` along ``axis`` runs its butterfly stages as
+    p/2, 1, 2, .., p/4 (an axis followed by others of more than one entry) rather than
+    1, 2, .., p/2; float results depend on the order."""
+    axis %= len(shape)
+    return int(np.prod(shape[axis + 1:], dtype=np.int64)) > 1
 
 
 def fwht(x, axis=-1):

@@ -7,12 +7,14 @@
 - log_quantize: the 4-bit logarithmic unbiased gradient quantizer: alpha =
   max|g| / 2^(2^(bits-1)-2); |g| < alpha -> +-alpha with probability |g|/alpha
   else 0; otherwise stochastic rounding between the neighbouring powers of two
-  alpha 2^e, alpha 2^(e+1) (unbiased).
+  alpha 2^e, alpha 2^(e+1) (unbiased). It runs fused Numba kernels
+  (intsim.kernels._luq) equal bit for bit to the NumPy log_quantize_ref.
 """
 import numpy as np
 
 from intsim.errors import NonFiniteError
-from intsim.kernels._rng import random_f32
+from intsim.kernels import _luq
+from intsim.kernels._rng import Stream, random_f32
 
 
 def _finite(x, what):
@@ -63,7 +65,38 @@ def log_quantize(g, bits, rng):
     2^(bits-1) - 1 nonzero magnitudes alpha * 2^0 .. 2^emax, emax = 2^(bits-1) - 2).
     rng: np.random.Generator. Returns (codes float32 in {0, +-1 .. +-(emax+1)},
     values float32 = sign * alpha * 2^(|code|-1) (0 for code 0), alpha float).
+
+    Equals log_quantize_ref bit for bit (codes, values, alpha and the Generator's
+    state after); for a PCG64 Generator and int bits in 2..8 it runs the fused Numba
+    kernels of intsim.kernels._luq, drawing the uniforms inside them.
     """
+    if not isinstance(rng, np.random.Generator):
+        raise ValueError("log_quantize needs rng, a numpy.random.Generator")
+    g = np.asarray(g, dtype=np.float32)
+    st = Stream.of(rng)
+    table = _luq.log2_table()
+    if (type(bits) is not int or not 2 <= bits <= 8 or st is None or table is None
+            or g.ndim == 0):
+        return log_quantize_ref(g, bits, rng)
+    gf = np.ascontiguousarray(g).reshape(-1)
+    mb = _luq.absmax_bits(gf)
+    if mb >= 0x7F800000:
+        raise NonFiniteError("log_quantize: input contains NaN or inf")
+    if mb == 0:
+        z = np.zeros(g.shape, np.float32)
+        return z, z.copy(), 0.0
+    emax = 2 ** (bits - 1) - 2
+    alpha = float(np.uint32(mb).view(np.float32)) / 2.0 ** emax
+    if np.float32(alpha) == 0:      # |g| / alpha is inf or NaN: the reference's rare path
+        return log_quantize_ref(g, bits, rng)
+    code, vals = _luq.log_quantize_flat(gf, st.params, emax, alpha, table)
+    st.consume(rng, gf.size)
+    return code.reshape(g.shape), vals.reshape(g.shape), alpha
+
+
+def log_quantize_ref(g, bits, rng):
+    """The plain NumPy log_quantize (same arguments and results): the reference the
+    fused kernels are tested against, and the path of any other generator or bits."""
     if not isinstance(rng, np.random.Generator):
         raise ValueError("log_quantize needs rng, a numpy.random.Generator")
     g = np.asarray(g, dtype=np.float32)
@@ -78,7 +111,7 @@ def log_quantize(g, bits, rng):
     u = random_f32(rng, g.shape)   # rng.random(g.shape, dtype=float32), drawn in parallel
     e = np.floor(np.log2(np.maximum(y, np.float32(1.0))))
     np.minimum(e, emax, out=e)
-    lo = np.exp2(e)                                     # 2^e <= y (for y >= 1)
+    lo = np.exp2(e)        # 2^e <= y for y >= 1, or just above where log2 rounds up
     # y >= 1: up with prob (y - lo)/lo; y < 1: to 1 with prob y, else 0
     small = y < 1
     up = u < np.where(small, y, y / lo - 1)

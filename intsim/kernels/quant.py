@@ -16,6 +16,8 @@ are the same rng.random(x.shape, dtype=float32) draws as the NumPy reference.
 import numpy as np
 
 from intsim.formats._grid import ROUNDINGS   # the roundings the fused kernels implement
+from intsim.errors import NonFiniteError
+from intsim.kernels import _hquant as _hq
 from intsim.kernels import _quant as _kq
 from intsim.kernels._rng import Stream
 
@@ -146,6 +148,48 @@ def quantize_items(x, bits, *, rounding="nearest", signed=None, clip=1.0, rng=No
     if st is not None:
         st.consume(rng, x.size)
     return q, np.where(zero, 0.0, s)
+
+
+def hadamard_quantize_items(x, along, block, top_first, bits, *, rounding="nearest",
+                            signed=None, clip=1.0, rng=None):
+    """quantize_items of x transformed in blocks of ``block`` along axis ``along``, in one pass.
+
+    x: (A, S, M) float32, items along axis 1, any strides (a transposed view is
+    read in place); along: 0 or 2; block: the Hadamard block (1: no transform),
+    dividing x.shape[along]; top_first: the stage order of
+    intsim.kernels.hadamard.fwht on a non-last axis (see intsim.kernels._hquant).
+    Returns (q (A, S, M) float32, scale (S,) float64) equal bit for bit, draws
+    included, to quantize_items of the transformed array, or None when the fused
+    kernel cannot take the input (empty, a non-PCG64 stochastic Generator, or a
+    scale below float32's normal range); then nothing is drawn.
+    """
+    bits = _check_bits(bits)
+    x = np.asarray(x)
+    if x.ndim != 3 or x.dtype != np.float32 or along not in (0, 2):
+        raise ValueError(f"hadamard_quantize_items needs an (A, S, M) float32 array and "
+                         f"along 0 or 2, got {x.dtype} {x.shape}, along={along!r}")
+    if x.shape[along] % block:
+        raise ValueError(f"block {block} does not divide axis {along} of length "
+                         f"{x.shape[along]}")
+    stochastic = rounding == "stochastic"
+    st = Stream.of(rng) if stochastic else None
+    if x.size == 0 or (stochastic and st is None):
+        return None
+    A, S, M = x.shape
+    out = np.empty((A, S, M), np.float32)
+    scales = np.zeros(S, np.float64)
+    flags = np.zeros(S, np.uint8)
+    sg = -1 if signed is None else int(bool(signed))
+    _hq.hadamard_quantize_items(x, along == 0, int(block), bool(top_first),
+                                st.params if st is not None else np.zeros(6, np.uint64),
+                                stochastic, bits, sg, float(clip), out, scales, flags)
+    if np.any(flags == _hq.NONFINITE):
+        raise NonFiniteError("quantize: input contains NaN or inf")
+    if np.any(flags == _hq.SUBNORMAL):
+        return None
+    if st is not None:
+        st.consume(rng, x.size)
+    return out, scales
 
 
 def _quantize_one(x, bits, rounding, signed, clip, rng):

@@ -31,6 +31,12 @@ class Transform(Part):
         by block(n))."""
         raise NotImplementedError
 
+    def fused_plan(self, shape, axis):
+        """(block, top_first) when intsim.kernels.quant.hadamard_quantize_items computes
+        this transform of an array of ``shape`` along ``axis`` bit for bit (top_first:
+        its butterfly stage order); None when only ``apply`` does."""
+        return None
+
     def add_counts(self, n: int, vectors: int, fmt: str = "fp32") -> OpCounts:
         """The additions of transforming ``vectors`` vectors of length n, in ``fmt``: a
         block of b takes b log2 b adds, so a vector n log2 block(n)."""
@@ -50,6 +56,9 @@ class Identity(Transform):
 
     def apply(self, t, axis):
         return t
+
+    def fused_plan(self, shape, axis):
+        return 1, False
 
 
 @register_part
@@ -76,6 +85,13 @@ class BlockHadamard(Transform):
         if self.size is None:
             return hadamard.bp2(n)
         return min(self.size, hadamard.bp2(n))
+
+    def fused_plan(self, shape, axis):
+        n = shape[axis]
+        b = self.block(n)
+        if b > 1 and (self.size is None or b == hadamard.bp2(n)):
+            return b, hadamard.top_stage_first(shape, axis)
+        return b, False         # the capped blocks run as a last axis of their own (apply)
 
     def apply(self, t, axis):
         n = t.shape[axis]
