@@ -135,6 +135,9 @@ class BiC(Learner):
     name = "bic"
     uses_memory = True
     classifier_bias = True      # docs/paper.md sec 10: only BiC's classifier has a bias
+    refuses = {"domain": "its bias correction rescales the logits of the classes new in a "
+                         "task against the old ones, and in the domain scenario no class is "
+                         "new after the first task"}
 
     def task_extras(self) -> dict:
         """The bias layers' (alpha, beta) per task and the validation size."""

@@ -12,6 +12,7 @@ from intsim.data.registry import dataset_spec
 from intsim.models import MODELS
 
 from .registry import method_class
+from .scenarios import DEFAULT_DOMAIN_TASKS, refusal, scenario_of
 
 #: The paper's schedules (docs/paper.md sec 9); a dataset names its own in the
 #: dataset registry (intsim.data.registry: schedule, cil_overrides).
@@ -58,6 +59,8 @@ class CILConfig:
             authors' code does (BatchNorm batch statistics; running stats move).
         bic_stage2_softmax: BiC stage 2 minimises CE of softmax(logits) (the
             authors'/PyCIL code) instead of CE of the logits.
+        scenario: "class", "task" or "domain" (intsim.cil.scenarios; docs/scenarios.md).
+        domain_tasks: tasks of the domain scenario (None there: 5); None in the others.
     """
 
     method: str
@@ -87,12 +90,27 @@ class CILConfig:
     min_steps: int = 0              # at least this many SGD steps per training stage
     conv_bias: bool | None = None   # ResNet 3x3 convs; None: the arithmetic's (quirk 3)
     conv_init: str | None = None    # "kaiming_uniform" or "he_normal"; None: as conv_bias
+    scenario: str = "class"
+    domain_tasks: int | None = None
 
     def __post_init__(self):
         try:
             method_class(self.method)
+            scenario_of(self.scenario)
         except ValueError as e:
             raise ValueError(f"CILConfig: {e}") from None
+        why = refusal(self.method, self.scenario)
+        if why is not None:
+            raise ValueError(why)
+        if self.scenario == "domain":
+            if self.domain_tasks is None:
+                object.__setattr__(self, "domain_tasks", DEFAULT_DOMAIN_TASKS)
+            v = self.domain_tasks
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise ValueError(f"CILConfig: domain_tasks must be a positive int, got {v!r}")
+        elif self.domain_tasks is not None:
+            raise ValueError(f"domain_tasks={self.domain_tasks} applies to the domain scenario "
+                             f"only, not {self.scenario}")
         if self.model not in MODELS:
             raise ValueError(f"CILConfig: unknown model {self.model!r}; expected one of "
                              f"{tuple(MODELS)}")

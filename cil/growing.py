@@ -44,6 +44,9 @@ class GrowingLearner(Learner):
 
     uses_memory = True
     default_nme = False
+    refuses = {"domain": "it grows a block for each task's new classes (an auxiliary "
+                         "new-or-old head, weight aligning of the new classes' rows), and in "
+                         "the domain scenario no class is new after the first task"}
     #: weight aligning after every task but the first (the released code does)
     weight_aligning = True
     #: a new block starts as a copy of the previous one (the released code does)

@@ -6,6 +6,12 @@ Per task t the driver calls, in order::
     learner.after_task(task)                    # memory, class means, freeze old model
     learner.eval_task(task)                     # CNN (and NME) accuracy on seen classes
 
+The scenario (``config.scenario``, intsim.cil.scenarios) decides which classes
+a test sample may be predicted as (the task scenario masks the logits to the
+sample's task) and the exemplar memory; in the domain scenario every task has
+every class, so the classifier is full from task 0 and never grows. A method
+that does not run in a scenario names it in ``refuses``.
+
 Sub-classes override ``_loss`` (and BiC more). The old model is a frozen
 ``copy.deepcopy`` of the model, so it runs through the same arithmetic
 (FP, HDQT, LUQ, FP8 or FP134) as the new one, in eval mode. A fresh SGD (and
@@ -32,7 +38,8 @@ from intsim.nn import cross_entropy, kd_loss
 from intsim.optim import MultiStepLR, make_optimizer
 
 from . import metrics
-from .memory import ExemplarMemory, class_mean, nme_predict
+from .memory import class_mean, nme_predict
+from .scenarios import scenario_of
 
 
 def audits_passes(model) -> bool:
@@ -72,6 +79,8 @@ class Learner:
     default_nme = False
     #: the classifier has a bias
     classifier_bias = False
+    #: the scenarios it does not run in: {scenario: why, one line} (intsim.cil.scenarios)
+    refuses: dict = {}
 
     def task_extras(self) -> dict:
         """Method-specific figures added to each task's results entry."""
@@ -87,7 +96,8 @@ class Learner:
         self.known_classes = 0   # classes learned before the current task
         self.total_classes = 0   # classes seen including the current task
         self.cur_task = -1
-        self.memory = ExemplarMemory(config.memory) if config.uses_memory else None
+        self.scenario = scenario_of(config.scenario)
+        self.memory = self.scenario.new_memory(config.memory) if config.uses_memory else None
         self.class_means = None  # (C, D) float64, when config.nme
         self.num_tasks = 0       # for progress display only
         self.on_epoch = None
@@ -106,34 +116,44 @@ class Learner:
         self.old_model = self._freeze_copy()
 
     def eval_task(self, task) -> dict:
-        """Accuracy on task.X_test / task.y_test (all classes seen so far).
+        """Accuracy on task.X_test / task.y_test (the test data of every task so far),
+        predicting each sample among the classes the scenario allows it.
 
         Returns {"task", "seen", "n_old", "cnn": {...}, "nme": {...} or None};
         each of cnn/nme holds acc (percent), per_class (list, percent, nan
-        for classes without test samples) and confusion (metrics.old_new_confusion).
+        for classes without test samples), confusion (metrics.old_new_confusion)
+        and task_acc (accuracy on each task's test data: row t of the accuracy
+        matrix, metrics.task_accuracies).
         """
         n_old = int(task.seen - len(task.classes))
         nme = bool(self.config.nme and self.class_means is not None)
         logits, feats = self._eval_outputs(task.X_test, nme)
         out = {"task": int(task.t), "seen": int(task.seen), "n_old": n_old,
-               "cnn": self._scores(np.argmax(logits, axis=1), task.y_test, task.seen, n_old),
+               "cnn": self._scores(self.scenario.predict(logits, task), task, n_old),
                "nme": None}
         if nme:
-            out["nme"] = self._scores(nme_predict(feats, self.class_means), task.y_test,
-                                      task.seen, n_old)
+            pred = nme_predict(feats, self.class_means, self.scenario.allowed(task))
+            out["nme"] = self._scores(pred, task, n_old)
         return out
 
     # ------------------------------------------------------------ hooks
     def _begin_task(self, task) -> None:
-        if task.seen <= self.total_classes:
-            raise ValueError(f"task {task.t} sees {task.seen} classes, not more than the "
-                             f"{self.total_classes} already learned")
+        self._check_new_classes(task)
         self.cur_task = int(task.t)
         self.known_classes = self.total_classes
         self.total_classes = int(task.seen)
         grow = self.total_classes - self.model.num_classes
         if grow > 0:
             self.model.add_classes(grow, self.rng)
+
+    def _check_new_classes(self, task) -> None:
+        """A task brings new classes (ValueError otherwise), except in a scenario whose
+        classes come back (domain: the same classes every task)."""
+        if self.scenario.classes_repeat and task.seen >= self.total_classes:
+            return
+        if task.seen <= self.total_classes:
+            raise ValueError(f"task {task.t} sees {task.seen} classes, not more than the "
+                             f"{self.total_classes} already learned")
 
     def _train_data(self, task):
         """(X, y) to train on: the task's data, plus exemplars for memory methods."""
@@ -242,9 +262,11 @@ class Learner:
             self._update_class_means()
 
     def _select_exemplars(self, task) -> None:
-        """Reduce the old classes to their first m exemplars; herd m of each new class."""
+        """Reduce the memory's classes (domain: (task, class) groups) to their first m
+        exemplars; herd m of each class the task trains (its new classes; in the domain
+        scenario every class, from this task's data)."""
         mem = self.memory
-        m = mem.per_class(self.total_classes)
+        m = mem.budget(self.total_classes, self.cur_task)
         mem.reduce(m)
         fb = self.config.feature_batch_size
         y = np.asarray(task.y_train)
@@ -252,7 +274,7 @@ class Learner:
             Xc = task.X_train[y == c]
             if len(Xc) == 0:
                 raise ValueError(f"task {task.t}: class {c} has no training samples")
-            mem.add_class(int(c), Xc, self._features(Xc, fb), m)
+            mem.add_class(int(c), Xc, self._features(Xc, fb), m, task=self.cur_task)
 
     def _update_class_means(self) -> None:
         """Class means (C, D) of every seen class's exemplars, with the current model.
@@ -263,8 +285,8 @@ class Learner:
         with the rows batched with it, so reusing those features is not exact.
         """
         fb = self.config.feature_batch_size
-        ex = self.memory.exemplars
-        self.class_means = np.stack([class_mean(self._features(ex[c], fb))
+        ex = self.memory.class_exemplars
+        self.class_means = np.stack([class_mean(self._features(ex(c), fb))
                                      for c in range(self.total_classes)])
 
     # ------------------------------------------------------------ inference
@@ -300,10 +322,13 @@ class Learner:
         return np.concatenate(logits), np.concatenate(feats)
 
     @staticmethod
-    def _scores(pred, y, seen, n_old) -> dict:
+    def _scores(pred, task, n_old) -> dict:
+        """The figures of predictions ``pred`` (N,) of task.X_test (eval_task's)."""
+        y = task.y_test
         return {"acc": metrics.accuracy(pred, y),
-                "per_class": metrics.per_class_accuracy(pred, y, seen).tolist(),
-                "confusion": metrics.old_new_confusion(pred, y, n_old)}
+                "per_class": metrics.per_class_accuracy(pred, y, task.seen).tolist(),
+                "confusion": metrics.old_new_confusion(pred, y, n_old),
+                "task_acc": metrics.task_accuracies(pred, y, task.test_task, task.t + 1)}
 
     def _freeze_copy(self):
         old = copy.deepcopy(self.model)

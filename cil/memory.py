@@ -92,18 +92,22 @@ def class_mean(features: np.ndarray) -> np.ndarray:
     return mean / (np.linalg.norm(mean) + EPS)
 
 
-def nme_predict(features: np.ndarray, means: np.ndarray) -> np.ndarray:
+def nme_predict(features: np.ndarray, means: np.ndarray, allowed=None) -> np.ndarray:
     """Nearest-mean-of-exemplars prediction.
 
     features: (N, D) raw backbone features (normalised here);
-    means: (C, D) normalised class means. Returns int64 (N,) class ids,
-    argmin of squared Euclidean distance (ties -> lowest class id).
+    means: (C, D) normalised class means; allowed: None, or (N, C) bool, the
+    classes each sample may be predicted as (the task scenario's mask). Returns
+    int64 (N,) class ids, argmin of squared Euclidean distance over the allowed
+    classes (ties -> lowest class id).
     """
     f = l2_normalize(features)
     mu = np.asarray(means, dtype=np.float64)
     if mu.ndim != 2 or mu.shape[1] != f.shape[1]:
         raise ValueError(f"nme_predict: means shape {mu.shape} does not match features {f.shape}")
     d = (f ** 2).sum(1)[:, None] - 2.0 * f @ mu.T + (mu ** 2).sum(1)[None, :]
+    if allowed is not None:
+        d = np.where(allowed, d, np.inf)
     return np.argmin(d, axis=1).astype(np.int64)
 
 
@@ -133,16 +137,27 @@ class ExemplarMemory:
             raise ValueError(f"ExemplarMemory.per_class: classes_seen must be >= 1, got {classes_seen}")
         return self.total // classes_seen
 
+    def budget(self, classes_seen: int, task: int) -> int:
+        """Exemplars each class (of each task, for a domain memory) keeps after task
+        ``task`` (0-based): here per_class(classes_seen)."""
+        return self.per_class(classes_seen)
+
+    def class_exemplars(self, c: int) -> np.ndarray:
+        """The exemplars of class c, (m_c, ...)."""
+        return self.exemplars[int(c)]
+
     def reduce(self, m: int) -> None:
         """Keep only the first m exemplars (herding order) of every class."""
         for c in self.exemplars:
             self.exemplars[c] = self.exemplars[c][:m]
 
-    def add_class(self, c: int, X: np.ndarray, features: np.ndarray, m: int) -> np.ndarray:
+    def add_class(self, c: int, X: np.ndarray, features: np.ndarray, m: int,
+                  task: int | None = None) -> np.ndarray:
         """Select m exemplars of class c by herding and store them.
 
         X: (N, ...) inputs of class c; features: (N, D) backbone features of X
-        (normalised here). Returns the chosen indices into X.
+        (normalised here); task: the task they come from (unused here: a class
+        comes in one task). Returns the chosen indices into X.
         """
         if len(X) != len(features):
             raise ValueError(f"ExemplarMemory.add_class: {len(X)} inputs but {len(features)} features")

@@ -1,4 +1,5 @@
-"""Drive a class-incremental run over all tasks of a stream.
+"""Drive a continual-learning run (class-, task- or domain-incremental: the
+scenario is config.scenario) over all tasks of a stream.
 
 ``run_cil`` is a plain function used by the CLI and the benchmarks. After
 every task it hands ``on_task_end`` a checkpoint dict; passing that dict
@@ -26,11 +27,14 @@ def make_learner(model, config, rng):
 
 
 def summarize_tasks(tasks: list, key: str = "cnn"):
-    """metrics.summarize over the per-task eval dicts (None if key absent)."""
+    """metrics.summarize over the per-task eval dicts (None if key absent), with the
+    metrics by task (its "by_task") when every task has its row of the accuracy matrix."""
     if not tasks or tasks[0].get(key) is None:
         return None
+    rows = [t[key].get("task_acc") for t in tasks]
     return metrics.summarize([t[key]["acc"] for t in tasks],
-                             [t[key]["per_class"] for t in tasks])
+                             [t[key]["per_class"] for t in tasks],
+                             rows if all(r is not None for r in rows) else None)
 
 
 def _audit_dict(model) -> dict:
@@ -45,7 +49,8 @@ def run_cil(stream, model_factory, config, rng, on_task_end=None, on_epoch=None,
             start_task=0, state=None, progress=None) -> dict:
     """Train and evaluate ``config.method`` over every task of ``stream``.
 
-    stream: intsim.data.TaskStream (num_tasks, task(t), class_order).
+    stream: intsim.data.TaskStream, or a domain stream (intsim.data.domains) for
+        the domain scenario (num_tasks, task(t), class_order).
     model_factory: callable(rng: Generator) -> model with no (or fewer)
         classifier outputs than the first task; it fixes the arithmetic (FP,
         HDQT, LUQ). The learner grows the classifier each task.
@@ -64,7 +69,7 @@ def run_cil(stream, model_factory, config, rng, on_task_end=None, on_epoch=None,
     "tasks": [per-task eval dict + "seconds", "audit", "op_counts" ({layer: {pass:
     {op class: count}}}, intsim.cost.counts), ("bias" for BiC)],
     "cnn": summary, "nme": summary or None}, summaries as metrics.summarize
-    (accuracies in percent).
+    with the accuracy matrix's metrics in "by_task" (accuracies in percent).
     """
     if not isinstance(rng, np.random.Generator):
         raise ValueError("run_cil: rng must be a numpy Generator")

@@ -64,3 +64,58 @@ def test_config_defaults_and_overrides():
         CILConfig.for_dataset("imagenet", "lwf")
     with pytest.raises(ValueError):
         CILConfig.for_dataset("hapt", "lwf", learning_rate=1)
+
+
+# ------------------------------------------------------------ by task (accuracy matrix)
+
+#: a[i][j]: accuracy on task j's test data after task i, worked by hand below
+MATRIX = [[90.0],
+          [95.0, 80.0],
+          [50.0, 85.0, 95.0]]
+
+
+def test_average_incremental_by_task_on_a_hand_matrix():
+    # row means 90, 87.5, 76.666..., then their mean
+    assert metrics.matrix_average(MATRIX) == pytest.approx((90 + 87.5 + 230 / 3) / 3)
+    assert metrics.task_metrics(MATRIX)["last"] == pytest.approx(230 / 3)
+
+
+def test_forgetting_by_task_is_chaudhry_et_al():
+    f = metrics.matrix_forgetting(MATRIX)
+    assert f[0] == 0.0
+    assert f[1] == pytest.approx(90 - 95)                    # task 0 improved: negative
+    # after task 2: task 0 best before = max(90, 95) = 95 -> 50; task 1: 80 -> 85
+    assert f[2] == pytest.approx(((95 - 50) + (80 - 85)) / 2)
+    assert metrics.task_metrics(MATRIX)["forgetting"] == f[2] == pytest.approx(20.0)
+
+
+def test_backward_transfer_is_lopez_paz_and_ranzato():
+    # mean over j < T of a[T][j] - a[j][j]: (50 - 90) and (85 - 80)
+    assert metrics.backward_transfer(MATRIX) == pytest.approx(((50 - 90) + (85 - 80)) / 2)
+    assert metrics.backward_transfer([[70.0]]) == 0.0        # one task: nothing before it
+    m = metrics.task_metrics(MATRIX)
+    assert m["bwt"] == pytest.approx(-17.5) and m["matrix"] == MATRIX
+    assert m["forgetting_per_task"] == metrics.matrix_forgetting(MATRIX)
+
+
+def test_tasks_without_test_data_are_skipped():
+    # task 1 has no test samples (nan / JSON null): it counts in no mean
+    mat = [[80.0], [70.0, None], [60.0, float("nan"), 90.0]]
+    assert metrics.matrix_forgetting(mat)[2] == pytest.approx(80 - 60)
+    assert metrics.backward_transfer(mat) == pytest.approx(60 - 80)
+    assert metrics.matrix_average(mat) == pytest.approx((80 + 70 + 75) / 3)
+    with pytest.raises(ValueError, match="row 1 has 1 entries"):
+        metrics.task_metrics([[1.0], [2.0]])
+
+
+def test_task_accuracies_give_a_row_of_the_matrix():
+    y = np.array([0, 1, 0, 2, 3, 3])
+    p = np.array([0, 0, 0, 2, 2, 3])
+    tt = np.array([0, 0, 0, 1, 1, 1])                 # the task of each test sample
+    assert metrics.task_accuracies(p, y, tt, 2) == pytest.approx([200 / 3, 200 / 3])
+    row = metrics.task_accuracies(p, y, tt, 3)        # task 2 has no test sample yet
+    assert np.isnan(row[2])
+    s = metrics.summarize([60.0, 50.0], [np.array([60.0, 60.0]), np.array([50, 40, 60, 50.0])],
+                          [[60.0], [40.0, 60.0]])
+    assert s["by_task"]["bwt"] == -20.0 and s["by_task"]["forgetting"] == 20.0
+    assert "by_task" not in metrics.summarize([60.0], [np.array([60.0])])

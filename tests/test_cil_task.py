@@ -62,12 +62,11 @@ class TwoPass:
         self.model.eval()
         logits = self._predict_logits(task.X_test)
         out = {"task": int(task.t), "seen": int(task.seen), "n_old": n_old,
-               "cnn": self._scores(np.argmax(logits, axis=1), task.y_test, task.seen, n_old),
+               "cnn": self._scores(np.argmax(logits, axis=1), task, n_old),
                "nme": None}
         if self.config.nme and self.class_means is not None:
             feats = self._features(task.X_test, self.config.test_batch_size)
-            out["nme"] = self._scores(nme_predict(feats, self.class_means), task.y_test,
-                                      task.seen, n_old)
+            out["nme"] = self._scores(nme_predict(feats, self.class_means), task, n_old)
         return out
 
 

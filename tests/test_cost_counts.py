@@ -34,6 +34,7 @@ class BruteCounter:
         mp.setattr(luq, "sawb_quantize", self._wrap_q(luq.sawb_quantize, None))
         mp.setattr(luq, "log_quantize", self._wrap_q(luq.log_quantize, "always"))
         mp.setattr(hadamard, "fwht", self._wrap_fwht(hadamard.fwht))
+        mp.setattr(quant, "hadamard_quantize_items", self._wrap_fused(quant.hadamard_quantize_items))
         mp.setattr(acc_mod, "float_matmul_acc", self._wrap_float(acc_mod.float_matmul_acc))
         for cls in (_grid.Format, MXFormat):
             mp.setattr(cls, "quantize_stats", self._wrap_fmt(cls.quantize_stats))
@@ -98,6 +99,31 @@ class BruteCounter:
                 return fn(fmt_self, x, rounding, rng, *a, **kw)
             finally:
                 self._depth -= 1
+        return run
+
+    def _wrap_fused(self, fn):
+        """The fused transform + quantizer: the Hadamard adds of its block along the axis,
+        then one rounding (and draw) per value."""
+        def count(x, along, block, top_first, bits, **kw):
+            x = np.asarray(x)
+            n = x.shape[along]
+            if block > 1:
+                self.c["had"] += (x.size // n) * n * (block.bit_length() - 1)
+            self.c["quant:round"] += x.size
+            if kw.get("rounding") == "stochastic":
+                self.c["rng:bits"] += RNG_BITS_PER_DRAW * x.size
+
+        def run(*a, **kw):
+            if self._depth == 0:
+                count(*a, **kw)
+            self._depth += 1
+            try:
+                out = fn(*a, **kw)
+            finally:
+                self._depth -= 1
+            if out is None and self._depth == 0:
+                raise AssertionError("the fused kernel declined: the counter would count twice")
+            return out
         return run
 
     def _wrap_fwht(self, fn):

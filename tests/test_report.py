@@ -230,6 +230,11 @@ def test_accuracy_matrix_and_forgetting():
     assert matrix_forgetting(accuracy_matrix(res)) == [20.0, 20.0]
     assert accuracy_matrix({"tasks": [{"cnn": 1.0}]}) is None
     assert matrix_forgetting([[50.0]]) == []
+    # the matrix results.json records (per test sample, every scenario) comes first
+    stored = {**res, "summary": {"cnn": {"by_task": {"matrix": [[71.0], [33.0, 79.0],
+                                                                  [52.0, 61.0, None]]}}}}
+    assert accuracy_matrix(stored) == [[71.0], [33.0, 79.0], [52.0, 61.0, None]]
+    assert matrix_forgetting(accuracy_matrix(stored)) == [19.0, 18.0]
 
 
 def test_ticks_are_round_and_told_apart():

@@ -336,3 +336,26 @@ def test_compare_and_plot_a_sweep_folder(tmp_path, monkeypatch):
     r = CliRunner().invoke(main, ["plot", out])
     assert r.exit_code == 0, r.output
     assert (tmp_path / "sweep-cnn_avg.png").exists()
+
+
+def test_scenario_is_a_sweep_axis(tmp_path):
+    """A grid over the scenarios: a run each, the domain one with its tasks filled in,
+    and intsim compare DIR shows the forgetting and backward transfer by task."""
+    base = TINY_BASE.replace("memory = 24", "memory = 30")     # 6 classes x 5 domain tasks
+    spec = sw.load_spec(write_spec(tmp_path, f'[base]\n{base}\n[grid]\n'
+                                             f'scenario = ["class", "task", "domain"]\n'))
+    assert [r.label for r in spec.runs] == ["scenario=class", "scenario=task", "scenario=domain"]
+    assert [r.config.scenario for r in spec.runs] == ["class", "task", "domain"]
+    assert [r.resolved.domain_tasks for r in spec.runs] == [None, None, 5]
+    assert len({r.key for r in spec.runs}) == 3
+    assert "scenario" not in spec.runs[0].settings()          # the default: same key as before
+    out = str(tmp_path / "out")
+    res = sw.run_sweep(spec.runs, out, sw.LocalExecutor(1), log=quiet())
+    assert {v["status"] for v in res.values()} == {"done"}
+    r = CliRunner().invoke(main, ["compare", out])
+    assert r.exit_code == 0, r.output
+    lines = r.output.splitlines()
+    assert lines[0].split()[:2] == ["scenario", "seeds"] and "BWT" in lines[0]
+    assert [l.split()[0] for l in lines[2:5]] == ["class", "task", "domain"]
+    domain = json.loads(open(os.path.join(out, spec.runs[2].key, "results.json")).read())
+    assert domain["run"]["domains"]["kind"] == "permuted" and len(domain["tasks"]) == 5

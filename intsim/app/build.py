@@ -1,12 +1,13 @@
 """Build a run's parts from its :class:`~intsim.app.config.RunConfig`: the CIL
-configuration, the arithmetic, the data and the model."""
+configuration, the arithmetic, the data, the task stream of the scenario and the
+model."""
 from __future__ import annotations
 
 import re
 from typing import Any
 
 from intsim.app.config import SHORT_SCHEDULE, ConfigError, RunConfig, check_datapath, thaw
-from intsim.cil import METHODS, CILConfig
+from intsim.cil import METHODS, CILConfig, scenario_of
 from intsim.data import dataset_spec, load_dataset
 from intsim.datapath import PRESETS
 from intsim.models import MODELS
@@ -30,6 +31,9 @@ def cil_config(cfg: RunConfig):
             over[k] = v
     if cfg.milestones is not None:
         over.update(milestones=tuple(cfg.milestones), apply_milestones=True)
+    over["scenario"] = cfg.scenario
+    if cfg.domain_tasks is not None:
+        over["domain_tasks"] = cfg.domain_tasks
     try:
         cc = CILConfig.for_dataset(cfg.dataset, cfg.method, **over)
     except ValueError as e:         # name the setting, not the class that checked it
@@ -59,6 +63,11 @@ def ineffective_settings(cfg: RunConfig, given=()) -> list[str]:
     if "memory" in given and not cc.uses_memory:
         out.append(f"memory={cfg.memory} has no effect: {cfg.method} keeps no exemplars "
                    f"(methods that do: {', '.join(m for m in METHODS if METHODS[m].uses_memory)})")
+    if cfg.scenario == "domain":
+        for k in ("init_classes", "inc_classes"):
+            if k in given:
+                out.append(f"{k}={getattr(cfg, k)} has no effect: in the domain scenario every "
+                           f"task has every class (--domain-tasks sets the number of tasks)")
     return out
 
 
@@ -67,7 +76,18 @@ def complete_config(cfg: RunConfig, cc) -> RunConfig:
     return cfg.replace(model=cc.model, epochs=cc.epochs, min_steps=cc.min_steps or None, lr=cc.lr,
                        milestones=tuple(cc.effective_milestones), batch_size=cc.batch_size,
                        memory=cc.memory, init_classes=cc.init_classes,
-                       inc_classes=cc.inc_classes)
+                       inc_classes=cc.inc_classes, domain_tasks=cc.domain_tasks)
+
+
+def make_stream(cfg: RunConfig, cc, ds):
+    """The task stream of the run's scenario (intsim.cil.scenarios): class and task
+    scenarios split the classes into tasks; the domain scenario streams subjects
+    (HAR datasets) or permuted inputs (the others). ConfigError naming the problem."""
+    by_subject = dataset_spec(cfg.dataset).kind == "har"
+    try:
+        return scenario_of(cc.scenario).stream(ds, cc, cfg.seed, by_subject=by_subject)
+    except ValueError as e:
+        raise ConfigError(f"cannot split {cfg.dataset} into tasks: {e}") from None
 
 
 def build_arith(cfg: RunConfig):

@@ -36,6 +36,8 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from intsim.cil import METHODS as _METHOD_KINDS
+from intsim.cil import SCENARIOS as _SCENARIO_KINDS
+from intsim.cil.scenarios import refusal
 from intsim.cost.energy import load_table
 from intsim.data.authors import find_authors_file
 from intsim.data.common import SCALES, SPLITS   # HAR subject splits, feature scalings
@@ -79,6 +81,7 @@ DATASETS = LiveChoices(lambda: _DATASET_SPECS)
 MODELS = LiveChoices(lambda: ("auto",) + tuple(_MODEL_KINDS))
 ARITHS = LiveChoices(lambda: _PRESETS)
 METHODS = LiveChoices(lambda: _METHOD_KINDS)
+SCENARIOS = LiveChoices(lambda: _SCENARIO_KINDS)
 ROUNDINGS = LiveChoices(lambda: _PARTS["rounding"])
 SCHEDULES = ("short", "paper")
 BITS_RANGE = (2, 8)
@@ -125,12 +128,18 @@ class RunConfig:
     complete.
 
     split / scale (HAR datasets only): the subject split ("paper", "sorted",
-    "seeded"; intsim.data.common.subject_split, seeded by ``seed``) and the
+    "seeded"; intsim.data.common.subject_split, seeded by ``seed``; or
+    "within-subject", intsim.data.common.within_subject_split) and the
     feature scaling ("none", "train-minmax"). The field defaults are the
     short schedule's (sorted, train-minmax); :func:`resolve` puts in the
     schedule's when neither the file nor the options give them
     (:func:`data_defaults`: the paper schedule takes split "paper", and scale
-    "none" for the authors' files, which are already in [-1, 1]).
+    "none" for the authors' files, which are already in [-1, 1]; the domain
+    scenario takes split "within-subject").
+
+    scenario / domain_tasks: the continual-learning scenario (intsim.cil.scenarios;
+    "class" is class-incremental) and, for "domain" only, its number of tasks
+    (None there: 5).
     """
     dataset: str = _setting("hapt", "Dataset [default: hapt, the embedded HAPT-561 features].")
     data: str | None = _setting(
@@ -138,8 +147,9 @@ class RunConfig:
               "file (dsads.csv/.mat, pamap.mat/.csv, hapt_combined.csv) or a folder holding it.")
     split: str = _setting(
         "sorted", "HAR subject split: paper (the released code's random.sample, seeded with "
-                  "--seed), sorted (the smallest ids train) or seeded [default: paper with "
-                  "--schedule paper, else sorted].")
+                  "--seed), sorted (the smallest ids train), seeded, or within-subject (every "
+                  "subject's last windows of each class test) [default: within-subject with "
+                  "--scenario domain, paper with --schedule paper, else sorted].")
     scale: str = _setting(
         "train-minmax", "HAR features: train-minmax (each feature to [-1, 1] with the "
                         "training subjects' min/max) or none [default: none for the authors' "
@@ -150,6 +160,11 @@ class RunConfig:
         None, "FCNet hidden widths, e.g. '561,561' [default: two layers as wide as the input, "
               "the paper's net].")
     method: str = _setting("icarl", "CIL method [default: icarl].")
+    scenario: str = _setting(
+        "class", "class (class-incremental), task (the task identity given at test time: "
+                 "logits masked to the task's classes) or domain (every class in every task: "
+                 "HAR data streams subjects, other data permuted inputs) [default: class; "
+                 "docs/scenarios.md].")
     arith: str = _setting("hdqt", "Arithmetic: a datapath preset [default: hdqt].")
     bits: int = _setting(4, "Matmul operand bits (2..8) [default: 4].")
     acc_bits: int | None = _setting(8, "Accumulator bits, or 'none' for no limit [default: 8].")
@@ -199,6 +214,9 @@ class RunConfig:
     init_classes: int | None = _setting(None, "Classes in the first task [default: the "
                                               "paper's].")
     inc_classes: int | None = _setting(None, "Classes per later task [default: the paper's].")
+    domain_tasks: int | None = _setting(
+        None, "Tasks of --scenario domain (groups of subjects, or permutations) [default: 5 "
+              "there; the other scenarios take none].")
     seed: int = _setting(42467, "Seed of class order, init and every random draw "
                                 "[default: 42467].")
     audit_threshold: float = _setting(1.0, "Flag layers with more than this % saturated "
@@ -250,7 +268,8 @@ def _kind_of(tp) -> tuple[str, bool]:
 _KINDS = {k: _kind_of(_HINTS[k]) for k in _FIELDS}
 #: the settings that may be None (spelled "none")
 NULLABLE = frozenset(k for k, (_, n) in _KINDS.items() if n)
-_CHOICES = {"dataset": DATASETS, "model": MODELS, "method": METHODS, "arith": ARITHS,
+_CHOICES = {"dataset": DATASETS, "model": MODELS, "method": METHODS, "scenario": SCENARIOS,
+            "arith": ARITHS,
             "acc_mode": ACC_MODES, "grad_rounding": ROUNDINGS,
             "act_rounding": ROUNDINGS, "weight_rounding": ROUNDINGS,
             "schedule": SCHEDULES, "conv_init": ("kaiming_uniform", "he_normal"),
@@ -466,7 +485,8 @@ def validate(cfg: RunConfig) -> RunConfig:
         raise ConfigError(f"tile={cfg.tile} must be >= 1 (or none for one tile over K)")
     if not 0.0 < cfg.fwd_clip <= 1.0:
         raise ConfigError(f"fwd_clip={cfg.fwd_clip} out of range (0, 1]")
-    for key in ("epochs", "batch_size", "init_classes", "inc_classes", "per_class", "threads"):
+    for key in ("epochs", "batch_size", "init_classes", "inc_classes", "per_class", "threads",
+                "domain_tasks"):
         v = getattr(cfg, key)
         if v is not None and v < 1:
             raise ConfigError(f"{key}={v} must be >= 1")
@@ -512,22 +532,46 @@ def validate(cfg: RunConfig) -> RunConfig:
                 har = ", ".join(n for n, s in _DATASET_SPECS.items() if s.kind == "har")
                 raise ConfigError(f"{key}={getattr(cfg, key)} applies to the HAR datasets only "
                                   f"({har}), not {cfg.dataset!r}")
+    _validate_scenario(cfg, spec)
     return cfg
 
 
-def data_defaults(dataset: str, schedule: str, data=None) -> dict:
+#: the split of activity data in the domain scenario: every subject trains and tests
+DOMAIN_SPLIT = "within-subject"
+
+
+def _validate_scenario(cfg: RunConfig, spec) -> None:
+    """The scenario's checks: the method runs in it (the method's ``refuses``),
+    domain_tasks only in the domain scenario, and domain tasks of activity data
+    test each subject on its own held-out windows (split within-subject)."""
+    why = refusal(cfg.method, cfg.scenario)
+    if why is not None:
+        raise ConfigError(why)
+    if cfg.domain_tasks is not None and cfg.scenario != "domain":
+        raise ConfigError(f"domain_tasks={cfg.domain_tasks} applies to --scenario domain only, "
+                          f"not {cfg.scenario}")
+    if cfg.scenario == "domain" and spec.kind == "har" and cfg.split != DOMAIN_SPLIT:
+        raise ConfigError(f"split={cfg.split} holds out whole subjects, but --scenario domain "
+                          f"tests each task on held-out windows of its own subjects: use "
+                          f"split {DOMAIN_SPLIT} (the default there)")
+
+
+def data_defaults(dataset: str, schedule: str, data=None, scenario: str = "class") -> dict:
     """split and scale of a run that does not set them: the short schedule's
     (sorted, train-minmax) unless a HAR
     dataset runs the paper schedule; that takes the released code's split
     ("paper") and, for the authors' files (already in [-1, 1]; detected from
     the ``data`` path's name, intsim.data.authors.find_authors_file), no
-    scaling."""
+    scaling. A HAR dataset in the domain scenario holds out windows of every
+    subject (split "within-subject", :data:`DOMAIN_SPLIT`), whatever the schedule."""
     out = {"split": _FIELDS["split"].default, "scale": _FIELDS["scale"].default}
     spec = _DATASET_SPECS.get(dataset)
     if schedule == "paper" and spec is not None and spec.kind == "har":
         out["split"] = "paper"
         if data is not None and find_authors_file(dataset, data) is not None:
             out["scale"] = "none"
+    if scenario == "domain" and spec is not None and spec.kind == "har":
+        out["split"] = DOMAIN_SPLIT
     return out
 
 
@@ -623,7 +667,8 @@ def resolve(config_file=None, overrides: Mapping[str, Any] | None = None,
         values["datapath"] = _coerce("datapath", table)
     dflt = data_defaults(values.get("dataset", _FIELDS["dataset"].default),
                          values.get("schedule", _FIELDS["schedule"].default),
-                         values.get("data"))
+                         values.get("data"),
+                         values.get("scenario", _FIELDS["scenario"].default))
     for k, v in dflt.items():
         values.setdefault(k, v)
     if values.get("threads") is None:

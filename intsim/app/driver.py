@@ -1,4 +1,5 @@
-"""``run``: one class-incremental run from a :class:`RunConfig` to a run folder.
+"""``run``: one continual-learning run (class-, task- or domain-incremental) from a
+:class:`RunConfig` to a run folder.
 
 The one driver of intsim: ``intsim train``, the workers of ``intsim sweep``
 (:mod:`intsim.app.sweep`) and the tests call it. The run folder gets
@@ -21,14 +22,15 @@ import numpy as np
 from intsim.app import runfolder as runio
 from intsim.app.auditreport import acc_range, audit_to_dict, format_audit, merge_audits
 from intsim.app.build import (build_arith, describe_arith, cil_config, complete_config, effective_acc_bits,
-                              load_data, make_model, prepare_inputs)
+                              load_data, make_model, make_stream, prepare_inputs)
 from intsim.app.config import ConfigError, RunConfig, datapath_label, to_toml, unused_settings
 from intsim.app.progress import Progress
 from intsim.app.results import build_results, summarize, task_record
 from intsim.cil import runner as cil_runner
+from intsim.cil import scenario_of
 from intsim.cost.energy import load_table
 from intsim.cost.record import cost_record
-from intsim.data import TaskStream, first_per_class
+from intsim.data import dataset_spec, first_per_class
 from intsim.errors import TrainingDiverged
 from intsim.kernels.jitcache import MESSAGE, notify_compiles
 from intsim.kernels.runtime import configure_runtime
@@ -148,22 +150,29 @@ def _run(cfg, arith, run_dir: Path, lock, resume, hooks, prog, keep_checkpoint) 
         raise ConfigError(f"run folder {run_dir} is not empty; use --resume to continue it "
                           f"or choose another --out")
     ds = load_data(cfg, hooks)
+    scenario = scenario_of(cfg.scenario)
     if cfg.per_class is not None:
-        ds = first_per_class(ds, cfg.per_class)
+        # domain tasks of activity data are groups of subjects: keep N of each subject's class
+        by_subject = scenario.classes_repeat and dataset_spec(cfg.dataset).kind == "har"
+        try:
+            ds = first_per_class(ds, cfg.per_class, per_subject=by_subject)
+        except ValueError as e:
+            raise ConfigError(f"per_class: {e}") from None
     cc_probe = cil_config(cfg)
     ds = prepare_inputs(ds, cc_probe.model)
     if MODELS[cc_probe.model].needs_images and ds.X_train.ndim != 4:
         raise ConfigError(f"{cc_probe.model} needs images (C, H, W), the data has shape "
                           f"{tuple(ds.X_train.shape[1:])}")
-    try:
-        stream = TaskStream(ds, cc_probe.init_classes, cc_probe.inc_classes, cfg.seed)
-    except ValueError as e:
-        raise ConfigError(f"cannot split {cfg.dataset} into tasks: {e}") from None
+    stream = make_stream(cfg, cc_probe, ds)
     cc = cc_probe
-    if cc.uses_memory and cc.memory < stream.num_classes:
-        raise ConfigError(f"memory={cc.memory} is fewer exemplars than the {stream.num_classes} "
-                          f"classes the run will see; {cfg.method} keeps at least one per "
-                          f"class (use --memory {stream.num_classes} or more)")
+    need = scenario.min_memory(stream)
+    if cc.uses_memory and cc.memory < need:
+        what = (f"{stream.num_classes} classes" if need == stream.num_classes else
+                f"{stream.num_classes} classes x {stream.num_tasks} tasks")
+        raise ConfigError(f"memory={cc.memory} is fewer exemplars than the {what} the run will "
+                          f"see; {cfg.method} keeps at least one per class"
+                          f"{'' if need == stream.num_classes else ' and task'} (use --memory "
+                          f"{need} or more)")
     cfg = complete_config(cfg, cc)
     acc_bits = effective_acc_bits(arith)
     if state is not None and not _same_settings(state.get("config"), cfg):
@@ -205,9 +214,12 @@ def _run(cfg, arith, run_dir: Path, lock, resume, hooks, prog, keep_checkpoint) 
                 "acc_limit": acc_bits,
                 "acc_range": acc_range(acc_bits), "cil": cc.to_dict(),
                 "injected_dataset": bool(hooks is not None and hooks.dataset is not None),
+                "scenario": cfg.scenario,
                 "unused_settings": unused_settings(cfg),
                 "data_info": runio.to_jsonable(getattr(ds, "info", None) or {}),
                 "threads": used_threads}
+    if hasattr(stream, "describe"):
+        run_info["domains"] = stream.describe()
     run_dir.mkdir(parents=True, exist_ok=True)
     if lock._fd is None:
         _acquire(lock)
@@ -381,8 +393,11 @@ def _print_end(prog: Progress, run_dir: Path, records, summary, acc_bits, thresh
                               title="audit, all tasks"))
     prog.message("")
     for m, s in summary.items():
+        by_task = s.get("by_task") or {}
+        tail = (f"  by task: forgetting {by_task['forgetting']:.2f}  BWT {by_task['bwt']:.2f}"
+                if by_task else "")
         prog.message(f"{m.upper()}: average incremental {s['avg']:.2f}%  last {s['last']:.2f}%  "
-                     f"forgetting {s['forgetting']:.2f}")
+                     f"forgetting {s['forgetting']:.2f}{tail}")
     prog.message(f"results: {run_dir / runio.RESULTS}")
 
 

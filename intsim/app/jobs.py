@@ -67,7 +67,8 @@ def run_summary(results: dict) -> dict:
     """The figures the benchmark tables show, from a results.json dict.
 
     cnn_last/cnn_avg/cnn_forgetting_last, nme_last/nme_avg (None without
-    NME), sat_pct (saturated tiles over all passes, %), sat_fwd_pct,
+    NME), cnn_task_forgetting / cnn_bwt (forgetting and backward transfer by task,
+    from the accuracy matrix, summary.cnn.by_task; None in records without it), sat_pct (saturated tiles over all passes, %), sat_fwd_pct,
     sat_bwd_pct, max_abs (largest |tile sum| seen), energy_uj and macs (the
     run's cost record, results.json ``cost``; None without one).
     """
@@ -83,8 +84,10 @@ def run_summary(results: dict) -> dict:
                 max_abs = max(max_abs, int(a.get("max_abs", 0)))
     summ = results.get("summary") or {}
     cnn, nme = summ.get("cnn"), summ.get("nme")
+    by_task = cnn.get("by_task") or {}
     return {"cnn_last": cnn["last"], "cnn_avg": cnn["avg"],
             "cnn_forgetting_last": cnn["forgetting"],
+            "cnn_task_forgetting": by_task.get("forgetting"), "cnn_bwt": by_task.get("bwt"),
             "nme_last": nme["last"] if nme else None, "nme_avg": nme["avg"] if nme else None,
             "sat_pct": _pct(tot["all"][1], tot["all"][0]),
             "sat_fwd_pct": _pct(tot["fwd"][1], tot["fwd"][0]),

@@ -37,6 +37,8 @@ def task_record(ev: dict, audit: dict, acc_bits, threshold: float, seconds: dict
             "cnn": ev["cnn"]["acc"], "nme": None if nme is None else nme["acc"],
             "per_class_cnn": ev["cnn"]["per_class"],
             "per_class_nme": None if nme is None else nme["per_class"],
+            "task_acc_cnn": ev["cnn"]["task_acc"],
+            "task_acc_nme": None if nme is None else nme["task_acc"],
             "confusion_cnn": ev["cnn"]["confusion"],
             "confusion_nme": None if nme is None else nme["confusion"],
             "audit": audit, "saturated_pct": 100.0 * sat / tiles if tiles else 0.0,
@@ -45,14 +47,21 @@ def task_record(ev: dict, audit: dict, acc_bits, threshold: float, seconds: dict
 
 
 def summarize(records: list[dict]) -> dict:
+    """{"cnn": ..., "nme": ...} (where every task has it): acc, avg, last, forgetting,
+    forgetting_per_task, and by_task (the accuracy matrix and its metrics,
+    metrics.task_metrics) when every task record has its matrix row."""
     out = {}
     for m in ("cnn", "nme"):
         accs = [r[m] for r in records]
         if not records or any(a is None for a in accs):
             continue
-        s = metrics.summarize(accs, [r[f"per_class_{m}"] for r in records])
+        rows = [r.get(f"task_acc_{m}") for r in records]
+        s = metrics.summarize(accs, [r[f"per_class_{m}"] for r in records],
+                              rows if all(x is not None for x in rows) else None)
         out[m] = {"acc": s["acc"], "avg": s["avg"], "last": s["last"],
                   "forgetting": s["forgetting"][-1], "forgetting_per_task": s["forgetting"]}
+        if "by_task" in s:
+            out[m]["by_task"] = s["by_task"]
     return out
 
 

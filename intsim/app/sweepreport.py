@@ -5,7 +5,9 @@ entries name each run's grid point as a label of ``axis=value`` words (e.g.
 ``method=icarl arith=fp seed=42467``), and one run folder per run. Runs that
 differ only in ``seed`` form one group; :func:`sweep_table` gives each group's
 mean +- sample std over its seeds, :func:`sweep_series` the accuracy against
-the swept numeric axis for the figure of ``intsim plot DIR``. When runs of the
+the swept numeric axis for the figure of ``intsim plot DIR``. The figures include
+the CNN forgetting and backward transfer by task (results.json
+``summary.cnn.by_task``; '-' for records without them). When runs of the
 sweep have a cost record (results.json ``cost``), the table adds their energy
 (uJ) and energy per MAC (pJ), also mean +- std over the seeds.
 """
@@ -21,7 +23,8 @@ from intsim.app.jobs import fmt_pm, mean_std, run_summary
 
 SWEEP_FILE = "sweep.json"
 FIGURES = (("cnn_avg", "CNN avg inc %"), ("cnn_last", "CNN last %"), ("nme_avg", "NME avg inc %"),
-           ("nme_last", "NME last %"), ("sat_pct", "sat %"))
+           ("nme_last", "NME last %"), ("cnn_task_forgetting", "CNN task forg"),
+           ("cnn_bwt", "CNN BWT"), ("sat_pct", "sat %"))
 
 
 def is_sweep(folder) -> bool:

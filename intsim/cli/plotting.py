@@ -81,11 +81,23 @@ def _save(fig, path) -> Path:
     return path
 
 
-def _curves(ax, runs) -> bool:
-    """Draw each run's CNN (solid) and NME (dashed) curve; True if any NME was drawn."""
+def _by_task(runs) -> bool:
+    """Plot against the task, not the classes seen: a run's tasks do not add classes
+    (the domain scenario has every class in every task)."""
+    for _, res in runs:
+        seen = [t.get("classes_seen") for t in res.get("tasks", [])]
+        if any(a is None or b is None or b <= a for a, b in zip(seen, seen[1:])):
+            return True
+    return False
+
+
+def _curves(ax, runs, by_task: bool = False) -> bool:
+    """Draw each run's CNN (solid) and NME (dashed) curve against the classes seen (or
+    the task, 1-based); True if any NME was drawn."""
     any_nme = False
     for i, (label, res) in enumerate(runs):
-        seen = [t.get("classes_seen", k + 1) for k, t in enumerate(res.get("tasks", []))]
+        seen = [k + 1 if by_task else t.get("classes_seen", k + 1)
+                for k, t in enumerate(res.get("tasks", []))]
         for metric, style in (("cnn", "-o"), ("nme", "--s")):
             pts = [(x, y) for x, y in zip(seen, task_accuracies(res, metric)) if y is not None]
             if pts:
@@ -109,13 +121,16 @@ def _legend_handles(labels: Sequence[str], any_nme: bool):
 
 def accuracy_figure(runs: Sequence[tuple[str, dict]], title: str | None = None):
     """The accuracy-per-task figure (not saved): a colour per run, CNN solid and
-    NME dashed, the legend to the right of the axes so it hides no curve."""
+    NME dashed, the legend to the right of the axes so it hides no curve; against
+    the classes seen, or the task when a run's tasks add no classes (domain)."""
     plt = _pyplot()
     from matplotlib.ticker import MaxNLocator   # optional extra: matplotlib
     fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=110)
-    any_nme = _curves(ax, runs)
-    ax.set_xlabel("classes seen")
-    ax.set_ylabel("top-1 accuracy on seen classes (%)")
+    by_task = _by_task(runs)
+    any_nme = _curves(ax, runs, by_task)
+    ax.set_xlabel("task" if by_task else "classes seen")
+    ax.set_ylabel("top-1 accuracy on the tasks seen (%)" if by_task else
+                  "top-1 accuracy on seen classes (%)")
     ax.set_ylim(-2, 102)                     # markers at 0 and 100 stay whole
     ax.set_yticks(range(0, 101, 20))
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))

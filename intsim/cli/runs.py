@@ -270,10 +270,12 @@ def _fmt(v, signed=False):
 
 
 def compare_rows(runs: list[tuple[str, dict]], costs: list | None = None) -> list[list[str]]:
-    """Table rows (header first): run, metric, avg, last, forgetting, and deltas to run 1;
+    """Table rows (header first): run, metric, avg, last, forgetting, the forgetting and
+    backward transfer by task (summary ``by_task``; '-' without), and deltas to run 1;
     with ``costs`` (a cost record or None per run, one of them not None) also the run's
     energy (uJ) and energy per MAC (pJ), '-' for runs without a record."""
-    head = ["run", "metric", "tasks", "avg inc", "last", "forgetting", "d avg", "d last", "d forg"]
+    head = ["run", "metric", "tasks", "avg inc", "last", "forgetting", "task forg", "BWT",
+            "d avg", "d last", "d forg"]
     energy = costs is not None and any(c is not None for c in costs)
     if energy:
         head += ["energy uJ", "pJ/MAC"]
@@ -289,8 +291,11 @@ def compare_rows(runs: list[tuple[str, dict]], costs: list | None = None) -> lis
             vals = [s.get("avg"), s.get("last"), s.get("forgetting")]
             bvals = [b.get("avg"), b.get("last"), b.get("forgetting")]
             deltas = [None if (v is None or bv is None) else v - bv for v, bv in zip(vals, bvals)]
+            by_task = s.get("by_task") or {}
             rows.append([label, metric.upper(), str(len(res.get("tasks", [])))]
-                        + [_fmt(v) for v in vals] + [_fmt(d, True) for d in deltas]
+                        + [_fmt(v) for v in vals]
+                        + [_fmt(by_task.get("forgetting")), _fmt(by_task.get("bwt"))]
+                        + [_fmt(d, True) for d in deltas]
                         + (costreport.energy_cells(costs[k]) if energy else []))
     return rows
 
@@ -335,7 +340,8 @@ def _run_cost(run, res, table):
               help="Price the runs' stored operation counts with this energy table (TOML, "
                    "the schema of intsim/cost/energy_45nm.toml).")
 def compare_cmd(runs, energy_table):
-    """Print runs side by side: average incremental, last, forgetting (%),
+    """Print runs side by side: average incremental, last, forgetting (%), the
+    forgetting and backward transfer by task (task forg, BWT; percentage points),
     and the difference to the first run; when runs have a cost record, their
     energy (uJ) and energy per MAC (pJ). Above the table: every setting
     that is not the same in all runs. A sweep folder (with sweep.json), given

@@ -1,4 +1,5 @@
-"""``intsim train``: the options of one class-incremental run, then :func:`intsim.run`.
+"""``intsim train``: the options of one continual-learning run (``--scenario`` class, task
+or domain), then :func:`intsim.run`.
 
 With no options it runs the embedded default: HAPT-561 features, FCNet
 (hidden = 561, 561), iCaRL, HDQT with 4-bit inputs and 8-bit tiled
@@ -119,7 +120,8 @@ def _with_options(f):
 @click.pass_context
 def train_cmd(ctx, config_file, arith_opts, datapath_opts, out, resume, quiet, verbose, jsonl,
               dry_run, **opts):
-    """Train a class-incremental run and write it to a run folder.
+    """Train a continual-learning run and write it to a run folder (class-incremental
+    unless --scenario says task or domain; docs/scenarios.md).
 
     With no options: HAPT-561 (embedded), FCNet, iCaRL, HDQT 4-bit inputs /
     8-bit accumulators (tile 32), the short schedule (about a minute on 2 cores).

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 __all__ = ["DataFileError", "Source", "parse_table", "Dataset", "first_per_class", "SPLITS",
-           "SCALES", "first_appearance", "subject_split", "minmax_scale"]
+           "SCALES", "first_appearance", "subject_split", "within_subject_split", "minmax_scale"]
 
 
 class DataFileError(ValueError):
@@ -56,8 +56,9 @@ class Dataset:
         return np.unique(np.concatenate([self.y_train, self.y_test])).astype(np.int64)
 
 
-def first_per_class(ds: Dataset, n: int) -> Dataset:
-    """``ds`` with only the first ``n`` training samples of each class (file order).
+def first_per_class(ds: Dataset, n: int, per_subject: bool = False) -> Dataset:
+    """``ds`` with only the first ``n`` training samples of each class (file order);
+    ``per_subject``: of each class of each subject (``users_train``).
 
     Classes with fewer samples keep all of theirs; the test set and the order
     of the kept samples are unchanged, so the result is deterministic. The
@@ -66,9 +67,13 @@ def first_per_class(ds: Dataset, n: int) -> Dataset:
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"per_class must be an integer >= 1, got {n!r}")
     y = np.asarray(ds.y_train)
+    if per_subject and ds.users_train is None:
+        raise ValueError("per_class per subject needs the subjects of the training samples")
+    group = y if not per_subject else np.stack([np.asarray(ds.users_train), y], axis=1)
     keep = np.zeros(len(y), bool)
-    for c in np.unique(y):
-        keep[np.flatnonzero(y == c)[:int(n)]] = True
+    for g in np.unique(group, axis=0):
+        hit = (group == g) if not per_subject else np.all(group == g, axis=1)
+        keep[np.flatnonzero(hit)[:int(n)]] = True
     users = None if ds.users_train is None else ds.users_train[keep]
     return replace(ds, X_train=ds.X_train[keep], y_train=y[keep], users_train=users,
                    info={**ds.info, "per_class": int(n)})
@@ -177,8 +182,10 @@ def parse_table(data: bytes, where: str, ncols: int | None = None, *, delimiter=
     return arr
 
 
-#: the subject split modes (``har_dataset(split=...)``, ``--split``)
-SPLITS = ("paper", "sorted", "seeded")
+#: the subject split modes (``har_dataset(split=...)``, ``--split``): the first three
+#: hold out whole subjects (subject_split), "within-subject" the last windows of every
+#: subject (within_subject_split)
+SPLITS = ("paper", "sorted", "seeded", "within-subject")
 #: the HAR feature scalings (``har_dataset(scale=...)``, ``--scale``): none keeps the
 #: values as read; train-minmax maps each feature to [-1, 1] with the training
 #: subjects' min/max (minmax_scale)
@@ -226,9 +233,36 @@ def subject_split(users, train_frac: float = 0.8, *, mode: str = "sorted", seed:
         order = ids
     elif mode == "seeded":
         order = np.random.default_rng(seed).permutation(ids)
+    elif mode == "within-subject":
+        raise ValueError("split within-subject holds out samples of every subject, not "
+                         "subjects (within_subject_split)")
     else:
         raise ValueError(f"split mode must be one of {', '.join(SPLITS)}, got {mode!r}")
     return np.sort(order[:n_tr]), np.sort(order[n_tr:])
+
+
+def within_subject_split(y, users, train_frac: float = 0.8) -> np.ndarray:
+    """(N,) bool, True for the training rows, when every subject both trains and tests.
+
+    y, users: (N,) the class and the subject of every sample, in file order. Of the
+    n samples of each (subject, class), the first ceil(train_frac * n) in file order
+    train (subject_split's rounding: a group of 1 to 4 samples only trains at 0.8)
+    and the rest test: for the layouts that list a subject's windows in recording
+    order, its last windows of each activity (docs/data.md).
+    """
+    if not 0.0 < train_frac <= 1.0:
+        raise ValueError(f"train_frac must be in (0, 1], got {train_frac}")
+    y = np.asarray(y, dtype=np.int64)
+    u = np.asarray(users, dtype=np.int64)
+    if y.shape != u.shape or y.ndim != 1:
+        raise ValueError(f"labels {y.shape} and subjects {u.shape} must be equal 1-D shapes")
+    train = np.zeros(y.size, dtype=bool)
+    for s in np.unique(u):
+        for c in np.unique(y[u == s]):
+            rows = np.flatnonzero((u == s) & (y == c))
+            n_tr = int(np.ceil(round(train_frac * rows.size, 9)))
+            train[rows[:n_tr]] = True
+    return train
 
 
 def minmax_scale(X_train: np.ndarray, X_test: np.ndarray, lo: float = -1.0, hi: float = 1.0):

@@ -12,6 +12,9 @@ HAR protocol (docs/paper.md section 9), all exposed as options:
     subjects in file order (common.subject_split; docs/data.md);
     train_users=[...] sets the training subjects explicitly. For HAPT the
     sorted split trains on users 1-6, 8-24 and tests on 25, 26, 27, 29, 30;
+    split="within-subject" instead holds out samples: of each subject's windows
+    of each class, the first ceil(train_frac * n) in file order train and the
+    rest test (common.within_subject_split; the domain-incremental scenario);
   - scale="train-minmax" (default; True) min-max scales each feature to
     [-1, 1] with the training subjects' min/max, test values not clipped;
     scale="none" (False) keeps the values as read.
@@ -31,7 +34,8 @@ import numpy as np
 from .authors import find_authors_file, read_authors
 from .cifar import (CIFAR10_MEAN, CIFAR10_STD, CIFAR100_MEAN, CIFAR100_STD, normalize_images,
                     read_cifar)
-from .common import SCALES, Dataset, first_appearance, minmax_scale, subject_split
+from .common import (SCALES, Dataset, first_appearance, minmax_scale, subject_split,
+                     within_subject_split)
 from .dsads import read_dsads
 from .embedded import read_hapt_npz
 from .hapt import read_hapt
@@ -55,7 +59,8 @@ def har_dataset(name: str, feats: dict, *, drop_users=None, drop_classes=None,
     feats: dict with X (N, F), y (N,), users (N,) in file order, feature_names,
     class_names, and optionally origin, layout (recorded in info).
     drop_users / drop_classes default to HAR_DEFAULTS[name].
-    split: "sorted" | "seeded" | "paper" (common.subject_split, seed split_seed).
+    split: "sorted" | "seeded" | "paper" (common.subject_split, seed split_seed), or
+        "within-subject" (common.within_subject_split: every subject trains and tests).
     scale: "train-minmax" | "none" (True / False are accepted for these).
     info records the subjects of each split (train_users, test_users, sorted),
     the subjects in file order (subject_order), split, split_seed, scale,
@@ -75,9 +80,13 @@ def har_dataset(name: str, feats: dict, *, drop_users=None, drop_classes=None,
     X, y, u = X[keep], y[keep], u[keep]
     if not y.size:
         raise ValueError(f"{name}: no samples left after the removals")
-    tr_ids, te_ids = subject_split(u, train_frac, mode=split, seed=split_seed,
-                                   train_users=train_users)
-    tr = np.isin(u, tr_ids)
+    if split == "within-subject" and train_users is None:
+        tr = within_subject_split(y, u, train_frac)
+        tr_ids, te_ids = np.unique(u[tr]), np.unique(u[~tr])
+    else:
+        tr_ids, te_ids = subject_split(u, train_frac, mode=split, seed=split_seed,
+                                       train_users=train_users)
+        tr = np.isin(u, tr_ids)
     Xtr, Xte = X[tr], X[~tr]
     if scale == "train-minmax":
         Xtr, Xte = minmax_scale(Xtr, Xte)
@@ -90,7 +99,8 @@ def har_dataset(name: str, feats: dict, *, drop_users=None, drop_classes=None,
             "subject_order": first_appearance(u),
             "scaled": scale != "none", "scale": scale,
             "split": split if train_users is None else "explicit",
-            "split_seed": int(split_seed) if train_users is None and split != "sorted" else None,
+            "split_seed": int(split_seed) if train_users is None and split in ("paper", "seeded")
+            else None,
             "origin": feats.get("origin", ""), "layout": feats.get("layout", "")}
     return Dataset(X_train=Xtr, y_train=y[tr], X_test=Xte, y_test=y[~tr],
                    users_train=u[tr], users_test=u[~tr],

@@ -1,4 +1,5 @@
-"""Class-incremental task streams (docs/paper.md section 9)."""
+"""Class-incremental task streams (docs/paper.md section 9); the domain-incremental
+ones are in intsim.data.domains (docs/scenarios.md)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -18,10 +19,14 @@ def paper_class_order(labels, seed: int) -> np.ndarray:
 
 @dataclass
 class Task:
-    """One task. classes: remapped ids new in this task (int64); seen: classes
-    seen so far incl. this task (remapped ids 0..seen-1); X_train/y_train: this
-    task's classes only; X_test/y_test: all classes seen so far (cumulative);
-    labels remapped (int64). orig_classes: original ids of `classes`."""
+    """One task. classes: remapped ids this task trains (int64; class-incremental:
+    the new ones); seen: classes seen so far incl. this task (remapped ids
+    0..seen-1); X_train/y_train: this task's training data; X_test/y_test: the
+    test data of every task so far (cumulative); labels remapped (int64).
+    orig_classes: original ids of `classes`. test_task: (N_test,) int64, the task
+    each test sample belongs to (0..t); class_task: (seen,) int64, the task that
+    brought each class (class-incremental streams; None when every task has every
+    class)."""
     t: int
     classes: np.ndarray
     seen: int
@@ -30,6 +35,8 @@ class Task:
     X_test: np.ndarray
     y_test: np.ndarray
     orig_classes: np.ndarray
+    test_task: np.ndarray | None = None
+    class_task: np.ndarray | None = None
 
 
 class TaskStream:
@@ -84,10 +91,16 @@ class TaskStream:
         tr = (self._ytr >= lo) & (self._ytr < hi)
         te = self._yte < hi
         d = self.dataset
+        class_task = self.class_task(hi)
         return Task(t=t, classes=self.task_classes(t), seen=hi,
                     X_train=d.X_train[tr], y_train=self._ytr[tr],
                     X_test=d.X_test[te], y_test=self._yte[te],
-                    orig_classes=self.class_order[lo:hi].copy())
+                    orig_classes=self.class_order[lo:hi].copy(),
+                    test_task=class_task[self._yte[te]], class_task=class_task)
+
+    def class_task(self, seen: int) -> np.ndarray:
+        """(seen,) int64: the task that brings each remapped class 0..seen-1."""
+        return (np.searchsorted(self._bounds, np.arange(seen), side="right") - 1).astype(np.int64)
 
     def __iter__(self):
         return (self.task(t) for t in range(self.num_tasks))

@@ -6,7 +6,7 @@ a label); :func:`load_sweep` reads a sweep folder into a :class:`SweepInput`
 functions compute what a section shows: the settings and which differ
 (:func:`settings_table`), the accuracy after each task
 (:func:`task_accuracies`), the accuracy matrix and the forgetting per task
-(:func:`accuracy_matrix`, :func:`matrix_forgetting`), the audit per task
+(:func:`accuracy_matrix`, :func:`stored_matrix`, :func:`matrix_forgetting`), the audit per task
 (:func:`audit_views`), the cost (:func:`cost_view`) and a sweep's grid points
 (:func:`sweep_view`). A results file without the fields a part needs gives
 None or an empty list for that part; :class:`ReportError` (one line) is
@@ -174,10 +174,26 @@ def summary_of(res: dict, which: str) -> dict:
     return out
 
 
+def stored_matrix(res: dict, which: str = "cnn") -> list[list[float | None]] | None:
+    """The accuracy matrix results.json records (``summary[which].by_task.matrix``:
+    accuracy on task j's test samples after task i), or None when it has none."""
+    summ = res.get("summary") if isinstance(res.get("summary"), dict) else {}
+    s = summ.get(which) if isinstance(summ.get(which), dict) else {}
+    by_task = s.get("by_task") if isinstance(s.get("by_task"), dict) else {}
+    mat = by_task.get("matrix")
+    if not isinstance(mat, list) or not mat or not all(isinstance(r, list) for r in mat):
+        return None
+    return [[_num(v) for v in row] for row in mat]
+
+
 def accuracy_matrix(res: dict, which: str = "cnn") -> list[list[float | None]] | None:
-    """A[i][j]: the mean accuracy (%) over task j's classes after task i (j <= i), from
-    each task's ``per_class_<which>`` (remapped class order) and ``classes``; None
-    where a class has no value. None when the results lack per-class accuracies."""
+    """A[i][j]: the accuracy (%) on task j's test data after task i (j <= i): the
+    matrix results.json records (:func:`stored_matrix`), else the mean over task j's
+    classes of each task's ``per_class_<which>`` (remapped class order) and
+    ``classes``; None where a class has no value. None when the results lack both."""
+    stored = stored_matrix(res, which)
+    if stored is not None:
+        return stored
     tasks = res.get("tasks") or []
     classes = [t.get("classes") for t in tasks]
     per = [t.get(f"per_class_{which}") for t in tasks]

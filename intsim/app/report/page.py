@@ -24,6 +24,7 @@ from intsim.app.report import svg
 from intsim.app.sweepreport import axes_of
 from intsim.app.report.model import (ReportError, RunInput, SweepInput, accuracy_matrix,
                                      audit_views, cost_view, heat_grid, matrix_forgetting,
+                                     stored_matrix,
                                      setting_text, settings_table, summary_of,
                                      sweep_view, task_accuracies)
 
@@ -327,10 +328,14 @@ def _matrix_part(n: int, run: RunInput) -> str:
                    'classes) in results.json</p></div>')
         return "".join(out)
     tasks = run.results.get("tasks") or []
-    heads = ['<th>after task \\ classes of</th>']
+    stored = stored_matrix(run.results, "cnn") is not None
+    heads = [f'<th>after task \\ {"test data of" if stored else "classes of"}</th>']
+    domains = _domain_groups(run.results)
     for j, t in enumerate(tasks):
         ids = t.get("class_ids") if isinstance(t.get("class_ids"), list) else t.get("classes")
         tip = f"task {j + 1}: classes " + ", ".join(str(c) for c in (ids or []))
+        if domains is not None and j < len(domains):
+            tip = f"task {j + 1}: {domains[j]}"
         heads.append(f'<th class="num" title="{_e(tip)}">task {j + 1}</th>')
     body = []
     for i, row in enumerate(mat):
@@ -348,14 +353,35 @@ def _matrix_part(n: int, run: RunInput) -> str:
                f'<thead><tr>{"".join(heads)}</tr></thead><tbody>{"".join(body)}</tbody>'
                f"{foot}</table></div>")
     s = summary_of(run.results, "cnn")
-    out.append('<p class="note">Row i, column j: the mean accuracy (%) on the classes task j '
-               'added, after task i (from per_class_cnn, each class counted once). '
+    source = ("the accuracy (%) on task j's test samples after task i (results.json "
+              "summary.cnn.by_task.matrix; scenario " + _e(_scenario(run.results)) + ")"
+              if stored else
+              "the mean accuracy (%) on the classes task j added, after task i (from "
+              "per_class_cnn, each class counted once)")
+    out.append(f'<p class="note">Row i, column j: {source}. '
                'Forgetting: for each task but the last, its best accuracy before the last task '
                'minus its accuracy after it (percentage points)'
                + (f"; the run's forgetting over classes (results.json summary): "
                   f"{_f(s['forgetting'])}" if s["forgetting"] is not None else "")
                + ".</p></div>")
     return "".join(out)
+
+
+def _scenario(res: dict) -> str:
+    """The run's scenario (config.scenario; "class" for records before it existed)."""
+    c = res.get("config") if isinstance(res.get("config"), dict) else {}
+    return str(c.get("scenario") or "class")
+
+
+def _domain_groups(res: dict) -> list[str] | None:
+    """Per task of a domain run by subject, "subjects 3, 7"; None otherwise."""
+    run = res.get("run") if isinstance(res.get("run"), dict) else {}
+    dom = run.get("domains") if isinstance(run.get("domains"), dict) else {}
+    groups = dom.get("subjects")
+    if not isinstance(groups, list):
+        return None
+    return ["subjects " + ", ".join(str(x) for x in g) if isinstance(g, list) else str(g)
+            for g in groups]
 
 
 def _audit_table(n: int, key: str, rows: list[dict]) -> str:
