@@ -8,7 +8,9 @@ From the second task on, v = int(val_ratio * memory / K_old) samples per
 class are held out as a validation split (new classes from their training
 data, old classes from the exemplars), drawn with the learner's Generator.
 Stage 1 trains the model on the rest with (1-l)*CE(all logits) + l*KD,
-l = K_old / K_total, bias layers frozen (older bias layers still applied).
+l = K_old / K_total, the bias layers applied and in a second parameter group with
+lr 0, as the released code (so they stay, except under FP134, whose lptorch SGD
+gives every group the first group's lr).
 Stage 2 trains only the newest bias layer's alpha, beta on the validation
 split (same LR schedule and epochs), the model itself untouched.
 
@@ -170,7 +172,9 @@ class BiC(Learner):
             if len(self.memory):
                 X, y = self._train_data(task)
         self.val_size = 0 if yv is None else len(yv)
-        self._fit(X, y, self.model.parameters(), self._loss, progress, stage="train")
+        # the released stage 1 puts the bias layers in a second group with lr 0
+        self._fit(X, y, self.model.parameters(), self._loss, progress, stage="train",
+                  frozen=self.bias.parameters())
         if self.val_size > 0:
             self._fit(Xv, yv, self.bias.parameters(-1), self._bias_loss, progress,
                       stage="bias", backward=self.bias.backward,

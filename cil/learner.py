@@ -204,8 +204,9 @@ class Learner:
         return lambda xb, rng: augment_cifar(xb, rng, mean=mean, std=std)
 
     def _fit(self, X, y, params, loss_fn, progress, stage="train", backward=None,
-             train_mode=True) -> None:
-        """Epoch loop with a fresh SGD + MultiStepLR over ``params``."""
+             train_mode=True, frozen=()) -> None:
+        """Epoch loop with a fresh SGD + MultiStepLR over ``params``; ``frozen``: a second
+        parameter group with lr 0 (intsim.optim.make_optimizer)."""
         cfg = self.config
         backward = self._backward if backward is None else backward
         if X is None or len(X) == 0:
@@ -215,7 +216,7 @@ class Learner:
         # stage: the released BiC corrects its bias layer with torch's SGD always.
         arith = getattr(self.model, "arith", None) if stage == "train" else None
         opt = make_optimizer(params, cfg.lr, cfg.momentum, cfg.weight_decay, arith=arith,
-                             rng=self.rng)
+                             rng=self.rng, frozen=frozen)
         sched = MultiStepLR(opt, list(cfg.effective_milestones), gamma=cfg.gamma)
         nb = -(-len(X) // cfg.batch_size)
         # a schedule may ask for a minimum of SGD steps per stage (the short

@@ -92,14 +92,19 @@ def test_deterministic_and_resume(stream, method):
         assert _canon(r) == _canon(a)
 
 
-def test_old_model_frozen_copy_and_memory(stream):
-    cfg = _cfg("icarl")
-    arith = ARITHS["hdqt"]
+def _after_task0(stream, cfg, arith):
+    """(learner after training task 0 and its after_task, task 0, task 1)."""
     learner = make_learner(_factory(cfg, arith)(np.random.default_rng(0)), cfg,
                            np.random.default_rng(1))
-    task0, task1 = stream.task(0), stream.task(1)
-    learner.incremental_train(task0)
-    learner.after_task(task0)
+    t0, t1 = stream.task(0), stream.task(1)
+    learner.incremental_train(t0)
+    learner.after_task(t0)
+    return learner, t0, t1
+
+
+def test_old_model_frozen_copy_and_memory(stream):
+    arith = ARITHS["hdqt"]
+    learner, task0, task1 = _after_task0(stream, _cfg("icarl"), arith)
     old = learner.old_model
     assert old is not learner.model and old.arith == arith and not old.training
     x = task0.X_test[:16]
@@ -165,3 +170,45 @@ def test_progress_and_on_epoch_callbacks(stream):
     assert all(0 <= e["acc"] <= 1 and e["lr"] == cfg.lr for e in events)
     lines = [json.loads(s) for s in out.getvalue().splitlines()]
     assert len(lines) == len(events) and lines[0]["event"] == "epoch"
+
+
+def _bic_two_tasks(stream, arith):
+    """A BiC learner after task 0 and after stage 1 of task 1 (stage 2 skipped)."""
+    learner, _, t1 = _after_task0(stream, _cfg("bic", memory=40, epochs=3), arith)
+    stage1 = learner._fit
+    learner._fit = lambda X, y, params, *a, stage="train", **kw: (
+        stage1(X, y, params, *a, stage=stage, **kw) if stage == "train" else None)
+    learner.incremental_train(t1)
+    return learner
+
+
+@pytest.mark.parametrize("shared", [True, False])
+def test_fp134_bic_stage1_trains_the_bias_layers_at_the_base_lr(stream, shared):
+    """lptorch's SGD gives the released BiC's lr-0 group of bias layers the first
+    group's lr: under FP134 the bias layers move in stage 1; with shared_group_lr off,
+    and under every other arithmetic, they stay at alpha 1, beta 0."""
+    learner = _bic_two_tasks(stream, intsim.FP134(shared_group_lr=shared))
+    moved = [ab != (1.0, 0.0) for ab in learner.bias.values()]
+    assert moved == ([True, True] if shared else [False, False])
+    learner = _bic_two_tasks(stream, intsim.FP())
+    assert learner.bias.values() == [(1.0, 0.0), (1.0, 0.0)]
+
+
+@pytest.mark.parametrize("reset", [True, False])
+def test_fp134_classifier_bias_is_drawn_afresh_each_task(reset):
+    """The released place_quant leaves the old classifier bias on the QLayer wrapper:
+    under FP134 a growing classifier runs a freshly initialised bias (all rows)."""
+    rng = np.random.default_rng(3)
+    for arith, fresh in ((intsim.FP134(reset_classifier_bias=reset), reset),
+                         (intsim.FP(), False)):
+        model = FCNet(D, (D, D), arith, np.random.default_rng(0), classifier_bias=True)
+        model.add_classes(2, rng)
+        old = model.classifier.bias.data.copy()
+        model.classifier.bias.data += 1.0           # trained away from any fresh draw
+        model.add_classes(2, rng)
+        b = model.classifier.bias.data
+        assert b.shape == (4,) and b.dtype == np.float32
+        bound = 1 / np.sqrt(D)
+        assert np.all(np.abs(b[2:]) <= bound)
+        assert np.array_equal(b[:2], old + 1.0) != fresh
+        assert np.all(np.abs(b[:2]) <= bound) == fresh

@@ -32,8 +32,9 @@ def ref_tiled(a, b, tile, mode, acc_bits):
     return out, (tiles, sat, mx)
 
 
-def ref_saturate(a, b, tile, acc_bits):
-    """Pure-Python saturating accumulator over increasing k within each tile."""
+def _broadcast_int(a, b, tile, acc_bits):
+    """The references' common set-up: int64 operands broadcast over their batch axes,
+    (a, b, batch, M, K, N, tile T, limit L)."""
     a = a.astype(np.int64)
     b = b.astype(np.int64)
     batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
@@ -43,6 +44,12 @@ def ref_saturate(a, b, tile, acc_bits):
     N = b.shape[-1]
     T = K if tile is None else tile
     L = (1 << (acc_bits - 1)) - 1
+    return a, b, batch, M, K, N, T, L
+
+
+def ref_saturate(a, b, tile, acc_bits):
+    """Pure-Python saturating accumulator over increasing k within each tile."""
+    a, b, batch, M, K, N, T, L = _broadcast_int(a, b, tile, acc_bits)
     out = np.zeros(batch + (M, N), np.int64)
     tiles = sat = mx = 0
     for idx in np.ndindex(*batch):
@@ -180,29 +187,9 @@ def test_pack_scale_fits_exactly():
             assert S > 2 * pmax and pmax * (S + 1) < 2 ** 24
 
 
-@pytest.mark.parametrize("acc_bits", [4, 7, 10])
-def test_saturate_replay_path_and_fallback(acc_bits, monkeypatch):
-    # 2-D b: BLAS tile sums decide which tiles can clip; only those are replayed
-    # (acc 7 and 10 here); with too many such tiles (acc 4) the replay-everything
-    # kernel runs. Both must match the pure-Python saturating accumulator.
-    import intsim.kernels._mm as km
-    calls = []
-    orig = km._saturate_risky
-
-    def spy(*args):
-        calls.append(1)
-        return orig(*args)
-    monkeypatch.setattr(km, "_saturate_risky", spy)
-    rng = np.random.default_rng(acc_bits)
-    a = rng.integers(-3, 4, (40, 75)) * (rng.random((40, 75)) < 0.6)
-    b = rng.integers(-3, 4, (75, 9))
-    check(a, b, 16, "saturate", acc_bits)
-    assert bool(calls) == (acc_bits > 4)
-
-
-def test_saturate_replay_path_counts_real_clips():
-    # mostly tiny values with rare +-7 outliers: few tiles can clip (replay path) and
-    # some of those do clip at acc 6, so the replayed additions and the counts matter
+def test_saturate_rare_clips_are_counted():
+    # mostly tiny values with rare +-7 outliers: few tiles clip at acc 6, so the
+    # additions' order and the counts matter
     rng = np.random.default_rng(0)
     a = rng.integers(-1, 2, (40, 75))
     a[rng.random((40, 75)) < 0.03] = 7
@@ -347,3 +334,173 @@ def test_wrap_count_km_matches_row_major():
         np.testing.assert_array_equal(got, want)
         assert au_km.as_dict() == au.as_dict()
         assert au.saturated > 0
+
+
+# --- saturate: the kernel against the additions one at a time ----------------------
+
+def ref_saturate_np(a, b, tile, acc_bits):
+    """NumPy saturating accumulator: one addition at a time over k within each tile,
+    every output element at once (ref_saturate's rule, for sizes too large for it)."""
+    a, b, batch, M, K, N, T, L = _broadcast_int(a, b, tile, acc_bits)
+    out = np.zeros(batch + (M, N), np.int64)
+    tiles = sat = mx = 0
+    for t0 in range(0, K, T):
+        acc = np.zeros_like(out)
+        exact = np.zeros_like(out)
+        hit = np.zeros(out.shape, bool)
+        for k in range(t0, min(t0 + T, K)):
+            p = a[..., :, k:k + 1] * b[..., k:k + 1, :]
+            exact += p
+            s = acc + p
+            hit |= (s > L) | (s < -L)
+            acc = np.clip(s, -L, L)
+        out += acc
+        tiles += out.size
+        sat += int(np.count_nonzero(hit))
+        mx = max(mx, int(np.abs(exact).max()))
+    return out, (tiles, sat, mx)
+
+
+def check_saturate(a, b, tile, acc_bits, ref=ref_saturate_np):
+    """int_matmul and the float32 entry point, with and without an audit, against ``ref``."""
+    want, counts = ref(a, b, tile, acc_bits)
+    au = Audit()
+    got = int_matmul(a, b, acc_bits=acc_bits, tile=tile, mode="saturate", audit=au)
+    np.testing.assert_array_equal(got, want)
+    assert (au.tiles, au.saturated, au.max_abs) == counts
+    np.testing.assert_array_equal(int_matmul(a, b, acc_bits=acc_bits, tile=tile,
+                                             mode="saturate"), want)
+    au2 = Audit()
+    f = matmul_acc(a.astype(np.float32), b.astype(np.float32), acc_bits=acc_bits, tile=tile,
+                   mode="saturate", audit=au2)
+    np.testing.assert_array_equal(f.astype(np.int64), want)
+    assert au2.as_dict() == au.as_dict()
+    return au
+
+
+def test_numpy_saturate_reference_matches_the_python_one():
+    rng = np.random.default_rng(11)
+    for shape, tile, acc_bits in (((3, 40, 5), 8, 6), ((2, 33, 4), None, 8), ((4, 9, 3), 1, 2)):
+        M, K, N = shape
+        a = rng.integers(-7, 8, (M, K))
+        b = rng.integers(-7, 8, (K, N))
+        want, counts = ref_saturate(a, b, tile, acc_bits)
+        got, got_counts = ref_saturate_np(a, b, tile, acc_bits)
+        np.testing.assert_array_equal(got, want)
+        assert got_counts == counts and counts[1] > 0
+
+
+@settings(max_examples=25, deadline=None)
+@given(M=st.integers(1, 8), K=st.integers(1, 70), N=st.integers(1, 72),
+       tile=st.sampled_from([1, 3, 8, 16, 32, None]), acc_bits=st.sampled_from([2, 4, 6, 8]),
+       bits=st.sampled_from([2, 4, 8]), extreme=st.booleans(), seed=st.integers(0, 2**31 - 1))
+def test_saturate_random_shapes(M, K, N, tile, acc_bits, bits, extreme, seed):
+    # N from 1 to 72: narrow outputs (computed as b^T a^T when a has more rows), a
+    # partial last block of 32 lanes, and outputs of 64 columns and more
+    rng = np.random.default_rng(seed)
+    q = (1 << (bits - 1)) - 1
+    if extreme:
+        a = q * rng.choice([-1, 1], (M, K))
+        b = q * rng.choice([-1, 1], (K, N))
+    else:
+        a = rng.integers(-q, q + 1, (M, K))
+        b = rng.integers(-q, q + 1, (K, N))
+    check_saturate(a, b, tile, acc_bits)
+
+
+@pytest.mark.parametrize("shape", [(5, 37, 70), (70, 37, 5), (4, 37, 4)])
+@pytest.mark.parametrize("acc_bits", [4, 8])
+def test_saturate_operands_at_qmax(shape, acc_bits):
+    # every operand at +-7 (random signs, then all +7): almost every tile clips, the
+    # last tile of 37 = 4 * 8 + 5 is partial
+    M, K, N = shape
+    rng = np.random.default_rng(M * K + N)
+    a = 7 * rng.choice([-1, 1], (M, K))
+    b = 7 * rng.choice([-1, 1], (K, N))
+    au = check_saturate(a, b, 8, acc_bits)
+    assert au.saturated > 0.5 * au.tiles
+    au = check_saturate(np.full((M, K), 7), np.full((K, N), 7), 8, acc_bits)
+    assert au.saturated == au.tiles
+
+
+@pytest.mark.parametrize("swap_below", [0, 10 ** 9])
+def test_saturate_both_operand_orders(swap_below, monkeypatch):
+    # out = a b or (b^T a^T)^T: the same additions in the same order
+    import intsim.kernels._mm as km
+    monkeypatch.setattr(km, "_SAT_MIN_LANES", swap_below)
+    rng = np.random.default_rng(12)
+    for M, K, N in ((30, 45, 7), (7, 45, 30), (3, 20, 600)):
+        a = rng.integers(-7, 8, (M, K)) * (rng.random((M, K)) < 0.7)
+        b = rng.integers(-7, 8, (K, N))
+        check_saturate(a, b, 16, 6)
+
+
+def test_saturate_batches_and_strided_operands():
+    rng = np.random.default_rng(13)
+    a = rng.integers(-7, 8, (2, 3, 4, 45))
+    for b in (rng.integers(-7, 8, (3, 45, 70)), rng.integers(-7, 8, (45, 70)),
+              rng.integers(-7, 8, (1, 45, 5))):
+        check_saturate(a, b, 16, 8)
+    check_saturate(a[0, 0], rng.integers(-7, 8, (2, 45, 6)), 16, 8)   # a broadcast
+    # transposed views (not C-contiguous), as the engine passes them
+    A = rng.integers(-7, 8, (50, 9))
+    B = rng.integers(-7, 8, (70, 50))
+    check_saturate(A.T, B.T, 16, 6)
+
+
+def test_saturate_km_entry_point():
+    # the K-major weight gradient's products go through the same kernel
+    rng = np.random.default_rng(14)
+    for K, S, M, N in ((6, 3, 40, 5), (3, 2, 40, 70)):
+        x = rng.integers(-7, 8, (K, S, M)).astype(np.float32)
+        g = rng.integers(-7, 8, (N, S, M)).astype(np.float32)
+        au = Audit()
+        got = matmul_acc_km(x, g, acc_bits=6, tile=16, mode="saturate", audit=au,
+                            a_max=7, b_max=7)
+        want, counts = ref_saturate_np(x.transpose(1, 0, 2), g.transpose(1, 2, 0), 16, 6)
+        np.testing.assert_array_equal(got.astype(np.int64), want)
+        assert (au.tiles, au.saturated, au.max_abs) == counts and counts[1] > 0
+
+
+def test_saturate_exact_sums_beyond_int16():
+    # one tile of 700 at 8-bit accumulators: the running sums fit int16 lanes, but rows
+    # of 7s have exact sums of 34300 (> 2^15), which take int64 lanes; the other rows
+    # stay in int16 in the same call
+    rng = np.random.default_rng(15)
+    a = rng.integers(-2, 3, (3, 700))
+    a[0] = 7
+    b = rng.integers(-7, 8, (700, 5))
+    b[:, 2] = 7
+    au = check_saturate(a, b, None, 8)
+    assert au.max_abs == 34300
+    check_saturate(b.T.copy(), a.T.copy(), None, 8)
+
+
+@pytest.mark.parametrize("acc_bits", [12, 16])
+def test_saturate_wider_lanes(acc_bits):
+    # L + max|a*b| beyond int16 (acc 16): int32 lanes; acc 12 stays in int16
+    rng = np.random.default_rng(acc_bits)
+    a = rng.integers(-127, 128, (6, 50))
+    b = rng.integers(-127, 128, (50, 66))
+    au = check_saturate(a, b, 16, acc_bits)
+    assert au.saturated > 0
+
+
+def test_saturate_thread_count_does_not_change_bits():
+    import numba
+    rng = np.random.default_rng(16)
+    a = rng.integers(-7, 8, (24, 30))
+    b = rng.integers(-7, 8, (30, 600))     # two blocks of columns, several tasks
+    want, counts = ref_saturate_np(a, b, 8, 6)
+    n0 = numba.get_num_threads()
+    try:
+        for n in sorted({1, 2, n0}):
+            if n > numba.config.NUMBA_NUM_THREADS:
+                continue
+            numba.set_num_threads(n)
+            au = Audit()
+            got = int_matmul(a, b, acc_bits=6, tile=8, mode="saturate", audit=au)
+            np.testing.assert_array_equal(got, want)
+            assert (au.tiles, au.saturated, au.max_abs) == counts
+    finally:
+        numba.set_num_threads(n0)

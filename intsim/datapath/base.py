@@ -55,6 +55,12 @@ class Datapath:
         """Per-layer state kept in the layer's buffer ``arith_state`` (None: none)."""
         return None
 
+    def fresh_classifier_bias(self) -> bool:
+        """Whether a classifier that grows gets a freshly initialised bias for every row
+        (its old rows' bias dropped), as a released-code quirk requires; False: the old
+        rows keep theirs."""
+        return False
+
     def conv_style(self):
         """(bias, init) of ResNet's 3x3 convs under this datapath, as the released code:
         quantized layers have a bias and PyTorch's default init."""

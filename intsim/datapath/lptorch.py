@@ -69,6 +69,14 @@ class LptorchDatapath(Datapath):
     hysteresis: with weight_quantize, lptorch's hysteresis update (a weight
         rounds toward its previous value; set_hysteresis_update(True)); False
         rounds to nearest.
+    shared_group_lr: lptorch's SGD takes the first parameter group's lr for every
+        group (its ``if lr is None`` runs once per step), so a group given lr 0, the
+        released BiC's bias layers in its first stage, trains at the base lr. False:
+        such a group does not move.
+    reset_classifier_bias: the released ``place_quant`` puts the old classifier
+        bias on the QLayer wrapper, where nothing reads it, so a growing classifier
+        with a bias runs a freshly initialised bias every task (PyTorch's default
+        init). False: the old rows keep their bias.
     """
 
     act_format: FormatName = "555555543210"
@@ -88,6 +96,8 @@ class LptorchDatapath(Datapath):
     track: bool = True
     weight_quantize: bool = False
     hysteresis: bool = True
+    shared_group_lr: bool = True
+    reset_classifier_bias: bool = True
 
     kind = "lptorch"
     bias_grad_quantized = True
@@ -106,7 +116,8 @@ class LptorchDatapath(Datapath):
             v = getattr(self, f)
             if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= 8:
                 raise ValueError(f"{f} must be an int in 0..8, got {v!r}")
-        for f in ("quantize_hyper", "track", "weight_quantize", "hysteresis"):
+        for f in ("quantize_hyper", "track", "weight_quantize", "hysteresis", "shared_group_lr",
+                  "reset_classifier_bias"):
             if not isinstance(getattr(self, f), bool):
                 raise ValueError(f"{f} must be true or false, got {getattr(self, f)!r}")
 
@@ -114,6 +125,9 @@ class LptorchDatapath(Datapath):
         """[activation scale exponent, error scale exponent] int64, lptorch QBlock's
         scale1/scale2 buffers (0 at the start)."""
         return np.zeros(2, np.int64)
+
+    def fresh_classifier_bias(self) -> bool:
+        return self.reset_classifier_bias
 
     def _quant(self, t, fmt_name, room, rounding, state, i, update, rng, audit, passes):
         fmt = get_format(fmt_name)

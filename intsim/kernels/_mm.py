@@ -628,134 +628,6 @@ def _tiled_int64(a, b, batch, T, L, code, odt, want_audit, acc_bits):
     return out.astype(odt), nsat, mx
 
 
-@njit(parallel=True, cache=True)
-def _saturate_kernel(a, b, T, L, want, out):
-    """Saturating accumulator. a: (Ba, M, K) integer values (any real dtype);
-    b: (Bb, K, N) int16/int32/int64 lanes, Bb in {1, Ba}; out: (Ba, M, N) (any dtype).
-
-    Per row, tile and column: acc = 0; for k in tile: acc = clip(acc + a*b, -L, L).
-    Returns (tiles in which any addition left [-L, L], max |exact tile sum|) if want.
-    """
-    Ba, M, K = a.shape
-    Bb = b.shape[0]
-    N = b.shape[2]
-    nsat = np.zeros(Ba * M, np.int64)
-    mx = np.zeros(Ba * M, np.int64)
-    tp = b.dtype.type
-    Ll = tp(L)
-    nLl = tp(-L)
-    for r in prange(Ba * M):
-        ba = r // M
-        i = r - ba * M
-        bb = ba if Bb > 1 else 0
-        ai = np.empty(K, b.dtype)
-        for k in range(K):
-            ai[k] = a[ba, i, k]
-        acc = np.zeros(N, b.dtype)
-        tot = np.zeros(N, np.int64)
-        flag = np.zeros(N, b.dtype)
-        ex = np.zeros(N, b.dtype)
-        cnt = 0
-        big = 0
-        for t0 in range(0, K, T):
-            t1 = min(K, t0 + T)
-            acc[:] = 0
-            if want:
-                flag[:] = 0
-                ex[:] = 0
-            for k in range(t0, t1):
-                av = ai[k]
-                if av == 0:
-                    continue
-                if want:
-                    # every value stays in the lane type (the caller picked lanes wide
-                    # enough for L + |product| and for the exact tile sum), so LLVM
-                    # keeps narrow vector lanes here too
-                    for j in range(N):
-                        p = tp(av * b[bb, k, j])
-                        s = tp(acc[j] + p)
-                        c = min(max(s, nLl), Ll)
-                        flag[j] |= tp(c != s)
-                        acc[j] = c
-                        ex[j] = tp(ex[j] + p)
-                else:
-                    # casting back to the lane type lets LLVM keep narrow vector lanes
-                    for j in range(N):
-                        s = tp(acc[j] + av * b[bb, k, j])
-                        acc[j] = min(max(s, nLl), Ll)
-            for j in range(N):
-                tot[j] += acc[j]
-            if want:
-                for j in range(N):
-                    cnt += np.int64(flag[j])
-                    big = max(big, abs(np.int64(ex[j])))
-        for j in range(N):
-            out[ba, i, j] = tot[j]
-        nsat[r] = cnt
-        mx[r] = big
-    return nsat.sum(), mx.max()
-
-
-@njit(parallel=True, cache=True)
-def _saturate_risky(a2, bT, P, Q, T, L, want, out):
-    """Saturating accumulator from exact tile sums, sequential only where it can clip.
-
-    a2: (R, K) integer values (float dtype); bT: (N, K) b transposed (integer lanes);
-    P, Q: (nT, R, N) exact tile sums of a2 @ b and of |a2| @ |b|; out: (R, N) zeros.
-    A tile whose sum of |products| is <= L cannot leave [-L, L] at any addition, so
-    its saturating result is its exact sum P; only the other tiles replay the
-    additions in increasing k. Returns (tiles in which an addition left [-L, L],
-    max |exact tile sum|) when ``want``.
-    """
-    nT, R, N = P.shape
-    K = a2.shape[1]
-    dt = P.dtype.type
-    Lf = dt(L)
-    Li = np.int64(L)
-    zero = dt(0)
-    nsat = np.zeros(R, np.int64)
-    mx = np.zeros(R, np.float64)
-    for i in prange(R):
-        cnt = 0
-        o = out[i]
-        big = np.zeros(N, P.dtype)
-        for t in range(nT):
-            t0 = t * T
-            t1 = min(K, t0 + T)
-            Pt = P[t, i]
-            Qt = Q[t, i]
-            # the safe tiles in one vectorisable pass, then the others replayed
-            nr = 0
-            for j in range(N):
-                safe = Qt[j] <= Lf
-                o[j] += Pt[j] if safe else zero
-                nr += 0 if safe else 1
-            if want:
-                for j in range(N):
-                    big[j] = max(big[j], abs(Pt[j]))
-            if nr == 0:
-                continue
-            for j in range(N):
-                if Qt[j] <= Lf:
-                    continue
-                acc = np.int64(0)
-                hit = False
-                bj = bT[j]
-                for k in range(t0, t1):
-                    acc += np.int64(a2[i, k]) * np.int64(bj[k])
-                    if acc > Li:
-                        acc = Li
-                        hit = True
-                    elif acc < -Li:
-                        acc = -Li
-                        hit = True
-                o[j] += acc
-                cnt += hit
-        nsat[i] = cnt
-        if want and N:
-            mx[i] = np.float64(big.max())
-    return nsat.sum(), mx.max()
-
 
 def _tile_planes(ab, bt, brem, T, buf):
     """Exact tile sums of ab (n, K) @ b into buf[:, :n] (nT, n, N); returns that view.
@@ -783,74 +655,248 @@ def _b_tiles(b, T):
 
 
 # the replay path is used when at most this fraction of a first row block's tiles can clip
-_RISKY_MAX = 0.25
 
 
-def _saturate_planes(a2, b, T, L, odt, want, lane):
-    """saturate for 2-D float a2 (R, K) @ b (K, N) via BLAS tile sums; None if too many
-    tiles could clip (then the vectorised replay-everything kernel is faster)."""
-    R, K = a2.shape
-    N = b.shape[1]
-    nT = -(-K // T)
-    rb = min(R, max(8, _BLOCK_ELEMS // max(1, nT * N)))
-    Pbuf = np.empty((nT, rb, N), a2.dtype)
-    Qbuf = np.empty((nT, rb, N), a2.dtype)
-    bt, brem = _b_tiles(b, T)
-    bta, brema = _b_tiles(np.abs(b), T)
-    bT = np.ascontiguousarray(b.T, dtype=lane)
-    out = np.zeros((R, N), odt)
-    nsat = 0
-    mx = 0.0
-    for r0 in range(0, R, rb):
-        r1 = min(R, r0 + rb)
-        ab = a2[r0:r1]
-        Q = _tile_planes(np.abs(ab), bta, brema, T, Qbuf)
-        if r0 == 0 and np.count_nonzero(Q > L) > _RISKY_MAX * Q.size:
-            return None
-        P = _tile_planes(ab, bt, brem, T, Pbuf)
-        s, m = _saturate_risky(ab, bT, P, Q, T, L, want, out[r0:r1])
-        nsat += s
-        mx = max(mx, m)
-    return out, nsat, mx
+# The saturating accumulator. Output columns are the vector lanes: a task converts a
+# block of b's columns to integer lanes once, then runs every row of its row block over
+# them, addition by addition. A row's zero entries are skipped: adding 0 changes neither
+# the running sum nor the audit.
+_SAT_LANES = 512       # columns of b per task (int16 lanes: 1 KB per k)
+_SAT_CHUNKS = 64       # the tasks run as this many fixed chunks, whatever the thread count
+_SAT_MIN_LANES = 64    # narrower outputs swap the operands if that gives more lanes
 
 
-def saturate_matmul(a, b, batch, T, L, odt, want_audit, pmax):
-    """Saturating accumulator: a (..., M, K), b (..., K, N) -> (out, nsat, max_abs).
+@njit(inline="always")
+def _sat_add(c, e, lo, p, nLt, Lt, tp):
+    """One addition of the product p: (clip(c + p, -L, L), e + p, min(lo, c + p)) in type tp."""
+    s = tp(c + p)
+    return min(max(s, nLt), Lt), tp(e + p), min(lo, s)
 
-    pmax: bound on |a_ik * b_kj|; int16 / int32 lanes are used when both the running
-    sum (L + pmax) and, with the audit, the exact tile sum (T * pmax) stay below 2^15 / 2^31.
+
+@njit(cache=True)
+def _sat_steps(bb, ks, vs, n, L, want, acc, ex, lo):
+    """For q = 0 .. n-1 in order, on every lane: acc = clip(acc + vs[q] * bb[ks[q]], -L, L).
+
+    bb: (K, W) b's rows as integer lanes; ks, vs: (>= n,) int64 k indices and a values, n
+    a multiple of 4; acc, ex, lo: (W,) running sums, exact sums and smallest unclipped sums,
+    in a type holding all of them (ex and lo are only updated when ``want``). Four additions
+    per pass over the lanes keep the sums in registers between them.
+    """
+    tp = acc.dtype.type
+    Lt = tp(L)
+    nLt = tp(-L)
+    W = acc.shape[0]
+    for q in range(0, n, 4):
+        v0 = tp(vs[q])
+        v1 = tp(vs[q + 1])
+        v2 = tp(vs[q + 2])
+        v3 = tp(vs[q + 3])
+        b0 = bb[ks[q]]
+        b1 = bb[ks[q + 1]]
+        b2 = bb[ks[q + 2]]
+        b3 = bb[ks[q + 3]]
+        if want:
+            for j in range(W):
+                c = acc[j]
+                e = ex[j]
+                m = lo[j]
+                c, e, m = _sat_add(c, e, m, tp(v0 * b0[j]), nLt, Lt, tp)
+                c, e, m = _sat_add(c, e, m, tp(v1 * b1[j]), nLt, Lt, tp)
+                c, e, m = _sat_add(c, e, m, tp(v2 * b2[j]), nLt, Lt, tp)
+                c, e, m = _sat_add(c, e, m, tp(v3 * b3[j]), nLt, Lt, tp)
+                acc[j] = c
+                ex[j] = e
+                lo[j] = m
+        else:
+            for j in range(W):
+                c = acc[j]
+                c = min(max(tp(c + tp(v0 * b0[j])), nLt), Lt)
+                c = min(max(tp(c + tp(v1 * b1[j])), nLt), Lt)
+                c = min(max(tp(c + tp(v2 * b2[j])), nLt), Lt)
+                c = min(max(tp(c + tp(v3 * b3[j])), nLt), Lt)
+                acc[j] = c
+
+
+@njit(cache=True)
+def _sat_flush(acc, ex, lo, L, want, tot, cnt, big):
+    """End of a tile: tot += acc, then acc (and ex, lo) = 0. With ``want``: cnt += 1 where
+    an addition clipped, big = max(big, |ex|). A tile clipped iff an unclipped sum fell
+    below -L, or else its result differs from its exact sum (clips at +L only lower it).
+    """
+    tp = acc.dtype.type
+    nLt = tp(-L)
+    if not want:
+        for j in range(acc.shape[0]):
+            tot[j] += acc[j]
+            acc[j] = 0
+        return
+    for j in range(acc.shape[0]):
+        c = acc[j]
+        e = ex[j]
+        tot[j] += c
+        cnt[j] += tp((lo[j] < nLt) | (c != e))
+        big[j] = max(big[j], abs(e))
+        acc[j] = 0
+        ex[j] = 0
+        lo[j] = 0
+
+
+@njit(cache=True)
+def _nonzeros(arow, t0, t1, ks, vs):
+    """arow[t0:t1]'s nonzero entries as ks (k) and vs (value), in order, padded with zero
+    values to a multiple of 4. Returns (padded count, sum of |values|)."""
+    n = 0
+    s1 = 0
+    for k in range(t0, t1):
+        v = np.int64(arow[k])
+        ks[n] = k
+        vs[n] = v
+        s1 += abs(v)
+        n += v != 0
+    n4 = (n + 3) // 4 * 4
+    for q in range(n, n4):
+        ks[q] = t0
+        vs[q] = 0
+    return n4, s1
+
+
+@njit(cache=True)
+def _load_lanes(b2, j0, w, bb):
+    """bb[:, :w] = b2[:, j0:j0 + w] as bb's integer type and bb[:, w:] = 0; b2 (K, N)
+    in any layout (read along its contiguous axis)."""
+    K = b2.shape[0]
+    tp = bb.dtype.type
+    bb[:, w:] = 0
+    if abs(b2.strides[1]) <= abs(b2.strides[0]):
+        for k in range(K):
+            src = b2[k, j0:j0 + w]
+            dst = bb[k]
+            for j in range(w):
+                dst[j] = tp(src[j])
+    else:
+        for j in range(w):
+            src = b2[:, j0 + j]
+            for k in range(K):
+                bb[k, j] = tp(src[k])
+
+
+@njit(parallel=True, cache=True)
+def _saturate_tasks(a3, b3, T, L, lane, tot0, want, bmax, out):
+    """out[o] = a3[o] @ b3[o] through a saturating accumulator (tiles of T along K).
+
+    a3: (Ba, M, K), b3: (Bb, K, N) integer values in any real dtype and layout, a batch of
+    1 broadcast; out: (Bo, M, N). lane, tot0: zeros of the lanes' integer type (which
+    must hold L + max|a*b|) and of the row totals' type; bmax: bound on |b|. Rows whose
+    exact tile sums may not fit the lanes (sum |a| * bmax too large) run in int64 lanes.
+    Returns (tiles in which an addition left [-L, L], max |exact tile sum|), zeros
+    unless ``want``. Tasks are (batch, row block, column block) in fixed chunks.
+    """
+    Ba, M, K = a3.shape
+    Bb, _, N = b3.shape
+    Bo = out.shape[0]
+    tp = type(lane)
+    lim = np.iinfo(tp).max
+    W = min(_SAT_LANES, N if N <= 8 else (N + 31) // 32 * 32)
+    ncb = (N + W - 1) // W
+    nrb = max(1, min((M + 7) // 8, (32 + ncb * Bo - 1) // (ncb * Bo)))
+    RB = (M + nrb - 1) // nrb
+    nrb = (M + RB - 1) // RB
+    ntask = Bo * nrb * ncb
+    nch = min(ntask, _SAT_CHUNKS)
+    nsat = np.zeros(nch, np.int64)
+    mx = np.zeros(nch, np.int64)
+    for ch in prange(nch):
+        bb = np.empty((K, W), tp)
+        acc = np.zeros(W, tp)
+        ex = np.zeros(W, tp)
+        lo = np.zeros(W, tp)
+        cnt = np.zeros(W, tp)
+        big = np.zeros(W, tp)
+        acc64 = np.zeros(W, np.int64)
+        ex64 = np.zeros(W, np.int64)
+        lo64 = np.zeros(W, np.int64)
+        cnt64 = np.zeros(W, np.int64)
+        big64 = np.zeros(W, np.int64)
+        tot = np.zeros(W, type(tot0))
+        ks = np.zeros(T + 4, np.int64)
+        vs = np.zeros(T + 4, np.int64)
+        c = 0
+        for task in range(ch * ntask // nch, (ch + 1) * ntask // nch):
+            o = task // (nrb * ncb)
+            rb = (task - o * nrb * ncb) // ncb
+            j0 = (task - o * nrb * ncb - rb * ncb) * W
+            w = min(N, j0 + W) - j0
+            _load_lanes(b3[o if Bb > 1 else 0], j0, w, bb)
+            for i in range(rb * RB, min(M, (rb + 1) * RB)):
+                arow = a3[o if Ba > 1 else 0, i]
+                tot[:] = 0
+                for t0 in range(0, K, T):
+                    n, s1 = _nonzeros(arow, t0, min(K, t0 + T), ks, vs)
+                    if n == 0:
+                        continue
+                    if not want or s1 * bmax < lim:
+                        _sat_steps(bb, ks, vs, n, L, want, acc, ex, lo)
+                        _sat_flush(acc, ex, lo, L, want, tot, cnt, big)
+                    else:
+                        _sat_steps(bb, ks, vs, n, L, want, acc64, ex64, lo64)
+                        _sat_flush(acc64, ex64, lo64, L, want, tot, cnt64, big64)
+                dst = out[o, i, j0:j0 + w]
+                for j in range(w):
+                    dst[j] = tot[j]
+                if want:
+                    for j in range(W):
+                        c += cnt[j]
+                    cnt[:] = 0
+        if want:
+            nsat[ch] = c + cnt64.sum()
+            mx[ch] = max(np.int64(big.max()), big64.max())
+    return nsat.sum(), mx.max()
+
+
+def _as_batch3(x, batch):
+    """x (..., R, C) as (B, R, C): B = 1 (broadcast by the kernel) or prod(batch)."""
+    if int(np.prod(x.shape[:-2], dtype=np.int64)) == 1:
+        return x.reshape((1,) + x.shape[-2:])
+    return np.broadcast_to(x, batch + x.shape[-2:]).reshape((-1,) + x.shape[-2:])
+
+
+def saturate_matmul(a, b, batch, T, L, odt, want_audit, amax, bmax):
+    """Saturating accumulator: a (..., M, K), b (..., K, N) -> (out (batch..., M, N) odt,
+    nsat, max_abs).
+
+    a, b: integer values in any real dtype and layout (not copied unless batch
+    broadcasting needs it); amax, bmax: bounds on |a| and |b|. The lanes are int16 while
+    L + amax * bmax (the largest running sum before a clip) fits, else int32 / int64.
+    Outputs narrower than _SAT_MIN_LANES with more rows are computed as b^T a^T (the
+    same additions in the same order).
     """
     M, K = a.shape[-2:]
     N = b.shape[-1]
-    need = L + pmax
-    if want_audit:
-        need = max(need, min(T, K) * pmax)
-    if need < 2.0 ** 15:
-        lane = np.int16
+    need = L + amax * bmax
+    nT = -(-K // T)
+    if need < 2.0 ** 15 and nT < 2 ** 15:
+        lane = np.int16(0)
     elif need < 2.0 ** 31:
-        lane = np.int32
+        lane = np.int32(0)
     else:
-        lane = np.int64
-    if b.ndim == 2 and a.dtype != np.int64 and K > 1:
-        # exact float tile sums (the caller chose a dtype exact for them) decide
-        # which tiles can clip at all
-        res = _saturate_planes(a.reshape(-1, K), b, T, L, odt, want_audit, lane)
-        if res is not None:
-            out, nsat, mx = res
-            return out.reshape(batch + (M, N)), nsat, mx
-    if b.ndim == 2:
-        a3 = a.reshape(1, -1, K)
-        # C order matters: astype keeps a transposed view's layout, and the kernel's
-        # inner loop over j must be contiguous to vectorise (10x measured)
-        b3 = np.ascontiguousarray(b, dtype=lane).reshape(1, K, N)
+        lane = np.int64(0)
+    tot0 = np.int32(0) if nT * (L + 1.0) < 2.0 ** 31 else np.int64(0)
+    out = np.empty(batch + (M, N), odt)
+    b3 = _as_batch3(b, batch)
+    if b3.shape[0] == 1:
+        # a's batch dimensions as rows: b's lanes are converted once per block
+        a3 = a.reshape((1, -1, K))
+        out3 = out.reshape((1, -1, N))
     else:
-        a3 = np.broadcast_to(a, batch + (M, K)).reshape(-1, M, K)
-        bshape = b.shape[:-2]
-        if int(np.prod(bshape, dtype=np.int64)) == 1:
-            b3 = np.ascontiguousarray(b, dtype=lane).reshape(1, K, N)
-        else:
-            b3 = np.ascontiguousarray(np.broadcast_to(b, batch + (K, N)),
-                                      dtype=lane).reshape(-1, K, N)
-    out = np.empty(a3.shape[:2] + (N,), odt)
-    nsat, mx = _saturate_kernel(a3, b3, T, L, want_audit, out)
-    return out.reshape(batch + (M, N)), nsat, mx
+        a3 = _as_batch3(a, batch)
+        out3 = out.reshape((-1, M, N))
+    # the kernel does not check bounds
+    Bo = out3.shape[0]
+    assert out3.shape[1:] == (a3.shape[1], N) and b3.shape[1] == K
+    assert a3.shape[0] in (1, Bo) and b3.shape[0] in (1, Bo)
+    if N < _SAT_MIN_LANES and a3.shape[1] > N:
+        nsat, mx = _saturate_tasks(b3.transpose(0, 2, 1), a3.transpose(0, 2, 1), T, L, lane,
+                                   tot0, want_audit, float(amax), out3.transpose(0, 2, 1))
+    else:
+        nsat, mx = _saturate_tasks(a3, b3, T, L, lane, tot0, want_audit, float(bmax), out3)
+    return out, nsat, mx

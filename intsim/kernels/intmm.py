@@ -12,7 +12,9 @@ Tile results are then summed without limit.
 Speed: wide/clamp/wrap run the tiles as one batched float BLAS matmul on the
 integer operands, exact because the dtype is chosen from the operands' maxima
 (float32 while |tile sum| < 2^24, else float64 below 2^53, else int64);
-saturate and the tile reduction + audit counting are Numba kernels.
+the tile reduction + audit counting are Numba kernels. saturate is one Numba
+kernel: the additions in order, vectorised across output columns in int16 lanes
+where they hold the sums, skipping zero entries of a.
 """
 from dataclasses import dataclass
 
@@ -192,7 +194,7 @@ def matmul_acc(a, b, *, acc_bits=8, tile=32, mode="clamp", audit=None, a_max=Non
     if mode == "saturate":
         a = a.astype(cdt, copy=False)   # the other modes cast a per row block where they can
         out, nsat, mx = _km.saturate_matmul(a, b, batch, T, L, odt, audit is not None,
-                                            amax * bmax)
+                                            amax, bmax)
     else:
         out, nsat, mx = _km.tiled_matmul(a, b, batch, T, L, mode, odt, audit is not None,
                                          acc_bits, amax * bmax * T)

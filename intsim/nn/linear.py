@@ -85,7 +85,8 @@ class Linear(Module, DatapathSite):
 
     def add_outputs(self, n, rng):
         """Grow by n output rows (classifier growth): old rows kept, new rows
-        initialised as a fresh layer with the same fan-in would be."""
+        initialised as a fresh layer with the same fan-in would be; the whole bias
+        drawn afresh when the datapath's ``fresh_classifier_bias()`` says so."""
         n = int(n)
         if n < 0:
             raise ValueError(f"cannot add {n} outputs")
@@ -94,8 +95,11 @@ class Linear(Module, DatapathSite):
         self.weight.data = np.concatenate([self.weight.data, neww.astype(self.weight.data.dtype)])
         self.weight.grad = None
         if self.bias is not None:
-            newb = bias_uniform(n, self.in_features, rng)
-            self.bias.data = np.concatenate([self.bias.data, newb.astype(self.bias.data.dtype)])
+            if self.out_features and self.arith.fresh_classifier_bias():
+                b = bias_uniform(self.out_features + n, self.in_features, rng)
+            else:
+                b = np.concatenate([self.bias.data, bias_uniform(n, self.in_features, rng)])
+            self.bias.data = b.astype(self.bias.data.dtype, copy=False)
             self.bias.grad = None
         self.out_features += n
         if getattr(self, "arith_state", None) is not None:

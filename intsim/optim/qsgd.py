@@ -50,10 +50,15 @@ class QuantizedSGD:
     as the released code makes one per task).
     """
 
-    def __init__(self, params, lr, momentum, weight_decay, arith, rng):
+    def __init__(self, params, lr, momentum, weight_decay, arith, rng, frozen=()):
         self.params = list(params)
         if not self.params:
             raise ValueError("QuantizedSGD got an empty parameter list")
+        # a second group with lr 0 and weight decay 0 (the released BiC's bias layers in
+        # its first stage): stepped only under lptorch's shared lr (arith.shared_group_lr)
+        self.frozen = list(frozen) if getattr(arith, "shared_group_lr", False) else []
+        self._group = [0] * len(self.params) + [1] * len(self.frozen)
+        self.params += self.frozen
         if not lr >= 0 or not 0 <= momentum < 1 or weight_decay < 0:
             raise ValueError(f"bad SGD hyperparameters lr={lr} momentum={momentum} "
                              f"wd={weight_decay}")
@@ -84,8 +89,8 @@ class QuantizedSGD:
         self.stats[what].add(st)
         return q.astype(np.float32, copy=False)
 
-    def _hyper(self):
-        h = np.array([self.weight_decay, self.momentum, self.lr], np.float32)
+    def _hyper(self, weight_decay, lr):
+        h = np.array([weight_decay, self.momentum, lr], np.float32)
         if self.arith.quantize_hyper:
             h = self._qm(h, "update")
         return np.float32(h[0]), np.float32(h[1]), np.float32(h[2])
@@ -95,9 +100,13 @@ class QuantizedSGD:
         return 0 if p.data.ndim == 4 else None
 
     def step(self):
+        """One update, group by group as lptorch's loop: each group's hyperparameters are
+        rounded before its parameters; the second group keeps the first group's lr."""
         a = self.arith
-        wd, mom, lr = self._hyper()
+        wd, mom, lr = self._hyper(self.weight_decay, self.lr)
         for i, p in enumerate(self.params):
+            if self._group[i] and not self._group[i - 1]:
+                wd, mom, _ = self._hyper(0.0, 0.0)      # lr stays the first group's
             if p.grad is None:
                 continue
             if p.grad.shape != p.data.shape:
@@ -147,13 +156,15 @@ class QuantizedSGD:
                 p.data = master.copy()
 
 
-def make_optimizer(params, lr, momentum, weight_decay, arith=None, rng=None):
+def make_optimizer(params, lr, momentum, weight_decay, arith=None, rng=None, frozen=()):
     """The optimizer a run's arithmetic trains with: intsim.optim.SGD, or
     QuantizedSGD when ``arith.quantized_update`` (FP134). rng (a Generator) is
-    only read then: one integer seeds the optimizer's own Generator."""
+    only read then: one integer seeds the optimizer's own Generator. frozen: the
+    parameters of a second group with lr 0 and weight decay 0, which plain SGD
+    leaves as they are (an lr of 0 does not move them)."""
     if arith is not None and getattr(arith, "quantized_update", False):
         if not isinstance(rng, np.random.Generator):
             raise ValueError("a quantized update needs rng, a numpy.random.Generator")
         child = np.random.default_rng(int(rng.integers(0, 2 ** 63 - 1)))
-        return QuantizedSGD(params, lr, momentum, weight_decay, arith, child)
+        return QuantizedSGD(params, lr, momentum, weight_decay, arith, child, frozen=frozen)
     return SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
