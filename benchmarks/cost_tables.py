@@ -59,19 +59,8 @@ def main(argv=None):
             "-" if e is None or not first else f"{e / first:.3f}",
             "yes" if key in front else "", grid.done(g)])
     notes = [grid.mode_note(), *grid.split_notes()]
-    by = {key: means[key][0] for key in groups}
     if varied[:1] == ["arith"] and {"bits", "acc_bits"} <= set(varied):
-        def e(arith, b, a):
-            return by.get(tuple({"arith": arith, "bits": b, "acc_bits": a}[k] for k in varied))
-        for arith in sorted(vals["arith"]):
-            lo, hi = e(arith, 4, 8), e(arith, 8, 16)
-            if lo and hi:
-                notes.append(f"{arith}: energy 8_16 / 4_8 = {hi / lo:.2f} (the authors' figure: "
-                             "2.98 with their 'simba' model, 2.32 with 'tpu').")
-        h, l_ = e("hdqt", 4, 8), e("luq", 4, 8)
-        if h and l_:
-            notes.append(f"LUQ / HDQT energy at 4_8 = {l_ / h:.2f} (the authors' figure: 0.99 "
-                         "'simba', 4.5 'tpu').")
+        notes += _authors_ratios(grid, groups, varied, sorted(vals["arith"]))
     notes += ["Energy: the run's operation counts (every layer and pass, forward passes of "
               "evaluation and of the frozen old model included) priced with the packaged 45 nm "
               "table (docs/cost.md, docs/method.md).",
@@ -89,6 +78,28 @@ def main(argv=None):
             print(f"wrote {fig}")
         except plotting.PlotUnavailable as e:
             print(f"no figure: {e}", file=sys.stderr)
+
+
+def _authors_ratios(grid, groups, varied, ariths):
+    """Notes: the ratios the authors' accuracy-energy figure shows (8_16 / 4_8 and LUQ /
+    HDQT at 4_8), of the whole run's energy and of its MAC array's alone (multiplies
+    and accumulator additions)."""
+    def energy(field, arith, b, a):
+        key = tuple({"arith": arith, "bits": b, "acc_bits": a}[k] for k in varied)
+        return mean_std(list(grid.values(groups[key], field).values()))[0] if key in groups \
+            else None
+    notes = []
+    for field, what in (("energy_uj", "run energy"), ("mac_energy_uj", "MAC-array energy")):
+        for arith in ariths:
+            lo, hi = energy(field, arith, 4, 8), energy(field, arith, 8, 16)
+            if lo and hi:
+                notes.append(f"{arith}: {what} 8_16 / 4_8 = {hi / lo:.2f} (the authors' figure: "
+                             "2.98 with their 'simba' model, 2.32 with 'tpu').")
+        h, l_ = energy(field, "hdqt", 4, 8), energy(field, "luq", 4, 8)
+        if h and l_:
+            notes.append(f"LUQ / HDQT {what} at 4_8 = {l_ / h:.2f} (the authors' figure: 0.99 "
+                         "'simba', 4.5 'tpu').")
+    return notes
 
 
 if __name__ == "__main__":

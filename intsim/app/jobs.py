@@ -70,7 +70,8 @@ def run_summary(results: dict) -> dict:
     NME), cnn_task_forgetting / cnn_bwt (forgetting and backward transfer by task,
     from the accuracy matrix, summary.cnn.by_task; None in records without it), sat_pct (saturated tiles over all passes, %), sat_fwd_pct,
     sat_bwd_pct, max_abs (largest |tile sum| seen), energy_uj and macs (the
-    run's cost record, results.json ``cost``; None without one).
+    run's cost record, results.json ``cost``; None without one), mac_energy_uj (the
+    energy of its multiplies and additions alone: the MAC array's).
     """
     tot = {"all": [0, 0], "fwd": [0, 0], "bwd": [0, 0]}
     max_abs = 0
@@ -94,6 +95,9 @@ def run_summary(results: dict) -> dict:
             "sat_bwd_pct": _pct(tot["bwd"][1], tot["bwd"][0]), "max_abs": max_abs,
             "energy_uj": None if not results.get("cost") else
             results["cost"]["total"]["energy_pj"] * 1e-6,
+            "mac_energy_uj": None if not results.get("cost") else
+            1e-6 * sum(v["energy_pj"] for k, v in results["cost"]["total"]["by_class"].items()
+                       if k.startswith(("mul:", "add:"))),
             "macs": None if not results.get("cost") else results["cost"]["total"]["macs"]}
 
 
