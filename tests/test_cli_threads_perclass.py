@@ -313,3 +313,59 @@ def test_cache_dir_for_a_read_only_package(tmp_path):
     ok.mkdir()
     env = {}
     assert runtime.configure_cache_dir(str(ok), env) is None and env == {}
+
+
+# ---------------------------------------------------------------- thread-invariant bits
+
+def _results_without_machine_fields(path):
+    """results.json without timings, versions and the thread counts."""
+    r = json.loads((path / "results.json").read_text())
+    for k in ("timings", "versions"):
+        r.pop(k, None)
+    r["run"].pop("threads", None)
+    r["config"].pop("threads", None)
+    for t in r["tasks"]:
+        t.pop("seconds", None)
+    return r
+
+
+#: a float datapath on the real HAPT shapes: OpenBLAS's float32 sums split by thread count
+FLOAT_RUN = ["--method", "der", "--arith", "fp", "--seed", "1", "--epochs", "2",
+             "--per-class", "60"]
+
+
+@pytest.mark.skipif(threads.available_cores() < 2, reason="needs 2 cores to compare 1 and 2 "
+                    "threads")
+def test_float_run_bits_do_not_depend_on_the_thread_count(tmp_path):
+    """FP (float32 BLAS sums) gives the same results at 1 and 2 threads: a run keeps
+    OpenBLAS at one thread when its datapath's sums are not exact integers."""
+    for t in ("1", "2"):
+        r, _ = _run(tmp_path, *FLOAT_RUN, "--threads", t, name=f"t{t}", hooks=RunHooks())
+        assert r.exit_code == 0, r.output
+    assert json.loads((tmp_path / "t2" / "results.json").read_text())["run"]["threads"] == \
+        {"numba": 2, "openblas": 1}
+    assert _results_without_machine_fields(tmp_path / "t1") == \
+        _results_without_machine_fields(tmp_path / "t2")
+
+
+@pytest.mark.skipif(threads.available_cores() < 2, reason="needs 2 cores to change 1 to 2 "
+                    "threads")
+def test_resume_may_change_the_thread_count_and_nothing_else(tmp_path):
+    full, _ = _run(tmp_path, *FLOAT_RUN, "--threads", "1", name="full", hooks=RunHooks())
+    assert full.exit_code == 0, full.output
+
+    def stop(t, rec):
+        if t == 0:
+            raise KeyboardInterrupt
+    r, _ = _run(tmp_path, *FLOAT_RUN, "--threads", "1", name="part",
+                hooks=RunHooks(on_task_end=stop))
+    assert r.exit_code == 130
+    r, _ = _run(tmp_path, "--resume", "--epochs", "3", name="part", hooks=RunHooks())
+    assert r.exit_code == 2 and "only --threads may change" in r.output + r.stderr
+    r, _ = _run(tmp_path, "--resume", name="part", hooks=RunHooks(),
+                env={threads.ENV_VAR: "2"})
+    assert r.exit_code == 0, r.output
+    res = json.loads((tmp_path / "part" / "results.json").read_text())
+    assert res["run"]["threads"]["numba"] == 2
+    assert _results_without_machine_fields(tmp_path / "part") == \
+        _results_without_machine_fields(tmp_path / "full")

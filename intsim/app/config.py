@@ -227,10 +227,12 @@ class RunConfig:
     energy_table: str | None = _setting(
         None, "TOML table of per-operation energies that prices the run's operation counts "
               "[default: the packaged 45 nm table, docs/method.md].")
-    # Part of the config: float BLAS results can depend on the count.
-    threads: int | None = _setting(None, "Threads for Numba kernels and OpenBLAS, at most the "
-                                         "cores [default: $INTSIM_THREADS, else the idle cores "
-                                         "(the load average), shared with other intsim runs].")
+    # No result depends on it (docs/run-folder.md); --resume may change it.
+    threads: int | None = _setting(None, "Threads for Numba kernels and OpenBLAS (OpenBLAS 1 "
+                                         "when the datapath sums floats), at most the cores; "
+                                         "--resume may change it [default: $INTSIM_THREADS, "
+                                         "else the idle cores (the load average), shared with "
+                                         "other intsim runs].")
 
     def to_dict(self) -> dict:
         """Plain dict (tuples as lists, arith_options as a dict)."""

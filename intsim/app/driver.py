@@ -204,7 +204,8 @@ def _run(cfg, arith, run_dir: Path, lock, resume, hooks, prog, keep_checkpoint) 
                               f"{stream.num_tasks} tasks)")
 
     # ---- from here on we write
-    used_threads = set_threads(cfg.threads)
+    # float sums: BLAS on one thread, so that the bits do not depend on the count
+    used_threads = set_threads(cfg.threads, blas=None if arith.blas_exact else 1)
     run_info = {"dataset": cfg.dataset, "dataset_name": getattr(ds, "name", cfg.dataset),
                 "class_order": [int(c) for c in np.asarray(stream.class_order)],
                 "num_tasks": int(stream.num_tasks), "num_classes": int(stream.num_classes),
@@ -366,11 +367,12 @@ def _compile_notice(prog: Progress) -> None:
 
 
 def _same_settings(saved, cfg: RunConfig) -> bool:
-    """The checkpoint's settings equal cfg's; settings newer than the checkpoint
-    (absent from it, e.g. threads) are not compared."""
+    """The checkpoint's settings equal cfg's, but for the thread count (a resumed run
+    may take another); settings newer than the checkpoint (absent from it) are not
+    compared."""
     if not isinstance(saved, dict):
         return False
-    skip = set(unused_settings(cfg))
+    skip = set(unused_settings(cfg)) | {"threads"}      # the count changes no result
     now = runio.to_jsonable(cfg.to_dict())
     return {k: v for k, v in saved.items() if k not in skip} == \
         {k: v for k, v in now.items() if k in saved and k not in skip}

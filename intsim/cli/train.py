@@ -149,15 +149,23 @@ def train_cmd(ctx, config_file, arith_opts, datapath_opts, out, resume, quiet, v
             if resume:
                 if out is None:
                     fail("--resume needs --out RUN (the run folder to continue)")
-                given = list(overrides) + (["config"] if config_file else [])
+                # the thread count may change: no result depends on it (docs/run-folder.md)
+                given = [k for k in overrides if k != "threads"] + \
+                    (["config"] if config_file else [])
                 if given:
                     fail(f"cannot change settings when resuming (given: "
                          f"{', '.join('--' + g.replace('_', '-') for g in given)}); "
-                         f"the run's config.toml is used")
+                         f"the run's config.toml is used (only --threads may change)")
                 cfg_path = Path(out) / runio.CONFIG
                 if not cfg_path.exists():
                     fail(f"cannot resume: {cfg_path} not found (not an intsim run folder)")
-                cfg = resolve(cfg_path)
+                now = {k: v for k, v in overrides.items() if k == "threads"}
+                if not now and os.environ.get(_threads.ENV_VAR, "").strip():
+                    try:
+                        now["threads"] = _threads.default_threads()  # INTSIM_THREADS
+                    except ValueError as e:
+                        fail(str(e))
+                cfg = resolve(cfg_path, now)
             else:
                 others, load = active.others(), _threads.machine_load()
                 cfg = resolve(config_file, overrides, other_runs=others, load=load)

@@ -47,6 +47,10 @@ class Datapath:
     pass_audit = PassAudit
     #: largest accumulator bits the audit's range reports (None: unlimited)
     acc_limit = None
+    #: every BLAS product it runs sums integers exactly, so BLAS's thread count cannot
+    #: change its bits (False: float sums, which OpenBLAS splits differently by thread
+    #: count; a run then keeps BLAS at one thread, intsim.app.driver)
+    blas_exact = False
 
     def __post_init__(self):
         check_fields(self)

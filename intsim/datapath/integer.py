@@ -286,6 +286,12 @@ class IntegerDatapath(_IntegerForward):
 
     kind = "integer"
 
+    @property
+    def blas_exact(self) -> bool:
+        """Integer operands in every product (float ones in the ablations without the
+        forward or backward quantizers)."""
+        return self.fwd_quant and self.bwd_quant
+
     def __post_init__(self):
         super().__post_init__()
         _int_bits("forward_format", self.forward_format)

@@ -228,8 +228,8 @@ def openblas_threads() -> int | None:
     return _openblas_call(_OPENBLAS_GETTERS)
 
 
-def set_threads(n: int) -> dict:
-    """Use ``n`` threads in Numba's parallel kernels and in OpenBLAS.
+def set_threads(n: int, blas: int | None = None) -> dict:
+    """Use ``n`` threads in Numba's parallel kernels and ``blas`` (default ``n``) in OpenBLAS.
 
     Numba's count is capped at ``numba.config.NUMBA_NUM_THREADS`` (the pool
     size fixed at start-up). Returns ``{"numba": k, "openblas": m or None}``,
@@ -239,6 +239,7 @@ def set_threads(n: int) -> dict:
     n = parse_threads(n)
     k = min(n, int(numba.config.NUMBA_NUM_THREADS))
     numba.set_num_threads(k)
-    found = _openblas_call(_OPENBLAS_SETTERS, ctypes.c_int(n)) is not None
+    b = n if blas is None else parse_threads(blas)
+    found = _openblas_call(_OPENBLAS_SETTERS, ctypes.c_int(b)) is not None
     return {"numba": int(numba.get_num_threads()),
             "openblas": openblas_threads() if found else None}
