@@ -14,7 +14,7 @@ from collections import Counter
 
 import numpy as np
 
-from intsim.cost.counts import layer_counts, model_calls, reset_calls
+from intsim.cost.counts import layer_counts, layer_datapaths, model_calls, reset_calls
 from intsim.errors import diverged_in
 
 from . import metrics
@@ -111,7 +111,8 @@ def run_cil(stream, model_factory, config, rng, on_task_end=None, on_epoch=None,
         calls = model_calls(learner.model)
         for layer, c in old_calls.items():
             calls.setdefault(layer, Counter()).update(c)
-        ev["op_counts"] = layer_counts(calls, learner.model.arith)
+        ev["op_counts"] = layer_counts(calls, learner.model.arith,
+                                       layer_datapaths(old, learner.model))
         extras = learner.task_extras()
         ev.update(extras)
         ev["extras"] = sorted(extras)          # which keys are method-specific

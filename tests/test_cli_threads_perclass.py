@@ -369,3 +369,24 @@ def test_resume_may_change_the_thread_count_and_nothing_else(tmp_path):
     assert res["run"]["threads"]["numba"] == 2
     assert _results_without_machine_fields(tmp_path / "part") == \
         _results_without_machine_fields(tmp_path / "full")
+
+
+def test_set_threads_reaches_numpys_openblas_beside_scipys():
+    """SciPy's wheels load an OpenBLAS of their own beside NumPy's (scipy.special does);
+    the count must reach the one NumPy's products run on, and every other one."""
+    import ctypes
+    import scipy.special  # noqa: F401
+    np_dir = os.path.realpath(os.path.join(os.path.dirname(np.__file__), "..", "numpy.libs"))
+    libs = [p for p in {os.path.realpath(p) for p in threads._openblas_candidates()}]
+    numpys = [p for p in libs if p.startswith(np_dir)]
+    if not numpys:
+        pytest.skip("NumPy does not bundle OpenBLAS here")
+
+    def count(path):
+        lib = ctypes.CDLL(path)
+        fn = next(f for f in threads._OPENBLAS_GETTERS if hasattr(lib, f))
+        return int(getattr(lib, fn)())
+    for n in (2, 1):
+        threads.set_threads(n)
+        assert [count(p) for p in libs] == [n] * len(libs)
+        assert threads.openblas_threads() == count(numpys[0]) == n

@@ -21,11 +21,12 @@ from intsim.datapath.base import DATAPATHS, Datapath, register_datapath
 from intsim.datapath.exact import ExactDatapath
 from intsim.datapath.formats import FormatsDatapath
 from intsim.datapath.integer import IntegerDatapath, LUQDatapath
-from intsim.datapath.layout import Conv, Dense
+from intsim.datapath.layout import Batched, Conv, Dense
 from intsim.datapath.lptorch import LptorchDatapath
 from intsim.datapath.presets import (FP, FP8, FP134, HDQT, LUQ, PRESETS, Preset,
                                      datapath_from_spec, register_preset)
 
 __all__ = ["DATAPATHS", "Datapath", "datapath_from_spec", "register_datapath", "ExactDatapath",
            "IntegerDatapath", "LUQDatapath", "FormatsDatapath", "LptorchDatapath", "Dense",
-           "Conv", "FP", "HDQT", "LUQ", "FP8", "FP134", "PRESETS", "Preset", "register_preset"]
+           "Conv", "Batched", "FP", "HDQT", "LUQ", "FP8", "FP134", "PRESETS", "Preset",
+           "register_preset"]

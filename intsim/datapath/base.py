@@ -5,7 +5,8 @@ later ``dx, dW, db = ctx.backward(g)``; it knows nothing of the arithmetic.
 
 - x, W, b: the layer's input, weight (N, K) and bias (N,) or None, float32;
   ``layout`` (intsim.datapath.layout) says whether x are rows (Dense) or
-  images (Conv) and how they unfold;
+  images (Conv) and how they unfold, or whether x and W are S pairs of
+  activations (Batched: x (S, M, K), W (S, N, K), no bias);
 - ``site``: what the layer owns for its datapath: ``rng`` (its Generator,
   for stochastic rounding), ``layer_audit`` (intsim.arith.qmatmul.LayerAudit),
   ``arith_state`` (per-layer state, :meth:`Datapath.new_state`; absent when
@@ -79,8 +80,18 @@ class Datapath:
         "backward_weight") on a layer call of ``shape`` (intsim.datapath.layout.Shape),
         as an intsim.cost.tally.OpCounts, composed from the parts' own counts. A
         quantizer whose result both backward products read is counted in
-        backward_weight (always computed)."""
+        backward_weight (always computed). ``shape`` is one product (``items`` 1);
+        :meth:`call_counts` counts a call of several."""
         raise NotImplementedError
+
+    def call_counts(self, pass_: str, shape, training: bool = True):
+        """The operations of one call of ``pass_`` on a layer call of ``shape``: a call of
+        ``shape.items`` independent products (Batched, grouped Conv) counts each as one
+        call of its item shape (:meth:`op_counts`)."""
+        items = getattr(shape, "items", 1)
+        if items == 1:
+            return self.op_counts(pass_, shape, training)
+        return self.op_counts(pass_, shape._replace(items=1), training).scaled(items)
 
     # ---------------------------------------------------------------- specs
     def to_spec(self) -> dict:

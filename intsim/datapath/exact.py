@@ -7,6 +7,7 @@ import numpy as np
 
 from intsim.cost.tally import OpCounts, product
 from intsim.datapath.base import Datapath, register_datapath
+from intsim.datapath.items import forward_items
 from intsim.datapath.parts import ExactAccumulator
 from intsim.kernels.im2col import col2im, im2col, im2col_km
 
@@ -21,6 +22,11 @@ class ExactDatapath(Datapath):
 
     def forward(self, x, W, b, layout, site):
         x = x.astype(W.dtype, copy=False)
+        if layout.per_item:
+            if layout.conv:
+                return forward_items(self, x, W, b, layout, site)
+            layout.check(x, W, b)
+            return np.matmul(x, np.swapaxes(W, 1, 2)), _BatchedCtx(x, W, site)
         if not layout.conv:
             y = x @ W.T
             if b is not None:
@@ -59,6 +65,18 @@ class _DenseCtx:
         dW = g.T @ self.x
         dx = g @ self.W if self.site.need_input_grad else None
         return dx, dW, db
+
+
+class _BatchedCtx:
+    """Backward of y_s = x_s W_s^T for every item s: dx = g W, dW = g^T x per item."""
+
+    def __init__(self, x, W, site):
+        self.x, self.W, self.site = x, W, site
+
+    def backward(self, g):
+        dW = np.matmul(np.swapaxes(g, 1, 2), self.x)
+        dx = np.matmul(g, self.W) if self.site.need_input_grad else None
+        return dx, dW, None
 
 
 class _ConvCtx:

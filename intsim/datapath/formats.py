@@ -39,6 +39,7 @@ from intsim.arith.lptorch import FloatPassAudit
 from intsim.cost.tally import OpCounts, product, quantizer
 from intsim.datapath.base import Datapath, register_datapath
 from intsim.datapath.fields import FormatName, format_of
+from intsim.datapath.items import forward_items
 from intsim.datapath.parts import (Accumulator, ExactAccumulator, FloatAccumulator, Identity,
                                    Nearest, Rounding, Transform)
 from intsim.formats import IntFormat, amax_scale
@@ -221,6 +222,8 @@ class FormatsDatapath(Datapath):
 
     # ---------------------------------------------------------------- forward
     def forward(self, x, W, b, layout, site):
+        if layout.per_item:
+            return forward_items(self, x, W, b, layout, site)
         site.layer_audit.tick()
         aud = site.layer_audit
         x = x.astype(W.dtype, copy=False)

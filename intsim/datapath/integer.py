@@ -22,6 +22,7 @@ from intsim.arith import qmatmul as qm
 from intsim.cost.tally import OpCounts, log2_int, product, quantizer
 from intsim.datapath.base import Datapath, register_datapath
 from intsim.datapath.fields import FormatName, format_of
+from intsim.datapath.items import forward_items
 from intsim.datapath.parts import (Accumulator, BlockHadamard, ExactAccumulator, IntAccumulator,
                                    Nearest, Rounding, Stochastic, Transform)
 from intsim.formats import IntFormat
@@ -79,6 +80,8 @@ class _IntegerForward(Datapath):
         return False
 
     def forward(self, x, W, b, layout, site):
+        if layout.per_item:
+            return forward_items(self, x, W, b, layout, site)
         if not layout.conv:
             return self._forward_dense(x, W, b, site)
         if layout.kmajor and self.quantizes_forward:

@@ -15,6 +15,7 @@ import numpy as np
 from intsim.arith.lptorch import FloatPassAudit, lp_quantize, lp_scale
 from intsim.cost.tally import OpCounts, product, quantizer
 from intsim.datapath.base import Datapath, register_datapath
+from intsim.datapath.exact import ExactDatapath
 from intsim.datapath.parts import ExactAccumulator
 from intsim.datapath.fields import FormatName
 from intsim.formats import ROUNDINGS, get_format
@@ -174,7 +175,12 @@ class LptorchDatapath(Datapath):
         site.layer_audit.tick()
         x = x.astype(W.dtype, copy=False)
         state = getattr(site, "arith_state", None)
-        if not layout.conv:
+        if layout.per_item:
+            # float32 products of every item (ExactDatapath), then one output rounding of
+            # the whole tensor, as a QLayer rounds its module's output
+            y, fctx = ExactDatapath().forward(x, W, b, layout, site)
+            ctx = _ItemsCtx(self, site, fctx)
+        elif not layout.conv:
             y = x @ W.T
             if b is not None:
                 y = y + b
@@ -185,6 +191,20 @@ class LptorchDatapath(Datapath):
             y = layout.output(np.matmul(W, cols.reshape(cols.shape[0], -1)), B, N, Ho, Wo, b)
             ctx = _Ctx(self, site, cols, W, b, layout, x.shape, (Ho, Wo))
         return self.forward_output(y, state, site.training, site.rng, site.layer_audit), ctx
+
+
+class _ItemsCtx:
+    """Backward of a per-item layout: the error quantizer on the whole gradient, then
+    the float products of every item (db from the rounded gradient)."""
+
+    def __init__(self, dp, site, fctx):
+        self.dp, self.site, self.fctx = dp, site, fctx
+
+    def backward(self, g):
+        site = self.site
+        gq = self.dp.backward_error(g, getattr(site, "arith_state", None), site.rng,
+                                    site.layer_audit, need_dx=site.need_input_grad)
+        return self.fctx.backward(gq.astype(g.dtype, copy=False))
 
 
 class _Ctx:

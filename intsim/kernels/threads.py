@@ -210,21 +210,42 @@ def _openblas_candidates() -> list[str]:
     return paths
 
 
-def _openblas_call(names, *args):
-    """Call the first function of ``names`` found in a loaded OpenBLAS; None if none."""
-    for path in _openblas_candidates():
+def _openblas_libs():
+    """The OpenBLAS libraries found (ctypes handles), NumPy's first, each file once.
+
+    A process may hold several: SciPy's wheels bring their own OpenBLAS, loaded
+    beside NumPy's as soon as e.g. scipy.special is imported, and NumPy's
+    products run on NumPy's."""
+    np_dir = os.path.realpath(os.path.join(os.path.dirname(np.__file__), "..", "numpy.libs"))
+    paths = sorted({os.path.realpath(p) for p in _openblas_candidates()},
+                   key=lambda p: (not p.startswith(np_dir), p))
+    libs = []
+    for path in paths:
         try:
-            lib = ctypes.CDLL(path)
+            libs.append(ctypes.CDLL(path))
         except OSError:
             continue
+    return libs
+
+
+def _openblas_call(names, *args, every=False):
+    """Call the first function of ``names`` found in NumPy's OpenBLAS (or the first
+    OpenBLAS found), or with ``every`` in each OpenBLAS loaded; the first result, or
+    None when there is none."""
+    out = None
+    for lib in _openblas_libs():
         for fn in names:
             if hasattr(lib, fn):
-                return int(getattr(lib, fn)(*args) or 0)
-    return None
+                r = int(getattr(lib, fn)(*args) or 0)
+                out = r if out is None else out
+                break
+        if out is not None and not every:
+            break
+    return out
 
 
 def openblas_threads() -> int | None:
-    """OpenBLAS's current thread count (None when no OpenBLAS is found)."""
+    """The thread count of NumPy's OpenBLAS (None when no OpenBLAS is found)."""
     return _openblas_call(_OPENBLAS_GETTERS)
 
 
@@ -240,6 +261,6 @@ def set_threads(n: int, blas: int | None = None) -> dict:
     k = min(n, int(numba.config.NUMBA_NUM_THREADS))
     numba.set_num_threads(k)
     b = n if blas is None else parse_threads(blas)
-    found = _openblas_call(_OPENBLAS_SETTERS, ctypes.c_int(b)) is not None
+    found = _openblas_call(_OPENBLAS_SETTERS, ctypes.c_int(b), every=True) is not None
     return {"numba": int(numba.get_num_threads()),
             "openblas": openblas_threads() if found else None}

@@ -1,4 +1,10 @@
-"""Float layers without parameters: ReLU, global average pool, Flatten, residual add."""
+"""Float layers without parameters: ReLU, GELU, softmax, global average pool, Flatten.
+
+All compute in their input's dtype (float32 in training, float64 in the
+gradient checks); none goes through a datapath.
+"""
+import math
+
 import numpy as np
 from numba import njit
 
@@ -37,6 +43,44 @@ class ReLU(Module):
                 _relu_bwd_flat(mT.reshape(-1), gT.reshape(-1), out.reshape(-1))
                 return out.T
         return np.where(m, grad, grad.dtype.type(0))
+
+
+class GELU(Module):
+    """The exact (erf) GELU, PyTorch's default: y = x Phi(x) = x (1 + erf(x / sqrt 2)) / 2.
+
+    Any shape, dtype preserved; dy/dx = Phi(x) + x phi(x), phi the standard normal
+    density.
+    """
+
+    def forward(self, x):
+        from scipy.special import erf     # loaded on first use, not by every intsim command
+        t = x.dtype.type
+        self._x = x
+        self._cdf = t(0.5) * (t(1) + erf(x * t(1 / math.sqrt(2))))
+        return x * self._cdf
+
+    def backward(self, grad):
+        x = self._x
+        t = x.dtype.type
+        pdf = np.exp(t(-0.5) * x * x) * t(1 / math.sqrt(2 * math.pi))
+        return grad * (self._cdf + x * pdf)
+
+
+class Softmax(Module):
+    """Softmax along the last axis (attention's scores): y = exp(x - max) / sum.
+
+    Any shape, dtype preserved; -inf inputs (masked positions) give 0, and each
+    row needs one finite input. backward: y (g - sum(g y)) along that axis.
+    """
+
+    def forward(self, x):
+        e = np.exp(x - x.max(axis=-1, keepdims=True))
+        self._y = e / e.sum(axis=-1, keepdims=True)
+        return self._y
+
+    def backward(self, grad):
+        y = self._y
+        return y * (grad - np.sum(grad * y, axis=-1, keepdims=True))
 
 
 class GlobalAvgPool(Module):

@@ -21,7 +21,7 @@ class DatapathSite:
     """What a layer owns for its datapath (intsim.datapath.base): ``rng`` (its own
     Generator, drawn from the rng given, when the datapath quantizes),
     ``layer_audit`` and the buffer ``arith_state`` (per-layer state, e.g. FP134's
-    tracked scales). Mixed into Linear and Conv2d."""
+    tracked scales). Mixed into Linear, Conv2d and ActivationProduct."""
 
     def _count_backward(self, computed_dx: bool) -> None:
         """Count a backward call: its two passes (dx only when computed) and the

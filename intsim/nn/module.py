@@ -89,8 +89,8 @@ class Module:
         for p in self.parameters():
             p.grad = None
 
-    def __call__(self, x):
-        return self.forward(x)
+    def __call__(self, *inputs):
+        return self.forward(*inputs)
 
     # -- audit and randomness of quantized layers -------------------------
     def audit(self):
