@@ -16,7 +16,7 @@ SPECS := benchmarks/specs
 OVERLAY := $(if $(filter 1,$(QUICK)),--overlay $(SPECS)/quick.toml) $(if $(SEEDS),--seeds $(SEEDS))
 WORKERS := $(if $(JOBS),--workers $(JOBS))
 
-.PHONY: install test test-nojit test-energy test-min test-browser bench-kernels bench-step bench-resnet bench-task reproduce-hapt reproduce-hapt-paper split-compare sweep-acc sweep-acc-paper ablate ablate-paper pareto tile-sweep embedded clean
+.PHONY: install test test-nojit test-energy test-min test-browser bench-kernels bench-step bench-resnet bench-task reproduce-hapt reproduce-hapt-paper split-compare sweep-acc sweep-acc-paper ablate ablate-paper pareto tile-sweep scenarios embedded clean
 
 install:
 	$(PY) -m pip install -e ".[test]"
@@ -107,6 +107,11 @@ pareto:
 # saturation and energy
 tile-sweep:
 	intsim sweep $(SPECS)/tile_sweep.toml $(OVERLAY) $(WORKERS) && $(PY) benchmarks/cost_tables.py --spec $(SPECS)/tile_sweep.toml $(OVERLAY)
+
+# task- and domain-incremental HAPT (FP, HDQT 4/8, LUQ 4/8; iCaRL, LwF, finetune, DER in
+# the task scenario): accuracy by task, forgetting and backward transfer
+scenarios:
+	intsim sweep $(SPECS)/scenarios.toml $(OVERLAY) $(WORKERS) && $(PY) benchmarks/scenario_tables.py --spec $(SPECS)/scenarios.toml $(OVERLAY)
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache

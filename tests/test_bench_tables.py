@@ -84,6 +84,8 @@ TINY_SPECS = {
     "cost_tables": (f'{TINY}method = "icarl"\n[grid]\narith = ["hdqt", "luq"]\n'
                     'pair = [{ bits = 4, acc_bits = 8 }, { bits = 8, acc_bits = 16 }]\n'
                     'seed = [1, 2]\n'),
+    "scenario_tables": (f'{TINY}method = "finetune"\n[grid]\nscenario = ["task", "domain"]\n'
+                        f'arith = [{{ arith = "fp" }}, {HDQT}]\nseed = [1, 2]\n'),
 }
 
 
@@ -99,7 +101,7 @@ def swept(tmp_path_factory):
     with open(os.devnull, "w") as log:
         res = sw.run_sweep(runs, d / "runs", sw.LocalExecutor(2), log=log)
     assert all(e["status"] == "done" for e in res.values())
-    assert len(res) == 23                   # the SPECs share runs: each is run once
+    assert len(res) == 31                   # the SPECs share runs: each is run once
     return d, paths
 
 
@@ -120,7 +122,8 @@ def _run(script, argv, capsys):
                                                      ("sweep_acc", 6, 6),
                                                      ("ablate", 8, 4),
                                                      ("split_compare", 4, 4),
-                                                     ("cost_tables", 8, 4)])
+                                                     ("cost_tables", 8, 4),
+                                                     ("scenario_tables", 8, 4)])
 def test_each_table_script_finds_every_run_of_its_spec(swept, tmp_path, capsys, script,
                                                         n_runs, n_rows):
     d, paths = swept

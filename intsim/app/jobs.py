@@ -67,8 +67,9 @@ def run_summary(results: dict) -> dict:
     """The figures the benchmark tables show, from a results.json dict.
 
     cnn_last/cnn_avg/cnn_forgetting_last, nme_last/nme_avg (None without
-    NME), cnn_task_forgetting / cnn_bwt (forgetting and backward transfer by task,
-    from the accuracy matrix, summary.cnn.by_task; None in records without it), sat_pct (saturated tiles over all passes, %), sat_fwd_pct,
+    NME), cnn_task_forgetting / cnn_bwt / cnn_task_avg / cnn_task_last (forgetting,
+    backward transfer, average incremental and last accuracy by task, from the
+    accuracy matrix, summary.cnn.by_task; None in records without it), sat_pct (saturated tiles over all passes, %), sat_fwd_pct,
     sat_bwd_pct, max_abs (largest |tile sum| seen), energy_uj and macs (the
     run's cost record, results.json ``cost``; None without one), mac_energy_uj (the
     energy of its multiplies and additions alone: the MAC array's).
@@ -89,6 +90,7 @@ def run_summary(results: dict) -> dict:
     return {"cnn_last": cnn["last"], "cnn_avg": cnn["avg"],
             "cnn_forgetting_last": cnn["forgetting"],
             "cnn_task_forgetting": by_task.get("forgetting"), "cnn_bwt": by_task.get("bwt"),
+            "cnn_task_avg": by_task.get("avg"), "cnn_task_last": by_task.get("last"),
             "nme_last": nme["last"] if nme else None, "nme_avg": nme["avg"] if nme else None,
             "sat_pct": _pct(tot["all"][1], tot["all"][0]),
             "sat_fwd_pct": _pct(tot["fwd"][1], tot["fwd"][0]),
