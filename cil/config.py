@@ -9,7 +9,7 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from intsim.data.registry import dataset_spec
-from intsim.models import MODELS
+from intsim.models import model_spec
 
 from .registry import method_class
 from .scenarios import DEFAULT_DOMAIN_TASKS, refusal, scenario_of
@@ -111,9 +111,7 @@ class CILConfig:
         elif self.domain_tasks is not None:
             raise ValueError(f"domain_tasks={self.domain_tasks} applies to the domain scenario "
                              f"only, not {self.scenario}")
-        if self.model not in MODELS:
-            raise ValueError(f"CILConfig: unknown model {self.model!r}; expected one of "
-                             f"{tuple(MODELS)}")
+        model_spec(self.model)          # a registered name or a valid model file
         for name in ("init_classes", "inc_classes", "epochs", "batch_size",
                      "test_batch_size", "feature_batch_size"):
             v = getattr(self, name)

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from intsim.models import MODELS
+from intsim.models import model_spec
 from intsim.models.growing import GrowingModel, adopt
 
 from .growing import GrowingLearner, weight_align
@@ -50,7 +50,7 @@ def registry_factory(config, arith, shape_of):
         shape = shape_of()
         if shape is None:
             raise ValueError("DER: the input shape is not known yet (no task seen)")
-        return MODELS[config.model].build(config, arith, tuple(shape), rng)
+        return model_spec(config.model).build(config, arith, tuple(shape), rng)
     return factory
 
 

@@ -1,8 +1,10 @@
 """The registry of models: the one place a network is named.
 
 Each model is one :class:`ModelSpec` passed to :func:`register_model`
-(fcnet.py and resnet.py register theirs). ``--model`` choices, config
-validation and the run driver read :data:`MODELS`.
+(fcnet.py, resnet.py and reference.py register theirs). ``--model`` takes a
+registered name or a model file (FILE.toml, intsim.models.modelfile);
+:func:`model_spec` is the one lookup of either, which config validation, the
+run driver and the learners use.
 """
 from __future__ import annotations
 
@@ -40,3 +42,20 @@ def register_model(spec: ModelSpec) -> ModelSpec:
     """Make ``spec`` selectable as ``--model spec.name``."""
     MODELS[spec.name] = spec
     return spec
+
+
+def is_model_file(name) -> bool:
+    """Whether a ``--model`` value names a model file (a path ending in .toml)."""
+    return isinstance(name, str) and name.lower().endswith(".toml")
+
+
+def model_spec(name: str) -> ModelSpec:
+    """The ModelSpec of a ``--model`` value: a registered name, or a model file's path
+    (intsim.models.modelfile; ValueError of one line on a bad file or an unknown name)."""
+    if name in MODELS:
+        return MODELS[name]
+    if is_model_file(name):
+        from intsim.models.modelfile import model_spec_from_file
+        return model_spec_from_file(name)
+    raise ValueError(f"unknown model {name!r} (choose from {', '.join(MODELS)}, or give a "
+                     f"model file FILE.toml)")

@@ -10,7 +10,11 @@ from intsim.app.config import SHORT_SCHEDULE, ConfigError, RunConfig, check_data
 from intsim.cil import METHODS, CILConfig, scenario_of
 from intsim.data import dataset_spec, load_dataset
 from intsim.datapath import PRESETS
-from intsim.models import MODELS
+from intsim.models import model_spec
+
+
+#: the network --model auto picks for --features raw windows
+RAW_WINDOW_MODEL = "har_transformer"
 
 
 def cil_config(cfg: RunConfig):
@@ -19,6 +23,8 @@ def cil_config(cfg: RunConfig):
     over: dict[str, Any] = {}
     if cfg.model != "auto":
         over["model"] = cfg.model
+    elif cfg.features == "raw":
+        over["model"] = RAW_WINDOW_MODEL
     if cfg.schedule == "short":
         over.update(epochs=SHORT_SCHEDULE["epochs"], milestones=tuple(SHORT_SCHEDULE["milestones"]),
                     apply_milestones=True)     # the paper's LR, held constant
@@ -38,10 +44,11 @@ def cil_config(cfg: RunConfig):
         cc = CILConfig.for_dataset(cfg.dataset, cfg.method, **over)
     except ValueError as e:         # name the setting, not the class that checked it
         raise ConfigError(re.sub(r"^(CILConfig(\.for_dataset)?: )+", "", str(e))) from None
+    spec = model_spec_of(cc.model)
     for k in ("hidden", "conv_bias", "conv_init"):
-        if getattr(cfg, k) is not None and k not in MODELS[cc.model].options:
+        if getattr(cfg, k) is not None and k not in spec.options:
             raise ConfigError(f"{k} does not apply to model {cc.model} (it takes: "
-                              f"{', '.join(MODELS[cc.model].options) or 'no options'})")
+                              f"{', '.join(spec.options) or 'no options'})")
     return cc
 
 
@@ -118,10 +125,14 @@ def effective_acc_bits(arith) -> int | None:
 
 def data_options(cfg: RunConfig) -> dict:
     """The loader options a run's settings give: for HAR datasets the subject split
-    (seeded with the run seed) and the scaling; none for the others."""
+    (seeded with the run seed), the scaling and raw windows (features raw); none for
+    the others."""
     if dataset_spec(cfg.dataset).kind != "har":
         return {}
-    return {"split": cfg.split, "split_seed": cfg.seed, "scale": cfg.scale}
+    opts = {"split": cfg.split, "split_seed": cfg.seed, "scale": cfg.scale}
+    if cfg.features != "vector":
+        opts["features"] = cfg.features
+    return opts
 
 
 def load_data(cfg: RunConfig, hooks=None):
@@ -138,14 +149,25 @@ def load_data(cfg: RunConfig, hooks=None):
     return ds
 
 
+def model_spec_of(model: str):
+    """The ModelSpec of a --model value, a registered name or a model file
+    (intsim.models.model_spec); ConfigError of one line on a bad file."""
+    try:
+        return model_spec(model)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+
+
 def prepare_inputs(ds, model: str):
-    """The data in the layout the registered model takes (intsim.models.MODELS)."""
-    return MODELS[model].prepare(ds)
+    """The data in the layout the model takes (its ModelSpec's prepare)."""
+    return model_spec_of(model).prepare(ds)
 
 
 def make_model(cc, arith, in_shape, rng):
-    """The registered model cc.model, without classifier outputs (ConfigError on bad shapes)."""
+    """The model cc.model (a registered name or a model file), without classifier outputs
+    (ConfigError on bad shapes)."""
+    spec = model_spec_of(cc.model)
     try:
-        return MODELS[cc.model].build(cc, arith, in_shape, rng)
+        return spec.build(cc, arith, in_shape, rng)
     except ValueError as e:
         raise ConfigError(str(e)) from None

@@ -41,6 +41,7 @@ from intsim.cil.scenarios import refusal
 from intsim.cost.energy import load_table
 from intsim.data.authors import find_authors_file
 from intsim.data.common import SCALES, SPLITS   # HAR subject splits, feature scalings
+from intsim.data.loader import HAR_FEATURES
 from intsim.data.registry import DATASETS as _DATASET_SPECS
 from intsim.datapath import PRESETS as _PRESETS
 from intsim.datapath import datapath_from_spec
@@ -48,6 +49,8 @@ from intsim.datapath.parts import PARTS as _PARTS
 from intsim.kernels.accumulator import ACC_BITS_RANGE, ACC_MODES
 from intsim.kernels import threads as _threads
 from intsim.models import MODELS as _MODEL_KINDS
+from intsim.models import model_spec
+from intsim.models.registry import is_model_file
 
 
 class LiveChoices(Sequence):
@@ -154,8 +157,16 @@ class RunConfig:
         "train-minmax", "HAR features: train-minmax (each feature to [-1, 1] with the "
                         "training subjects' min/max) or none [default: none for the authors' "
                         "files with --schedule paper, else train-minmax].")
-    model: str = _setting("auto", "Network [default: auto: fcnet for HAR/MNIST, resnet32 for "
-                                  "CIFAR].")
+    features: str = _setting(
+        "vector", "HAR samples: vector (the dataset's feature vectors, e.g. the HAPT-561 "
+                  "features) or raw (2.56 s windows of the raw accelerometer and gyroscope "
+                  "signals, 6 x 128, from HAPT's raw download: --data FOLDER; the model "
+                  "auto is then har_transformer) [default: vector].")
+    model: str = _setting("auto", "Network: a registered name (fcnet, resnet32, vit_tiny, "
+                                  "har_transformer, ...: an unknown name lists them) or a model "
+                                  "file FILE.toml (docs/architecture.md) [default: auto: fcnet "
+                                  "for HAR/MNIST, har_transformer for --features raw, resnet32 "
+                                  "for CIFAR].")
     hidden: tuple[int, ...] | None = _setting(
         None, "FCNet hidden widths, e.g. '561,561' [default: two layers as wide as the input, "
               "the paper's net].")
@@ -270,12 +281,12 @@ def _kind_of(tp) -> tuple[str, bool]:
 _KINDS = {k: _kind_of(_HINTS[k]) for k in _FIELDS}
 #: the settings that may be None (spelled "none")
 NULLABLE = frozenset(k for k, (_, n) in _KINDS.items() if n)
-_CHOICES = {"dataset": DATASETS, "model": MODELS, "method": METHODS, "scenario": SCENARIOS,
+_CHOICES = {"dataset": DATASETS, "method": METHODS, "scenario": SCENARIOS,
             "arith": ARITHS,
             "acc_mode": ACC_MODES, "grad_rounding": ROUNDINGS,
             "act_rounding": ROUNDINGS, "weight_rounding": ROUNDINGS,
             "schedule": SCHEDULES, "conv_init": ("kaiming_uniform", "he_normal"),
-            "split": SPLITS, "scale": SCALES}
+            "split": SPLITS, "scale": SCALES, "features": HAR_FEATURES}
 
 
 def freeze(v):
@@ -354,6 +365,8 @@ def _coerce(key: str, value: Any, in_file: str | None = None) -> Any:
         example = {"int": "4", "float": "0.5", "int_tuple": "[561, 561]"}[kind]
         raise ConfigError(f"{key} must be {what}, got the string {value!r} in {in_file} "
                           f"(TOML: {key} = {example}, unquoted)")
+    if key == "model":
+        return _coerce_model(value)
     if key in _CHOICES:
         if not isinstance(value, str) or value.lower() not in _CHOICES[key]:
             raise ConfigError(f"unknown {key} {value!r} (choose from {', '.join(_CHOICES[key])})")
@@ -401,6 +414,25 @@ def _coerce(key: str, value: Any, in_file: str | None = None) -> Any:
         return tuple((k, None if isinstance(v, str) and v.lower() == "none" else v)
                      for k, v in items)
     raise ConfigError(f"unhandled setting {key!r}")  # pragma: no cover
+
+
+def _coerce_model(value) -> str:
+    """A --model value: a registered name (any case) or a model file, checked now
+    (ConfigError of one line naming the file and the layer)."""
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    if not isinstance(value, str):
+        raise ConfigError(f"model must be a name or a model file, got {value!r}")
+    if value.lower() in MODELS:
+        return value.lower()
+    if not is_model_file(value):
+        raise ConfigError(f"unknown model {value!r} (choose from {', '.join(MODELS)}, or give "
+                          f"a model file FILE.toml)")
+    try:
+        model_spec(value)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    return value
 
 
 def parse_arith_option(text: str, option: str = "--arith-opt") -> tuple[str, Any]:
@@ -526,16 +558,26 @@ def validate(cfg: RunConfig) -> RunConfig:
                           f"--data {cfg.data}")
     if cfg.data is None and not spec.builtin:
         raise ConfigError(f"dataset {cfg.dataset!r} needs --data PATH (its official download)")
-    if cfg.model != "auto" and _MODEL_KINDS[cfg.model].needs_images and spec.kind != "image":
+    if cfg.model != "auto" and model_spec(cfg.model).needs_images and spec.kind != "image":
         raise ConfigError(f"model {cfg.model} needs image data, not {cfg.dataset!r}")
+    if cfg.features == "raw" and cfg.dataset not in RAW_WINDOW_DATASETS:
+        raise ConfigError(f"features=raw is read from {', '.join(RAW_WINDOW_DATASETS)}'s raw "
+                          f"download only, not {cfg.dataset!r}")
+    if cfg.features == "raw" and cfg.data is None:
+        raise ConfigError(f"features=raw reads the raw download of {cfg.dataset}: give --data "
+                          f"FOLDER (or zip) holding RawData/")
     if spec.kind != "har":
-        for key in ("split", "scale"):
+        for key in ("split", "scale", "features"):
             if getattr(cfg, key) != _FIELDS[key].default:
                 har = ", ".join(n for n, s in _DATASET_SPECS.items() if s.kind == "har")
                 raise ConfigError(f"{key}={getattr(cfg, key)} applies to the HAR datasets only "
                                   f"({har}), not {cfg.dataset!r}")
     _validate_scenario(cfg, spec)
     return cfg
+
+
+#: the HAR datasets whose raw signals give --features raw windows
+RAW_WINDOW_DATASETS = ("hapt",)
 
 
 #: the split of activity data in the domain scenario: every subject trains and tests

@@ -22,7 +22,8 @@ import numpy as np
 from intsim.app import runfolder as runio
 from intsim.app.auditreport import acc_range, audit_to_dict, format_audit, merge_audits
 from intsim.app.build import (build_arith, describe_arith, cil_config, complete_config, effective_acc_bits,
-                              load_data, make_model, make_stream, prepare_inputs)
+                              load_data, make_model, make_stream, model_spec_of,
+                              prepare_inputs)
 from intsim.app.config import ConfigError, RunConfig, datapath_label, to_toml, unused_settings
 from intsim.app.progress import Progress
 from intsim.app.results import build_results, summarize, task_record
@@ -35,7 +36,6 @@ from intsim.errors import TrainingDiverged
 from intsim.kernels.jitcache import MESSAGE, notify_compiles
 from intsim.kernels.runtime import configure_runtime
 from intsim.kernels.threads import set_threads
-from intsim.models import MODELS
 
 
 @dataclass
@@ -160,7 +160,7 @@ def _run(cfg, arith, run_dir: Path, lock, resume, hooks, prog, keep_checkpoint) 
             raise ConfigError(f"per_class: {e}") from None
     cc_probe = cil_config(cfg)
     ds = prepare_inputs(ds, cc_probe.model)
-    if MODELS[cc_probe.model].needs_images and ds.X_train.ndim != 4:
+    if model_spec_of(cc_probe.model).needs_images and ds.X_train.ndim != 4:
         raise ConfigError(f"{cc_probe.model} needs images (C, H, W), the data has shape "
                           f"{tuple(ds.X_train.shape[1:])}")
     stream = make_stream(cfg, cc_probe, ds)

@@ -102,6 +102,42 @@ def hapt_features_from_raw(src: Source, progress=None) -> HaptFeatures:
     experiment, then segment, then start row. progress(i, n) is called per
     experiment if given. Raises FileNotFoundError / DataFileError naming the file.
     """
+    def features(acc, gyro, starts):
+        return features_561(cut_windows(prepare_signals(acc, gyro), starts, WINDOW))
+
+    out = _segment_windows(src, features, progress)
+    if not np.isfinite(out["X"]).all():  # should be impossible with finite inputs
+        raise DataFileError(f"{src.path}: computed features hold NaN/inf")
+    out["feature_names"] = feature_names_561()
+    return out
+
+
+def hapt_raw_windows_from_raw(src: Source, progress=None) -> HaptFeatures:
+    """The raw signals of the same windows as :func:`hapt_features_from_raw`.
+
+    X: float32 (N, 6, 128): channels acc x, y, z (g) then gyro x, y, z (rad/s),
+    128 samples at 50 Hz (2.56 s), step 64 (50 % overlap), inside one labelled
+    segment (a window that would cross a segment's end is dropped); no filtering.
+    feature_names: the 6 channel names.
+    """
+    def raw(acc, gyro, starts):
+        sig = np.concatenate([acc, gyro], axis=1).astype(np.float32)     # (rows, 6)
+        return cut_windows(sig, starts, WINDOW).transpose(0, 2, 1).copy()
+
+    out = _segment_windows(src, raw, progress)
+    out["feature_names"] = list(RAW_CHANNELS)
+    out["origin"] = out["origin"].replace("raw:", "raw-windows:", 1)
+    return out
+
+
+#: the channels of a raw window, in order
+RAW_CHANNELS = ("acc_x", "acc_y", "acc_z", "gyro_x", "gyro_y", "gyro_z")
+
+
+def _segment_windows(src: Source, per_experiment, progress=None) -> HaptFeatures:
+    """The windows of every labelled segment of every experiment, made by
+    ``per_experiment(acc (rows, 3), gyro (rows, 3), starts (W,)) -> X (W, ...)``;
+    HaptFeatures without feature_names."""
     lrel = _labels_rel(src)
     if lrel is None:
         raise FileNotFoundError(f"{src.path}: no RawData/labels.txt (not a HAPT raw folder/zip)")
@@ -136,8 +172,7 @@ def hapt_features_from_raw(src: Source, progress=None) -> HaptFeatures:
             act.append(np.full(s.size, a, dtype=np.int64))
         starts = np.concatenate(starts)
         if starts.size:
-            prep = prepare_signals(sig["acc"], sig["gyro"])
-            feats.append(features_561(cut_windows(prep, starts, WINDOW)))
+            feats.append(per_experiment(sig["acc"], sig["gyro"], starts))
             ys.append(np.concatenate(act))
             us.append(np.full(starts.size, u, dtype=np.int64))
             es.append(np.full(starts.size, e, dtype=np.int64))
@@ -145,12 +180,9 @@ def hapt_features_from_raw(src: Source, progress=None) -> HaptFeatures:
             progress(i + 1, exps.size)
     if not feats:
         raise DataFileError(f"{src.where(lrel)}: no labelled segment holds a full window")
-    X = np.concatenate(feats)
-    if not np.isfinite(X).all():  # should be impossible with finite inputs
-        raise DataFileError(f"{src.path}: computed features hold NaN/inf")
-    return HaptFeatures(X=X, y=np.concatenate(ys), users=np.concatenate(us),
-                        experiments=np.concatenate(es), feature_names=feature_names_561(),
-                        class_names=names, origin=f"raw:{src.path}")
+    return HaptFeatures(X=np.concatenate(feats), y=np.concatenate(ys), users=np.concatenate(us),
+                        experiments=np.concatenate(es), class_names=names,
+                        origin=f"raw:{src.path}")
 
 
 def read_official_561(src: Source) -> HaptFeatures:
@@ -187,6 +219,16 @@ def read_official_561(src: Source) -> HaptFeatures:
                         experiments=np.full(y.size, -1, dtype=np.int64),
                         feature_names=feature_names_561(), class_names=read_activity_labels(src),
                         origin=f"official561:{src.path}")
+
+
+def read_hapt_raw_windows(path, progress=None) -> HaptFeatures:
+    """The raw (6, 128) windows of a HAPT raw folder or zip
+    (:func:`hapt_raw_windows_from_raw`); FileNotFoundError without RawData/."""
+    with Source(path) as src:
+        if not has_raw(src):
+            raise FileNotFoundError(f"{path}: no RawData/labels.txt: raw windows need the "
+                                    f"HAPT raw download (RawData/ acc_*, gyro_*, labels.txt)")
+        return hapt_raw_windows_from_raw(src, progress)
 
 
 def read_hapt(path, source: str = "auto", progress=None) -> HaptFeatures:

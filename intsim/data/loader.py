@@ -38,13 +38,17 @@ from .common import (SCALES, Dataset, first_appearance, minmax_scale, subject_sp
                      within_subject_split)
 from .dsads import read_dsads
 from .embedded import read_hapt_npz
-from .hapt import read_hapt
+from .hapt import read_hapt, read_hapt_raw_windows
 from .idx import FASHION_CLASSES, MNIST_CLASSES, read_mnist_like
 from .pamap2 import read_pamap2
 from .registry import DATASETS, DatasetSpec, dataset_spec, register_dataset
 from .synthetic import synthetic_dataset
 
 __all__ = ["DATASETS", "HAR_DEFAULTS", "load_dataset", "har_dataset"]
+
+#: what a HAR sample is: "vector" (the dataset's feature vector: HAPT-561, ...) or "raw"
+#: (a (6, 128) window of the raw accelerometer and gyroscope signals; HAPT only)
+HAR_FEATURES = ("vector", "raw")
 
 HAR_DEFAULTS = {"hapt": {"drop_users": (7, 28), "drop_classes": (8,)},
                 "dsads": {"drop_users": (), "drop_classes": ()},
@@ -88,7 +92,9 @@ def har_dataset(name: str, feats: dict, *, drop_users=None, drop_classes=None,
                                        train_users=train_users)
         tr = np.isin(u, tr_ids)
     Xtr, Xte = X[tr], X[~tr]
-    if scale == "train-minmax":
+    if scale == "train-minmax" and X.ndim == 3:
+        Xtr, Xte = minmax_scale_channels(Xtr, Xte)
+    elif scale == "train-minmax":
         Xtr, Xte = minmax_scale(Xtr, Xte)
     else:
         Xtr, Xte = Xtr.astype(np.float32), Xte.astype(np.float32)
@@ -106,6 +112,27 @@ def har_dataset(name: str, feats: dict, *, drop_users=None, drop_classes=None,
                    users_train=u[tr], users_test=u[~tr],
                    feature_names=list(feats["feature_names"]), name=name,
                    class_names=names, info=info)
+
+
+def minmax_scale_channels(X_train: np.ndarray, X_test: np.ndarray):
+    """Windows (N, C, L): each channel to [-1, 1] with its min/max over the training
+    windows and samples (minmax_scale per channel). Returns float32 copies."""
+    def rows(X):
+        return X.transpose(0, 2, 1).reshape(-1, X.shape[1])
+
+    def back(R, X):
+        return R.reshape(X.shape[0], X.shape[2], X.shape[1]).transpose(0, 2, 1).copy()
+    tr, te = minmax_scale(rows(X_train), rows(X_test))
+    return back(tr, X_train), back(te, X_test)
+
+
+def _hapt_raw_windows(path):
+    if path is None or os.fspath(path).endswith(".npz"):
+        raise FileNotFoundError(f"features=raw reads the HAPT raw download (--data FOLDER or "
+                                f"zip with RawData/), not {path or 'the embedded features'}")
+    feats = read_hapt_raw_windows(path)
+    feats["layout"] = "raw-windows"
+    return feats
 
 
 def _hapt_features(path, source="auto"):
@@ -136,7 +163,9 @@ def load_dataset(name: str, path=None, **opts) -> Dataset:
     raw/official HAPT folder or zip (option source = "auto" | "raw" | "561" |
     "authors"). dsads / pamap2: the official download, or the authors'
     dsads.csv/.mat, pamap.mat/.csv (or a folder holding one). Extra HAPT
-    option basic_only=True keeps activities 1..6. HAR options: see
+    options: basic_only=True keeps activities 1..6; features="raw" gives
+    (6, 128) windows of the raw signals of a raw folder or zip instead of the
+    561 features (docs/data.md). HAR options: see
     har_dataset. Official downloads only: dsads options features ("wang27",
     the default, or "stats9"), feature_opts; pamap2 options window, step,
     features, feature_opts, nan.
@@ -152,8 +181,13 @@ def load_dataset(name: str, path=None, **opts) -> Dataset:
 
 def _load_hapt(path, **opts):
     source = opts.pop("source", "auto")
+    features = opts.pop("features", "vector")
     if opts.pop("basic_only", False):
         opts.setdefault("keep_classes", (1, 2, 3, 4, 5, 6))
+    if features not in HAR_FEATURES:
+        raise ValueError(f"features must be one of {', '.join(HAR_FEATURES)}, got {features!r}")
+    if features == "raw":
+        return har_dataset("hapt", _hapt_raw_windows(path), **opts)
     return har_dataset("hapt", _hapt_features(path, source), **opts)
 
 

@@ -24,6 +24,8 @@ class _ItemAudit:
         return self._audit[p]
 
     def __getattr__(self, name):
+        if name.startswith("__") or name == "_audit":   # copy/pickle probe an empty instance
+            raise AttributeError(name)
         return getattr(self._audit, name)
 
 

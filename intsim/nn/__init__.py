@@ -19,6 +19,7 @@ from intsim.nn.layernorm import LayerNorm
 from intsim.nn.pooling import AvgPool1d, AvgPool2d, MaxPool1d, MaxPool2d
 from intsim.nn.product import ActivationProduct
 from intsim.nn.residual import Add, Residual
+from intsim.nn.tokens import Patches1d, PositionEmbedding, TokenLinear, TokenMean, Tokens
 from intsim.nn.losses import cross_entropy, kd_loss
 from intsim.arith.qmatmul import LayerAudit, PassAudit
 
@@ -27,4 +28,5 @@ __all__ = ["Module", "Parameter", "Sequential", "Linear", "Conv2d", "BatchNorm2d
            "LayerAudit", "PassAudit", "LayerNorm", "GELU", "Softmax", "Dropout", "Add",
            "Residual",
            "Embedding", "MaxPool2d", "AvgPool2d", "MaxPool1d", "AvgPool1d",
-           "ActivationProduct", "MultiHeadSelfAttention"]
+           "ActivationProduct", "MultiHeadSelfAttention", "TokenLinear", "Tokens", "Patches1d",
+           "PositionEmbedding", "TokenMean"]

@@ -24,6 +24,7 @@ from intsim.app.build import build_arith, cil_config, complete_config
 from intsim.app.config import (ARITH_SETTINGS, ConfigError, RunConfig, datapath_label, load_toml,
                                resolve)
 from intsim.datapath import PRESETS as ARITHS
+from intsim.models.registry import is_model_file
 
 SPEC_KEYS = ("description", "out", "base", "grid", "runs")
 OVERLAY_KEYS = ("description", "set", "seeds")
@@ -195,6 +196,9 @@ def make_run(values: Mapping[str, Any], label: str = "", base_dir: str | None = 
     data = values.get("data")
     if isinstance(data, str) and data.lower() != "none" and base_dir and not os.path.isabs(data):
         values["data"] = os.path.normpath(os.path.join(base_dir, os.path.expanduser(data)))
+    model = values.get("model")
+    if is_model_file(model) and base_dir and not os.path.isabs(model):
+        values["model"] = os.path.normpath(os.path.join(base_dir, os.path.expanduser(model)))
     cfg = resolve(None, values)
     build_arith(cfg)
     resolved = complete_config(cfg, cil_config(cfg))
