@@ -87,3 +87,18 @@ def test_stage2_softmax_ce_gradient():
     _, g = learner._bias_loss(None, y, z)
     np.testing.assert_allclose(g, numerical_grad(lambda x: learner._bias_loss(None, y, x)[0], z),
                                rtol=1e-5, atol=1e-8)
+
+
+def test_stage2_loss_setting_reaches_bic_and_warns_elsewhere():
+    """--bic-stage2-loss softmax-ce (the released code's loss) switches BiC's stage 2;
+    given to another method it is reported as having no effect."""
+    from intsim.app.build import cil_config, ineffective_settings
+    from intsim.app.config import ConfigError, resolve
+    assert not cil_config(resolve(None, {"method": "bic"})).bic_stage2_softmax
+    cfg = resolve(None, {"method": "bic", "bic_stage2_loss": "softmax-ce"})
+    assert cil_config(cfg).bic_stage2_softmax
+    assert ineffective_settings(cfg, ["bic_stage2_loss"]) == []
+    other = resolve(None, {"method": "icarl", "bic_stage2_loss": "softmax-ce"})
+    assert any("bic_stage2_loss" in w for w in ineffective_settings(other, ["bic_stage2_loss"]))
+    with pytest.raises(ConfigError, match="bic_stage2_loss"):
+        resolve(None, {"bic_stage2_loss": "softmax"})

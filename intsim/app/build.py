@@ -38,6 +38,7 @@ def cil_config(cfg: RunConfig):
     if cfg.milestones is not None:
         over.update(milestones=tuple(cfg.milestones), apply_milestones=True)
     over["scenario"] = cfg.scenario
+    over["bic_stage2_softmax"] = cfg.bic_stage2_loss == "softmax-ce"
     if cfg.domain_tasks is not None:
         over["domain_tasks"] = cfg.domain_tasks
     try:
@@ -70,6 +71,9 @@ def ineffective_settings(cfg: RunConfig, given=()) -> list[str]:
     if "memory" in given and not cc.uses_memory:
         out.append(f"memory={cfg.memory} has no effect: {cfg.method} keeps no exemplars "
                    f"(methods that do: {', '.join(m for m in METHODS if METHODS[m].uses_memory)})")
+    if "bic_stage2_loss" in given and cfg.method != "bic":
+        out.append(f"bic_stage2_loss={cfg.bic_stage2_loss} has no effect: {cfg.method} has no "
+                   f"bias-correction stage (only bic)")
     if cfg.scenario == "domain":
         for k in ("init_classes", "inc_classes"):
             if k in given:

@@ -176,6 +176,10 @@ class RunConfig:
                  "logits masked to the task's classes) or domain (every class in every task: "
                  "HAR data streams subjects, other data permuted inputs) [default: class; "
                  "docs/scenarios.md].")
+    bic_stage2_loss: str = _setting(
+        "ce", "BiC's bias-correction loss: ce (cross-entropy of the logits) or softmax-ce "
+              "(cross-entropy of the softmax probabilities, as the released code) "
+              "[default: ce].")
     arith: str = _setting("hdqt", "Arithmetic: a datapath preset [default: hdqt].")
     bits: int = _setting(4, "Matmul operand bits (2..8) [default: 4].")
     acc_bits: int | None = _setting(8, "Accumulator bits, or 'none' for no limit [default: 8].")
@@ -286,7 +290,8 @@ _CHOICES = {"dataset": DATASETS, "method": METHODS, "scenario": SCENARIOS,
             "acc_mode": ACC_MODES, "grad_rounding": ROUNDINGS,
             "act_rounding": ROUNDINGS, "weight_rounding": ROUNDINGS,
             "schedule": SCHEDULES, "conv_init": ("kaiming_uniform", "he_normal"),
-            "split": SPLITS, "scale": SCALES, "features": HAR_FEATURES}
+            "split": SPLITS, "scale": SCALES, "features": HAR_FEATURES,
+            "bic_stage2_loss": ("ce", "softmax-ce")}
 
 
 def freeze(v):
