@@ -194,7 +194,8 @@ def test_the_class_scenario_gives_the_results_of_before_the_scenarios(tmp_path, 
              and ".seconds." not in k}
     new_fields = {".config.scenario", ".config.domain_tasks", ".run.scenario",
                   ".run.cil.scenario", ".run.cil.domain_tasks", ".tasks[].task_acc_cnn[]",
-                  ".tasks[].task_acc_nme[]", ".tasks[].task_acc_nme", ".config.features"}
+                  ".tasks[].task_acc_nme[]", ".tasks[].task_acc_nme", ".config.features",
+                  ".config.bic_stage2_loss"}
     assert {k for k in added if not k.startswith((".summary.cnn.by_task.",
                                                   ".summary.nme.by_task."))} <= new_fields
     assert ".tasks[].task_acc_cnn[]" in added and ".summary.cnn.by_task.bwt" in added

@@ -2,7 +2,10 @@
 datapath: they run forward and backward under every preset, the audit names
 attention's products, the integer forward of a Batched product is the plain
 integer reference per item bit for bit, the items draw as separate calls
-would, and the operation counts equal the brute-force counter."""
+would (HDQT: operand by operand, item-major, as a per-item NumPy reference), and
+the operation counts equal the brute-force counter."""
+import copy
+
 import numpy as np
 import pytest
 
@@ -11,6 +14,7 @@ from intsim.cost.counts import layer_counts, layer_datapaths, model_calls
 from intsim.datapath import Batched, Conv, Dense, datapath_from_spec
 from intsim.datapath.items import ItemSite
 from intsim.datapath.parts import IntAccumulator
+from intsim.arith import qmatmul as qm
 from intsim.kernels import quant
 from intsim.nn.linear import DatapathSite
 
@@ -182,10 +186,13 @@ def test_batched_integer_forward_is_the_integer_reference(name, seed):
     assert (fwd.tiles, fwd.saturated) == (tiles, sat)
 
 
-@pytest.mark.parametrize("name", ["hdqt", "luq", "fp8", "mxfp8", "fp134"])
+@pytest.mark.parametrize("name", ["luq", "fp8", "mxfp8", "fp134", "hdqt-no-requantize"])
 def test_batched_items_draw_as_separate_dense_calls(name):
     """A Batched call equals its items run one after the other as Dense calls on one
-    site (one Generator): outputs, gradients and audits bit for bit."""
+    site (one Generator): outputs, gradients and audits bit for bit (the kinds and
+    ablations without a whole-tensor Batched backward)."""
+    if name == "hdqt-no-requantize":
+        name = {"preset": "hdqt", "requantize": False}
     dp = datapath_from_spec(name)
     r = np.random.default_rng(7)
     x = r.standard_normal((3, 5, 8)).astype(np.float32)
@@ -256,3 +263,149 @@ def test_counts_equal_a_brute_force_counter(monkeypatch, name):
             want.pop("mul", None)
             got.pop("mul", None)
     assert got == want
+
+
+# ------------------------------------------- HDQT's Batched items on whole tensors
+def _q_ref(t, bits, clip, rounding, u):
+    """The signed quantizer of one item (intsim.kernels.quant's formula) with the
+    uniforms u (stochastic rounding)."""
+    L = (1 << (bits - 1)) - 1
+    t64 = t.astype(np.float64)
+    m = clip * max(float(t64.max()), -float(t64.min()))
+    s = m / L
+    if not s > 0:
+        return np.zeros(t.shape, np.float32), 0.0
+    y = np.clip(t / t.dtype.type(s), -L, L)
+    q = np.rint(y) if rounding == "nearest" else np.floor(y + u)
+    return q.astype(np.float32), s
+
+
+def _ref_mm(a, b, tile, acc, aud):
+    ref, (t, st, mx) = int_reference(a.astype(np.int64), b.astype(np.int64), tile,
+                                     acc.mode, acc.limit)
+    aud.tiles, aud.saturated = aud.tiles + t, aud.saturated + st
+    aud.max_abs = max(aud.max_abs, mx)
+    return ref.astype(np.float32)
+
+
+def _batched_reference(dp, x, w, g, rng, need_dx):
+    """HDQT on S Batched items as a plain per-item NumPy loop: the forward of each item
+    as a Dense layer's, the backward's operands quantized item by item with uniforms
+    drawn operand by operand, item-major, from one rng.random((S,) + shape) block each
+    (H_o W when its rounding draws, g H_o, H_b x, g^T H_b). Returns (y, dx, dw, audit)."""
+    S, M, K = x.shape
+    N = w.shape[1]
+    audit = qm.LayerAudit()
+    audit.tick()
+    acc, tf, bits = dp.accumulator, dp.transform, dp.bwd_bits
+    y = np.empty((S, M, N), np.float32)
+    fwd = []
+    for s in range(S):
+        wq, sw, _, wmask = qm.quantize_forward(w[s], dp, (audit, "forward"), "W")
+        xq, sx, _, xmask = qm.quantize_forward(x[s], dp, (audit, "forward"), "x")
+        y[s] = _ref_mm(xq, wq.T, acc.tile, acc, audit["forward"]) * np.float32(sw * sx)
+        fwd.append((xq, sx, xmask, wq, sw, wmask))
+    gT = np.ascontiguousarray(g.transpose(0, 2, 1))                # (S, N, M)
+
+    def draws(shape, rounding):
+        return rng.random((S,) + shape, dtype=np.float32) if rounding == "stochastic" else \
+            np.zeros((S,) + shape, np.float32)
+
+    n_o, n_b, T = tf.block(N), tf.block(M), dp.backward_tile
+    dx = dw = None
+    if need_dx:
+        uw, ug1 = draws((N, K), dp.weight_rounding.kernel), draws((N, M), dp.grad_rounding)
+    else:
+        if dp.weight_rounding.draws:
+            rng.random(S * N * K, dtype=np.float32)
+        rng.random(S * N * M, dtype=np.float32)
+    ux2, ug2 = draws((K, M), dp.act_rounding), draws((N, M), dp.grad_rounding)
+    dx, dw = np.empty((S, M, K), np.float32), np.empty((S, N, K), np.float32)
+    for s in range(S):
+        xq, sx, xmask, wq, sw, wmask = fwd[s]
+        if need_dx:
+            w1q, s1 = _q_ref(tf.apply(wq, 0), bits, dp.bwd_clip, dp.weight_rounding.kernel, uw[s])
+            g1q, sg1 = _q_ref(tf.apply(gT[s], 0), bits, dp.bwd_clip, dp.grad_rounding, ug1[s])
+            audit.record("backward_input", "HoW", w1q, bits, True)
+            audit.record("backward_input", "gHo", g1q, bits, True)
+            d = _ref_mm(w1q.T, g1q, T, acc, audit["backward_input"])
+            dxs = (d * (np.float64(sg1) * (s1 * sw / n_o))).astype(np.float32).T
+            dx[s] = dxs if xmask is None else dxs * xmask
+        x2q, sx2 = _q_ref(tf.apply(np.ascontiguousarray(xq.T), -1), bits, dp.bwd_clip,
+                          dp.act_rounding, ux2[s])
+        g2q, sg2 = _q_ref(tf.apply(gT[s], -1), bits, dp.bwd_clip, dp.grad_rounding, ug2[s])
+        audit.record("backward_weight", "HbX", x2q, bits, True)
+        audit.record("backward_weight", "gHb", g2q, bits, True)
+        e = _ref_mm(g2q, x2q.T, T, acc, audit["backward_weight"])
+        dws = e * float(sg2 * sx2 * (sx / n_b))
+        dw[s] = dws if wmask is None else dws * wmask
+    return y, (dx if need_dx else None), dw, audit
+
+
+HDQT_ITEM_SPECS = {
+    "hdqt": {"preset": "hdqt"},
+    "stochastic-weights": {"preset": "hdqt", "weight_rounding": "stochastic"},
+    "saturate-bwdtile": {"preset": "hdqt", "accumulator.bits": 9, "accumulator.tile": 3,
+                         "accumulator.mode": "saturate", "backward_tile": 4},
+    "wrap-block2": {"preset": "hdqt", "accumulator.bits": 10, "accumulator.mode": "wrap",
+                    "transform": {"kind": "hadamard", "size": 2}, "backward_format": "int6"},
+    "no-hadamard-int8": {"preset": "hdqt", "transform": "none", "forward_format": "int8"},
+}
+
+
+def test_quantizer_reference_is_the_kernel():
+    r = np.random.default_rng(3)
+    t = (r.standard_normal((6, 10)) * 3).astype(np.float32)
+    for rounding in ("nearest", "stochastic"):
+        q, s = quant.quantize_f32(t, 4, rounding=rounding, signed=True, clip=0.9,
+                                  rng=np.random.default_rng(4))
+        u = np.random.default_rng(4).random(t.shape, dtype=np.float32)
+        qr, sr = _q_ref(t, 4, 0.9, rounding, u)
+        np.testing.assert_array_equal(q, qr)
+        assert s == sr
+
+
+@pytest.mark.parametrize("name", sorted(HDQT_ITEM_SPECS))
+@pytest.mark.parametrize("seed", range(4))
+def test_batched_hdqt_items_are_the_per_item_reference(name, seed):
+    """HDQT's Batched items on whole tensors equal a per-item NumPy loop drawing each
+    operand's uniforms item-major from one block: outputs, gradients, audit (counts and
+    levels) and the Generator's final state, bit for bit; the forward equals the
+    per-item Dense calls."""
+    dp = datapath_from_spec(HDQT_ITEM_SPECS[name])
+    r = np.random.default_rng(100 + seed)
+    S, M, N, K = (int(v) for v in r.integers(1, 13, 4))
+    if seed == 0:
+        M, N = 8, 16                                          # transform blocks > 2
+    x = (r.standard_normal((S, M, K)) * r.uniform(0.1, 10)).astype(np.float32)
+    w = (r.standard_normal((S, N, K)) * r.uniform(0.1, 10)).astype(np.float32)
+    g = r.standard_normal((S, M, N)).astype(np.float32)
+    if seed == 1:
+        x = np.abs(x)                                         # unsigned items
+    need_dx = seed != 3
+    site = _Site(dp, np.random.default_rng(seed))
+    site.need_input_grad = need_dx
+    rng = copy.deepcopy(site.rng)                             # the layer's Generator
+    y, ctx = dp.forward(x, w, None, Batched(), site)
+    dx, dw, db = ctx.backward(g)
+    assert db is None
+    ry, rdx, rdw, raudit = _batched_reference(dp, x, w, g, rng, need_dx)
+    np.testing.assert_array_equal(y, ry)
+    if need_dx:
+        np.testing.assert_array_equal(dx, rdx)
+    else:
+        assert dx is None
+    np.testing.assert_array_equal(dw, rdw)
+    for p in ("forward", "backward_input", "backward_weight"):
+        assert site.layer_audit[p].as_dict() == raudit[p].as_dict(), p
+    assert site.layer_audit.levels() == pytest.approx(raudit.levels(), abs=0, rel=0)
+    assert site.rng.bit_generator.state == rng.bit_generator.state
+    # the forward values and counts are the per-item loop's
+    b = _Site(dp, np.random.default_rng(seed))
+    b.layer_audit.tick()
+    item = ItemSite(b)
+    np.testing.assert_array_equal(
+        y, np.stack([dp.forward(x[s], w[s], None, Dense(), item)[0] for s in range(S)]))
+    assert site.layer_audit["forward"].as_dict() == b.layer_audit["forward"].as_dict()
+    assert {k: v for k, v in site.layer_audit.levels().items() if k.startswith("forward")} == \
+        b.layer_audit.levels()

@@ -155,6 +155,42 @@ def forward_matmul(xq, wq, arith, audit, bias_units=None):
     return out if bias_units is None else _add_bias(out, bias_units, arith, audit["forward"])
 
 
+def quantize_forward_items(x, arith, bits_audit, name="x"):
+    """quantize_forward of each item x[s] of x (S, ...) in one call (batch_dims=1):
+    the same values, scales, straight-through masks and level records as S calls.
+
+    Returns (q float32 integer values, scales (S,) float64, ste_mask (x's shape) or None).
+    """
+    S = x.shape[0]
+    q, s = arith.quantize_fwd(x, batch_dims=1)
+    flat = x.reshape(S, -1)
+    signed = (flat.min(axis=1) < 0) if flat.shape[1] else np.zeros(S, bool)
+    mask = None
+    bound = arith.ste_bound
+    if bound is not None:
+        qmax = np.where(signed, _qmax(arith.bits, True), _qmax(arith.bits, False))
+        est = np.asarray(s, np.float64) * qmax / arith.fwd_clip
+        hit = est > bound * (1 - 1e-3)
+        if hit.any():
+            mask = np.ones(x.shape, bool)
+            mask[hit] = np.abs(x[hit]) <= bound
+            if mask.all():
+                mask = None
+    if bits_audit is not None:
+        audit, p = bits_audit
+        for i in range(S):
+            audit.record(p, name, q[i], arith.bits, bool(signed[i]))
+    return q, s, mask
+
+
+def forward_matmul_items(xq, wq, arith, audit):
+    """S independent integer products xq[s] (M, K) @ wq[s] (N, K)^T -> (S, M, N), each as
+    forward_matmul (no bias): the same tiles along K, clamps and audit counts."""
+    return intmm.matmul_acc(xq, np.swapaxes(wq, -1, -2), tile=arith.fwd_tile,
+                            audit=audit["forward"], a_max=_qmax(arith.bits, False),
+                            b_max=_qmax(arith.bits, True), **_acc_args(arith, None))
+
+
 def forward_matmul_T(wq, colsT, arith, audit, bias_units=None):
     """Feature-major forward: wq (N, K) @ colsT (..., K, L) -> (..., N, L) exact integers.
 
@@ -321,6 +357,64 @@ def hdqt_backward(gT, xT, sx, wq, sw, arith, rng, audit, need_dx=True):
     else:
         dwT = eT * float(coef)
     return dxT, np.ascontiguousarray(dwT.T, dtype=np.float32)
+
+
+def hdqt_backward_items(gT, xT, sx, wq, sw, arith, rng, audit, need_dx=True):
+    """S independent dense HDQT backward passes (requantized operands: bwd_quant and
+    requantize), item s the arithmetic of hdqt_backward(gT[s], xT[s], sx[s], wq[s], sw[s])
+    (a Dense layer's: its own transforms, scales, accumulator tiles, levels records),
+    computed on whole (S, ...) tensors.
+
+    gT: (S, N, M) float32; xT: (S, K, M) quantized inputs, scales sx (S,); wq: (S, N, K)
+    quantized weights, scales sw (S,). Returns (dxT (S, K, M) float32 or None,
+    dW (S, N, K) float32).
+    Draw order from rng, tensor by tensor, each item-major (rng.random((S,) + shape)):
+    H_o W (when its rounding draws), g H_o, then H_b x, then g^T H_b.
+    """
+    S, N, M = gT.shape
+    bits = arith.bwd_bits
+    qmx = _qmax(bits, True)
+    tf = arith.transform
+    n_o = tf.block(N)
+    n_b = tf.block(M)
+    limit = arith.acc_limit
+    mode = arith.acc_mode if limit is not None else "wide"
+    clip = arith.bwd_clip
+    grr = arith.grad_rounding
+
+    def q(t, rounding, p, name):
+        tq, st = quant.quantize_f32(np.ascontiguousarray(t), bits, rounding=rounding,
+                                    signed=True, clip=clip, rng=rng, batch_dims=1)
+        for i in range(S):
+            audit.record(p, name, tq[i], bits, True)
+        return tq, st
+
+    def mm(a, b, p):
+        return intmm.matmul_acc(a, b, acc_bits=limit, tile=arith.bwd_tile, mode=mode,
+                                audit=audit[p], a_max=qmx, b_max=qmx)
+
+    dxT = None
+    if need_dx:
+        w1 = tf.apply(wq, -2) if n_o > 1 else wq          # H_o W  (S, N, K)
+        w1q, s1 = q(w1, arith.weight_rounding.kernel, "backward_input", "HoW")
+        g1 = tf.apply(gT, -2) if n_o > 1 else gT          # (g H_o)^T  (S, N, M)
+        g1q, sg1 = q(g1, grr, "backward_input", "gHo")
+        d = mm(np.swapaxes(w1q, -1, -2), g1q, "backward_input")       # (S, K, M)
+        # float64 factors, as hdqt_backward's numpy float64 scalar per item
+        coef = np.asarray(sg1, np.float64) * (s1 * sw / n_o)
+        dxT = (d * coef.reshape(S, 1, 1)).astype(np.float32, copy=False)
+    else:
+        _skip_dx_draws(arith, rng, wq.size, gT.size, True, True)
+
+    x2 = tf.apply(xT, -1) if n_b > 1 else xT              # (H_b X)^T  (S, K, M)
+    x2q, sx2 = q(x2, arith.act_rounding, "backward_weight", "HbX")
+    g2 = tf.apply(gT, -1) if n_b > 1 else gT              # g^T H_b  (S, N, M)
+    g2q, sg2 = q(g2, grr, "backward_weight", "gHb")
+    coef = np.asarray(sg2, np.float64) * np.asarray(sx2, np.float64) * (sx / n_b)
+    e = mm(g2q, np.swapaxes(x2q, -1, -2), "backward_weight")           # (S, N, K)
+    # hdqt_backward scales by a Python float: cast to the product's dtype
+    dw = e * coef.astype(e.dtype).reshape(S, 1, 1)
+    return dxT, np.ascontiguousarray(dw, dtype=np.float32)
 
 
 def luq_backward(gT, xT, sx, wq, sw, arith, rng, audit, need_dx=True):

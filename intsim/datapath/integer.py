@@ -79,8 +79,16 @@ class _IntegerForward(Datapath):
     def per_sample_eval(self, training: bool) -> bool:
         return False
 
+    #: S independent Dense products in one call (Batched): implemented by the kinds with a
+    #: whole-tensor backward of S items (``_backward_items``); the others loop over items
+    vectorised_items = False
+
     def forward(self, x, W, b, layout, site):
         if layout.per_item:
+            if (self.vectorised_items and not layout.conv and self.quantizes_forward
+                    and not self.per_sample_eval(site.training)
+                    and site.layer_audit is not None):
+                return self._forward_batched(x, W, b, layout, site)
             return forward_items(self, x, W, b, layout, site)
         if not layout.conv:
             return self._forward_dense(x, W, b, site)
@@ -111,6 +119,24 @@ class _IntegerForward(Datapath):
         ctx.set(xq, sx, xmask, wq, sw, wmask)
         if b is not None and b_in is None:
             y = y + b
+        return y, ctx
+
+    def _forward_batched(self, x, W, b, layout, site):
+        """A Batched layout's S items in one call: each item's operands quantized with its
+        own scales (nearest: the values of the per-item loop), one batched product through
+        the accumulator; the backward is ``_backward_items``."""
+        layout.check(x, W, b)
+        x = np.ascontiguousarray(x)
+        W = np.ascontiguousarray(W)
+        site.layer_audit.tick()
+        aud = (site.layer_audit, "forward")
+        wq, sw, wmask = qm.quantize_forward_items(W, self, aud, "W")
+        xq, sx, xmask = qm.quantize_forward_items(x, self, aud, "x")
+        acc = qm.forward_matmul_items(xq, wq, self, site.layer_audit)          # (S, M, N)
+        scale = (sw * sx).astype(np.float32).reshape(-1, 1, 1)
+        y = (acc * scale).astype(np.float32, copy=False)
+        ctx = _BatchedCtx(self, site, None, W.dtype)
+        ctx.set(xq, sx, xmask, wq, sw, wmask)
         return y, ctx
 
     def _forward_conv_km(self, x, W, b, layout, site):
@@ -190,6 +216,35 @@ class _Ctx:
         if self.xmask is not None and dx is not None:
             dx = dx * self.xmask
         return dx, dw, db
+
+
+class _BatchedCtx(_Ctx):
+    """Backward context of S Batched items quantized in one call (``_forward_batched``)."""
+
+    def backward(self, g):
+        site, dp = self.site, self.dp
+        S = self.xq.shape[0]
+        gT = np.ascontiguousarray(np.swapaxes(g, -1, -2), dtype=np.float32)     # (S, N, M)
+        xT = np.ascontiguousarray(np.swapaxes(self.xq, -1, -2))                  # (S, K, M)
+        need = site.need_input_grad
+        if dp.items_backward_vectorised:
+            dxT, dw = dp._backward_items(gT, xT, self.sx, self.wq, self.sw, site.rng,
+                                         site.layer_audit, need_dx=need)
+        else:
+            # the item's Dense backward, item after item
+            outs = [dp._backward(gT[s], xT[s], float(self.sx[s]), self.wq[s], float(self.sw[s]),
+                                 site.rng, site.layer_audit, need_dx=need)[:2]
+                    for s in range(S)]
+            dw = np.stack([o[1] for o in outs])
+            dxT = None if outs[0][0] is None else np.stack([o[0] for o in outs])
+        if self.wmask is not None:
+            dw = dw * self.wmask
+        dx = None
+        if dxT is not None:
+            dx = np.ascontiguousarray(np.swapaxes(dxT, -1, -2))
+            if self.xmask is not None:
+                dx = dx * self.xmask
+        return dx, dw, None
 
 
 class _ConvCtx(_Ctx):
@@ -389,6 +444,17 @@ class IntegerDatapath(_IntegerForward):
         return _backward_product(c, ints, N, M, K, fb, fx,
                                  lambda: self.accumulator.add_counts(
                                      N, K, L, tile=self._bwd_tile(L)).scaled(S))
+
+    vectorised_items = True
+
+    @property
+    def items_backward_vectorised(self) -> bool:
+        """The Batched items' backward on whole tensors (qmatmul.hdqt_backward_items): with
+        requantized integer operands; the ablations run the items' Dense backward in turn."""
+        return self.bwd_quant and self.requantize
+
+    def _backward_items(self, gT, xT, sx, wq, sw, rng, audit, need_dx=True):
+        return qm.hdqt_backward_items(gT, xT, sx, wq, sw, self, rng, audit, need_dx=need_dx)
 
     def _bwd_tile(self, R):
         """The backward tile over a reduction of R (None: one tile over it)."""

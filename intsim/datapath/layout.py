@@ -15,7 +15,10 @@ A layout whose ``per_item`` is True is S (Batched) or G (grouped Conv)
 independent products: every quantized datapath runs each item as the
 :attr:`item` layout does (its own scales, tiles and audit counts, its draws
 item after item; intsim.datapath.items), and a call's Shape counts one item
-with ``items`` = S or G.
+with ``items`` = S or G. HDQT's family runs a Batched call's items on whole
+(S, ...) tensors instead (the same per-item arithmetic; its backward draws
+operand by operand, each operand's uniforms item-major:
+intsim.arith.qmatmul.hdqt_backward_items).
 """
 from __future__ import annotations
 
