@@ -40,6 +40,13 @@ PAPER = {("lwf", "cnn", "FP"): (32.78, 56.31), ("lwf", "cnn", "HDQT 4/8"): (28.6
          ("bic", "cnn", "FP"): (81.42, 89.83), ("bic", "cnn", "HDQT 4/8"): (78.26, 87.94),
          ("der", "cnn", "FP"): (86.31, 89.78), ("der", "cnn", "HDQT 4/8"): (85.95, 89.86),
          ("memo", "cnn", "FP"): (69.90, 80.46), ("memo", "cnn", "HDQT 4/8"): (58.01, 65.91)}
+#: the notes on the arithmetics and on saturation, shared with the other HAPT grid tables
+ARITH_NOTE = ("HDQT 4/8: 4-bit operands, 8-bit accumulators (+-127), forward tile 32, clamp; "
+              "backward one clamp over the whole reduction (released code). LUQ 4/8: SAWB 4-bit "
+              "forward with an 8-bit clamp over the whole reduction, 4-bit log gradients.")
+SAT_NOTE = ("sat %: accumulator results outside the 8-bit range / all accumulator results, over "
+            "all layers, passes (forward incl. evaluation, both backward) and tasks; mean over "
+            "seeds.")
 # (method, metric, row label); methods not listed get a CNN row of their own
 ROWS = (("lwf", "cnn", "LwF"), ("icarl", "cnn", "iCaRL (CNN)"), ("icarl", "nme", "iCaRL (NME)"),
         ("bic", "cnn", "BiC (CNN)"), ("der", "cnn", "DER (CNN)"), ("memo", "cnn", "MEMO (CNN)"))
@@ -111,14 +118,11 @@ def main(argv=None):
            "rounded to lptorch's 1-3-4 float at tracked power-of-two scales, its SGD in the 1-6-9 "
            "format; docs/method.md). sat % for FP134: values saturated at the format's max / all "
            "values rounded (the float audit)."] if "FP134" in names else []),
-        "HDQT 4/8: 4-bit operands, 8-bit accumulators (+-127), forward tile 32, clamp; backward "
-        "one clamp over the whole reduction (released code). LUQ 4/8: SAWB 4-bit forward with an "
-        "8-bit clamp over the whole reduction, 4-bit log gradients."
+        ARITH_NOTE
         + (" LUQ 4/wide (iCaRL only): the same without an accumulator limit (a control, not "
            "in the paper)."
            if "LUQ 4/wide" in names else ""),
-        "sat %: accumulator results outside the 8-bit range / all accumulator results, over all "
-        "layers, passes (forward incl. evaluation, both backward) and tasks; mean over seeds.",
+        SAT_NOTE,
         grid.compute_note(" (one core per run)"),
     ]
     grid.write("HAPT class-incremental accuracy: intsim vs the paper", header, rows, notes)

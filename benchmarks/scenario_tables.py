@@ -19,7 +19,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from benchutil import load_grid  # noqa: E402
-from reproduce_hapt import arith_name  # noqa: E402
+from reproduce_hapt import ARITH_NOTE, SAT_NOTE, arith_name  # noqa: E402
 
 ARITH_ORDER = ("FP", "HDQT 4/8", "LUQ 4/8")
 
@@ -58,11 +58,7 @@ def main(argv=None):
         "mean over i of the mean over j <= i; last = mean of the last row; forgetting = mean "
         "over j < T of max_{i<T} a[i][j] - a[T][j]; BWT = mean over j < T of a[T][j] - a[j][j]. "
         "Gaps paired by seed.",
-        "HDQT 4/8: 4-bit operands, 8-bit accumulators, tile 32, clamp. LUQ 4/8: SAWB 4-bit "
-        "forward, 8-bit clamp over the whole reduction, 4-bit log gradients. sat %: saturated "
-        "accumulator results / all, over layers, passes and tasks.",
-        grid.compute_note(" (one core per run)"),
-    ]
+        ARITH_NOTE, SAT_NOTE, grid.compute_note(" (one core per run)")]
     grid.write("Task- and domain-incremental HAPT: FP, HDQT 4/8, LUQ 4/8", header, rows, notes)
 
 

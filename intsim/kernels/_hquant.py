@@ -19,12 +19,12 @@ the number of threads.
 import numpy as np
 from numba import njit, prange
 
+from intsim.kernels._floatbits import NONFINITE as NONFINITE_BITS, abs_max_bits
 from intsim.kernels._fwht import _r8, _stages, top_stage
 from intsim.kernels._rng import fill_range
 
 U = np.uint64
 _UBLOCK = 4096            # uniforms drawn per block into an L1-resident buffer
-_EXP_ALL_ONES = np.uint32(0x7F800000)   # float32 bits of inf; above: NaN
 _F32_TINY = np.finfo(np.float32).tiny
 
 #: flags[s] values
@@ -65,19 +65,6 @@ def _transform_rows(sc, A, M, p, top_first):
 
 
 @njit(inline="always")
-def _abs_max_bits(sc):
-    """max |v| over the flat float32 array sc, as its uint32 bit pattern (sign cleared):
-    an integer max, which vectorises. The pattern is >= _EXP_ALL_ONES iff some entry
-    is NaN or infinite."""
-    b = sc.view(np.uint32)
-    m = np.uint32(0)
-    for i in range(U(b.size)):
-        v = np.uint32(b[i] & np.uint32(0x7FFFFFFF))
-        m = max(m, v)
-    return m
-
-
-@njit(inline="always")
 def _any_negative(sc):
     """Whether some entry of the flat float32 array sc is < 0 (-0.0 is not)."""
     neg = False
@@ -115,9 +102,9 @@ def hadamard_quantize_items(src, along_rows, p, top_first, stream, stochastic, b
                 _transform_rows(sc, A, M, p, top_first)
             else:
                 _transform_cols(sc, A, M, p)
-        mbits = _abs_max_bits(sc)
+        mbits = abs_max_bits(sc.view(np.uint32))
         flags[s] = OK
-        if mbits >= _EXP_ALL_ONES:
+        if mbits >= NONFINITE_BITS:
             flags[s] = NONFINITE
             continue
         # clip * max(max, -min) of quant._item_scales: both are max|v|, exact in float64

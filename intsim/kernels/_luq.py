@@ -21,6 +21,7 @@ import functools
 import numpy as np
 from numba import njit, prange
 
+from intsim.kernels._floatbits import NONFINITE, abs_max_bits
 from intsim.kernels._rng import fill_range
 
 U = np.uint64
@@ -31,8 +32,6 @@ _BAND = 4096          # floats below each power of two searched for NumPy's log2
 _ABOVE = 64           # floats from each power of two up checked to floor to it
 _ONE = np.uint32(0x3F800000)        # bits of 1.0f
 _MANT = np.uint32(0x007FFFFF)
-_ABS = np.uint32(0x7FFFFFFF)
-_INF_BITS = 0x7F800000
 
 # EXP2[k + 1] = 2^k (float32) for k = -1 .. 126
 EXP2 = np.ldexp(np.float32(1.0), np.arange(-1, 127)).astype(np.float32)
@@ -53,7 +52,7 @@ def _log2_thresholds(band=_BAND, above=_ABOVE):
     k = np.arange(1, 129, dtype=np.int64)
     pk = int(_ONE) + (k << 23)                                   # bits of 2^k
     b = pk[:, None] + np.arange(-band, above, dtype=np.int64)[None, :]
-    b = np.minimum(b, _INF_BITS - 1).astype(np.uint32)         # 2^128 is inf: stop at FLT_MAX
+    b = np.minimum(b, int(NONFINITE) - 1).astype(np.uint32)         # 2^128 is inf: stop at FLT_MAX
     f = np.floor(np.log2(b.view(np.float32))).astype(np.int64)
     below, at = f[:, :band], f[:, band:]
     kk = k[:, None]
@@ -111,11 +110,7 @@ def _absmax_impl(gb, chunk):
     nch = (n + chunk - 1) // chunk
     part = np.zeros(nch + 1, np.uint32)
     for c in prange(nch):
-        m = np.uint32(0)
-        for i in range(U(c * chunk), U(min(n, (c + 1) * chunk))):
-            v = np.uint32(gb[i] & _ABS)
-            m = v if v > m else m
-        part[c] = m
+        part[c] = abs_max_bits(gb[c * chunk:min(n, (c + 1) * chunk)])
     return part.max()
 
 

@@ -13,7 +13,7 @@
 import numpy as np
 
 from intsim.errors import NonFiniteError
-from intsim.kernels import _luq
+from intsim.kernels import _floatbits, _luq
 from intsim.kernels._rng import Stream, random_f32
 
 
@@ -80,7 +80,7 @@ def log_quantize(g, bits, rng):
         return log_quantize_ref(g, bits, rng)
     gf = np.ascontiguousarray(g).reshape(-1)
     mb = _luq.absmax_bits(gf)
-    if mb >= 0x7F800000:
+    if mb >= _floatbits.NONFINITE:
         raise NonFiniteError("log_quantize: input contains NaN or inf")
     if mb == 0:
         z = np.zeros(g.shape, np.float32)
