@@ -16,7 +16,7 @@ SPECS := benchmarks/specs
 OVERLAY := $(if $(filter 1,$(QUICK)),--overlay $(SPECS)/quick.toml) $(if $(SEEDS),--seeds $(SEEDS))
 WORKERS := $(if $(JOBS),--workers $(JOBS))
 
-.PHONY: install test test-nojit test-energy test-min test-browser bench-kernels bench-step bench-resnet bench-task reproduce-hapt reproduce-hapt-paper split-compare sweep-acc sweep-acc-paper ablate ablate-paper pareto tile-sweep scenarios embedded clean
+.PHONY: install test test-nojit test-energy test-min test-browser bench-kernels bench-step bench-resnet bench-task reproduce-hapt reproduce-hapt-paper split-compare sweep-acc sweep-acc-paper ablate ablate-paper pareto tile-sweep scenarios transformer embedded clean
 
 install:
 	$(PY) -m pip install -e ".[test]"
@@ -112,6 +112,11 @@ tile-sweep:
 # the task scenario): accuracy by task, forgetting and backward transfer
 scenarios:
 	intsim sweep $(SPECS)/scenarios.toml $(OVERLAY) $(WORKERS) && $(PY) benchmarks/scenario_tables.py --spec $(SPECS)/scenarios.toml $(OVERLAY)
+
+# a transformer encoder on raw HAPT windows (FP, HDQT 4/8, attention fp32, FP8; single-task
+# and iCaRL); reads HAPT's raw download (the SPEC's data, or DATA=PATH)
+transformer:
+	intsim sweep $(SPECS)/transformer.toml $(OVERLAY) $(WORKERS) $(if $(DATA),--set data=$(DATA)) && $(PY) benchmarks/transformer_tables.py --spec $(SPECS)/transformer.toml $(OVERLAY) $(if $(DATA),--set data=$(DATA))
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache

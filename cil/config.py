@@ -90,6 +90,7 @@ class CILConfig:
     min_steps: int = 0              # at least this many SGD steps per training stage
     conv_bias: bool | None = None   # ResNet 3x3 convs; None: the arithmetic's (quirk 3)
     conv_init: str | None = None    # "kaiming_uniform" or "he_normal"; None: as conv_bias
+    attn_products: str = "file"     # model files: "none", "qk", "av", "qk,av"; "file": the file's
     scenario: str = "class"
     domain_tasks: int | None = None
 

@@ -287,13 +287,28 @@ def model_spec_for(mf: ModelFile, spec_name: str) -> ModelSpec:
         if int(np.prod(in_shape)) != int(np.prod(mf.input)):
             raise ValueError(f"model {spec_name} takes input {list(mf.input)}, the data has "
                              f"{list(in_shape)}")
-        return build_model(mf, arith, rng, 0, cc.classifier_bias)
+        return build_model(with_products(mf, cc.attn_products), arith, rng, 0,
+                           cc.classifier_bias)
 
     def prepare(ds):
         return _prepare(ds, mf.input)
 
     return ModelSpec(spec_name, build, prepare, needs_images=len(mf.input) == 3,
+                     options=("attn_products",),
                      description=mf.description or f"model file {mf.path}")
+
+
+def with_products(mf: ModelFile, products: str = "file") -> ModelFile:
+    """``mf`` with its default ``quantize_products`` replaced by a run's setting
+    ``attn_products`` ("none", "qk", "av" or "qk,av"; "file" keeps the file's). An
+    attention layer that names its own ``quantize_products`` keeps them."""
+    if products == "file":
+        return mf
+    chosen = () if products == "none" else tuple(products.split(","))
+    unknown = sorted(set(chosen) - set(PRODUCTS))
+    if unknown:
+        raise ValueError(f"attn_products takes file, none, qk, av or qk,av, got {products!r}")
+    return dataclasses.replace(mf, quantize_products=tuple(p for p in PRODUCTS if p in chosen))
 
 
 def _prepare(ds, in_shape):

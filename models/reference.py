@@ -6,7 +6,9 @@ from intsim.models.modelfile import model_spec_for, read_model_file
 from intsim.models.registry import register_model
 
 #: registered name -> the shipped model file it reads
-REFERENCE_FILES = {"vit_tiny": "vit_tiny.toml", "har_transformer": "har_transformer.toml"}
+REFERENCE_FILES = {"vit_tiny": "vit_tiny.toml", "har_transformer": "har_transformer.toml",
+                   "har_transformer_dsads": "har_transformer_dsads.toml",
+                   "har_transformer_pamap2": "har_transformer_pamap2.toml"}
 
 
 def reference_file(name: str) -> str:

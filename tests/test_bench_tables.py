@@ -2,6 +2,7 @@
 each table script (benchmarks/*.py) finds every run of its SPEC in a sweep and
 writes its table from them (tiny synthetic sweeps)."""
 import glob
+import json
 import os
 import sys
 
@@ -26,7 +27,7 @@ def benchmark_specs():
 # ---------------------------------------------------------------- the committed grids
 
 #: SPECs whose runs are not all committed yet (docs/results.md says which studies are running)
-PENDING = {"tile_sweep.toml", "scenarios.toml"}
+PENDING = {"tile_sweep.toml", "scenarios.toml", "transformer.toml"}
 #: the committed runs: every other SPEC in full, and the QUICK variants of the former-split
 #: grids
 COMMITTED = [(os.path.basename(p), None) for p in benchmark_specs()
@@ -34,14 +35,41 @@ COMMITTED = [(os.path.basename(p), None) for p in benchmark_specs()
     [(name, QUICK) for name in ("reproduce_hapt.toml", "sweep_acc.toml", "ablate.toml")]
 
 
+def _without_data(settings: dict) -> str:
+    return json.dumps({k: v for k, v in settings.items() if k != "data"}, sort_keys=True)
+
+
+def _stored_by_settings() -> dict:
+    """{settings but the data path: folder} of the complete runs in RUNS."""
+    out = {}
+    for d in os.listdir(RUNS):
+        try:
+            with open(os.path.join(RUNS, d, "results.json")) as f:
+                res = json.load(f)
+        except OSError:
+            continue
+        if res.get("complete"):
+            out[_without_data(ex.settings(res["config"]))] = d
+    return out
+
+
 def test_every_committed_run_folder_is_a_run_of_a_spec():
     """The run-folder key scheme: each SPEC (with its overlay) names exactly the
-    folders in benchmarks/results/runs, found complete with their settings."""
+    folders in benchmarks/results/runs, found complete with their settings. A SPEC
+    that reads a download (``data``) names its folders by where the data lies, so its
+    runs are found by their other settings."""
     found = set()
+    by_settings = None
     for name, overlay in COMMITTED:
         spec = sw.load_spec(os.path.join(SPECS, name),
                             sw.make_overlay([overlay] if overlay else []))
         assert spec.out == os.path.normpath(RUNS), name
+        if any(r.resolved.data is not None for r in spec.runs):
+            by_settings = _stored_by_settings() if by_settings is None else by_settings
+            keys = [by_settings.get(_without_data(r.settings())) for r in spec.runs]
+            assert None not in keys, (name, [r.key for r, k in zip(spec.runs, keys) if k is None])
+            found |= set(keys)
+            continue
         missing = [r.key for r, st in sw.plan(spec.runs, RUNS) if st != "done"]
         assert not missing, (name, overlay, missing)
         found |= {r.key for r in spec.runs}
@@ -58,7 +86,7 @@ def test_benchmark_specs_use_the_papers_seeds_in_order():
     assert sizes == {"ablate.toml": 3, "ablate_paper.toml": 3, "reproduce_hapt.toml": 3,
                      "reproduce_hapt_paper.toml": 5, "split_compare.toml": 20,
                      "sweep_acc.toml": 1, "sweep_acc_paper.toml": 1, "pareto.toml": 3,
-                     "tile_sweep.toml": 3, "scenarios.toml": 5}
+                     "tile_sweep.toml": 3, "scenarios.toml": 5, "transformer.toml": 3}
     quick = sw.load_spec(os.path.join(SPECS, "reproduce_hapt.toml"), sw.make_overlay([QUICK]))
     assert quick.seeds() == [ex.HAR_SEEDS[0]] and {r.resolved.epochs for r in quick.runs} == {10}
     assert len(quick.runs) == 10
@@ -86,13 +114,31 @@ TINY_SPECS = {
                     'seed = [1, 2]\n'),
     "scenario_tables": (f'{TINY}method = "finetune"\n[grid]\nscenario = ["task", "domain"]\n'
                         f'arith = [{{ arith = "fp" }}, {HDQT}]\nseed = [1, 2]\n'),
+    "transformer_tables": (
+        TINY.replace("hidden = [16, 16]", 'model = "tokens.toml"') +
+        '[grid]\nsetting = [{ method = "finetune", init_classes = 6 }, { method = "icarl" }]\n'
+        f'arith = [{{ arith = "fp" }}, {HDQT}, {HDQT[:-2]}, attn_products = "none" }}]\n'
+        'seed = [1, 2]\n'),
 }
+#: the model file of the transformer table's tiny SPEC: 24 synthetic features as 4 tokens
+TOKENS_MODEL = """
+input = [4, 6]
+quantize_products = ["qk", "av"]
+layers = [
+  { kind = "linear", name = "embed", out = 8 },
+  { kind = "position" },
+  { kind = "residual", name = "attn", layers = [{ kind = "layernorm" }, { kind = "attention", name = "mhsa", heads = 2 }] },
+  { kind = "residual", name = "mlp", layers = [{ kind = "linear", name = "fc1", out = 8 }, { kind = "gelu" }, { kind = "linear", name = "fc2", out = 8 }] },
+  { kind = "token_mean" },
+]
+"""
 
 
 @pytest.fixture(scope="module")
 def swept(tmp_path_factory):
     """The tiny SPECs, each with `out = "runs"`, and one sweep of all their runs."""
     d = tmp_path_factory.mktemp("grids")
+    (d / "tokens.toml").write_text(TOKENS_MODEL)
     paths = {}
     for name, text in TINY_SPECS.items():
         paths[name] = d / f"{name}.toml"
@@ -101,14 +147,17 @@ def swept(tmp_path_factory):
     with open(os.devnull, "w") as log:
         res = sw.run_sweep(runs, d / "runs", sw.LocalExecutor(2), log=log)
     assert all(e["status"] == "done" for e in res.values())
-    assert len(res) == 31                   # the SPECs share runs: each is run once
+    assert len(res) == 43                   # the SPECs share runs: each is run once
     return d, paths
 
 
 def table(path):
-    """(rows as lists of cells, the notes) of a written markdown table."""
+    """(rows as lists of cells of the first markdown table, the notes) of a written table."""
     lines = path.read_text().splitlines()
-    rows = [[c.strip() for c in ln.strip("|").split("|")] for ln in lines if ln.startswith("| ")]
+    start = next(i for i, ln in enumerate(lines) if ln.startswith("| "))
+    end = next((i for i in range(start, len(lines)) if not lines[i].startswith("|")), len(lines))
+    rows = [[c.strip() for c in ln.strip("|").split("|")] for ln in lines[start:end]
+            if ln.startswith("| ")]
     return rows[1:], [ln for ln in lines if ln and not ln.startswith(("|", "#"))]
 
 
@@ -123,7 +172,8 @@ def _run(script, argv, capsys):
                                                      ("ablate", 8, 4),
                                                      ("split_compare", 4, 4),
                                                      ("cost_tables", 8, 4),
-                                                     ("scenario_tables", 8, 4)])
+                                                     ("scenario_tables", 8, 4),
+                                                     ("transformer_tables", 12, 6)])
 def test_each_table_script_finds_every_run_of_its_spec(swept, tmp_path, capsys, script,
                                                         n_runs, n_rows):
     d, paths = swept
@@ -206,3 +256,39 @@ def test_cost_table_has_energy_the_pareto_front_and_the_papers_ratios(swept, tmp
     for what in ("run energy", "MAC-array energy"):
         assert f"hdqt: {what} 8_16 / 4_8 = " in text and f"LUQ / HDQT {what} at 4_8 = " in text
     assert (tmp_path / "cost_tables.png").exists()
+
+
+def test_transformer_tables_give_saturation_by_product(swept, tmp_path, capsys):
+    d, paths = swept
+    _run("transformer_tables", ["--spec", str(paths["transformer_tables"]),
+                                "--tables", str(tmp_path)], capsys)
+    rows, notes = table(tmp_path / "transformer_tables.md")
+    assert [r[:2] for r in rows] == [
+        ["single-task", "FP"], ["single-task", "HDQT 4/8"],
+        ["single-task", "HDQT 4/8, attention fp32"], ["icarl", "FP"], ["icarl", "HDQT 4/8"],
+        ["icarl", "HDQT 4/8, attention fp32"]]
+    assert rows[0][3] == rows[0][2] and rows[3][3] != rows[3][2]   # one task: avg inc = last
+    text = (tmp_path / "transformer_tables.md").read_text()
+    sat = [ln for ln in text[text.index("Saturation by product"):].splitlines()
+           if ln.startswith("| single-task | HDQT") or ln.startswith("| icarl | HDQT")]
+    assert len(sat) == 4
+    cols = ["embed", "qkv", "qk", "av", "proj", "fc1", "fc2", "classifier"]
+
+    def cell(line, kind, p):
+        return line.strip("|").split("|")[2 + 2 * cols.index(kind) + (p == "bwd")].strip()
+    # attention fp32: Q K^T and A V are not on the datapath, the rest is
+    assert cell(sat[1], "qk", "fwd") == "-" and cell(sat[1], "av", "fwd") == "-"
+    assert cell(sat[0], "qk", "fwd") != "-" and cell(sat[1], "fc1", "fwd") != "-"
+    # a cell is the pooled share of the runs' audits
+    runs = [r for r in sw.load_spec(paths["transformer_tables"]).runs
+            if r.config.method == "finetune" and r.config.arith == "hdqt"
+            and r.config.attn_products == "file"]
+    s = t = 0
+    for r in runs:
+        res = sw.load_done(r, d / "runs")
+        for rec in res["tasks"]:
+            for site, passes in rec["audit"].items():
+                if site.endswith(".fc1"):
+                    s += passes["forward"]["saturated"]
+                    t += passes["forward"]["tiles"]
+    assert t > 0 and cell(sat[0], "fc1", "fwd") == f"{100.0 * s / t:.2f}"

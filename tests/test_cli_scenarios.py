@@ -195,7 +195,7 @@ def test_the_class_scenario_gives_the_results_of_before_the_scenarios(tmp_path, 
     new_fields = {".config.scenario", ".config.domain_tasks", ".run.scenario",
                   ".run.cil.scenario", ".run.cil.domain_tasks", ".tasks[].task_acc_cnn[]",
                   ".tasks[].task_acc_nme[]", ".tasks[].task_acc_nme", ".config.features",
-                  ".config.bic_stage2_loss"}
+                  ".config.bic_stage2_loss", ".config.attn_products", ".run.cil.attn_products"}
     assert {k for k in added if not k.startswith((".summary.cnn.by_task.",
                                                   ".summary.nme.by_task."))} <= new_fields
     assert ".tasks[].task_acc_cnn[]" in added and ".summary.cnn.by_task.bwt" in added

@@ -51,7 +51,7 @@ def test_features_raw_is_a_checked_setting_with_its_model(raw_dir):
     cfg = resolve(None, {"features": "raw", "data": str(raw_dir), "threads": 1})
     assert cil_config(cfg).model == "har_transformer" and data_options(cfg)["features"] == "raw"
     assert "features" not in data_options(resolve(None, {"threads": 1}))
-    with pytest.raises(ConfigError, match="give --data FOLDER"):
+    with pytest.raises(ConfigError, match="give --data its official download"):
         resolve(None, {"features": "raw", "threads": 1})
     with pytest.raises(ConfigError, match="features=raw"):
         resolve(None, {"features": "raw", "dataset": "synthetic", "threads": 1})

@@ -64,13 +64,15 @@ def test_dsads_bad_files(tmp_path):
 
 
 # ------------------------------------------------------------------ PAMAP2
-def write_pamap2(root, subjects=(1, 2, 3, 5, 6, 7), seed=0):
+def write_pamap2(root, subjects=(1, 2, 3, 5, 6, 7), seed=0, runs=None):
+    """Protocol/subject1XX.dat files; runs: [(activity, rows)] of each file in order
+    (default: 50 transient, 300 of 1, 20 transient, 200 of 4, 130 of 24)."""
     rng = np.random.default_rng(seed)
     d = root / "Protocol"
     d.mkdir(parents=True)
+    runs = runs or [(0, 50), (1, 300), (0, 20), (4, 200), (24, 130)]
     for s in subjects:
-        acts = np.r_[np.zeros(50), np.full(300, 1), np.zeros(20), np.full(200, 4),
-                     np.full(130, 24)]
+        acts = np.concatenate([np.full(n, a, dtype=float) for a, n in runs])
         n = acts.size
         x = rng.standard_normal((n, 54))
         x[:, 0] = np.arange(n) / 100

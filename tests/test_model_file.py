@@ -1,6 +1,8 @@
 """Model files: the format's checks (one line naming the file, the layer's index and
 kind, exit code 2), a network from a file trained by ``intsim train --model FILE``
 and a sweep axis of files, and the networks' fit to the CIL learners."""
+import json
+
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -10,7 +12,7 @@ from intsim.app.config import ConfigError, resolve
 from intsim.app.sweep import spec as sw
 from intsim.cli import main
 from intsim.models import build_model, model_spec, read_model_file
-from intsim.models.modelfile import ModelFileError
+from intsim.models.modelfile import ModelFileError, with_products
 
 RES_MLP = """
 name = "res_mlp"
@@ -211,3 +213,62 @@ def test_a_model_file_run_resumed_mid_task_equals_the_uninterrupted_run(tmp_path
     assert [t["cnn"] for t in resumed["tasks"]] == [t["cnn"] for t in full["tasks"]]
     assert [t["audit"] for t in resumed["tasks"]] == [t["audit"] for t in full["tasks"]]
     assert "backbone.enc.attention.qk" in full["tasks"][-1]["audit"]
+
+
+# ---------------------------------------------------------------- the attn_products setting
+# which attention products of a model-file network run under the datapath: the file's
+# default overridden per run, refused for networks without attention, and the same bits
+# when it names what the file names
+
+#: TOKENS over the 24 synthetic features (4 tokens of 6)
+TOKENS_24 = TOKENS.replace("input = [4, 8]", "input = [4, 6]")
+
+
+
+def _products(mf):
+    m = build_model(mf, intsim.HDQT(), np.random.default_rng(0))
+    m.add_classes(2, np.random.default_rng(1))
+    y = m.forward(np.random.default_rng(2).standard_normal((2, 4, 6)).astype(np.float32))
+    m.backward(np.full_like(y, 0.1))
+    return {n.rsplit(".", 1)[1] for n in m.audit()
+            if n.startswith("backbone.attn.attention.")} - {"qkv", "proj"}
+
+
+@pytest.mark.parametrize("setting, audited", [
+    ("file", {"qk"}), ("none", set()), ("qk", {"qk"}), ("av", {"av"}), ("qk,av", {"qk", "av"})])
+def test_the_setting_replaces_the_files_products(tmp_path, setting, audited):
+    p = tmp_path / "m.toml"
+    p.write_text(TOKENS_24)
+    assert _products(with_products(read_model_file(str(p)), setting)) == audited
+
+
+def _train(tmp_path, name, *extra):
+    p = tmp_path / "m.toml"
+    p.write_text(TOKENS_24)
+    out = tmp_path / name
+    r = CliRunner().invoke(main, ["train", "--dataset", "synthetic", "--model", str(p),
+                                  "--method", "finetune", "--epochs", "1", "--min-steps", "0",
+                                  "--batch-size", "32", "--threads", "1", "--quiet",
+                                  "--out", str(out), *extra])
+    assert r.exit_code == 0, r.output + r.stderr
+    return json.loads((out / "results.json").read_text())
+
+
+def test_naming_the_files_products_gives_the_files_bits_and_none_removes_them(tmp_path):
+    base = _train(tmp_path, "file")
+    same = _train(tmp_path, "qk", "--attn-products", "qk")
+    none = _train(tmp_path, "none", "--attn-products", "none")
+    assert same["config"]["attn_products"] == "qk"
+    assert same["summary"] == base["summary"] and same["audit_total"] == base["audit_total"]
+    assert any(k.endswith(".qk") for k in base["audit_total"])
+    assert not any(k.endswith((".qk", ".av")) for k in none["audit_total"])
+
+
+def test_a_network_without_attention_refuses_the_setting_in_one_line(tmp_path):
+    r = CliRunner().invoke(main, ["train", "--attn-products", "none", "--dry-run",
+                                  "--out", str(tmp_path / "run")])
+    assert r.exit_code == 2
+    assert r.stderr.strip().splitlines() == [
+        "intsim: error: attn_products does not apply to model fcnet (it takes: hidden)"]
+    r = CliRunner().invoke(main, ["train", "--attn-products", "kq", "--dry-run"])
+    assert r.exit_code == 2 and "kq" in r.stderr and len(r.stderr.strip().splitlines()) == 1

@@ -1,6 +1,6 @@
-"""The reference networks (a tiny ViT for CIFAR-10, a transformer over raw HAR windows):
-registered by name, shipped as model files, one training step under FP, HDQT and FP8 on a
-batch of 2, with the attention products named in the audit."""
+"""The reference networks (a tiny ViT for CIFAR-10, transformers over the raw windows of
+HAPT, DSADS and PAMAP2): registered by name, shipped as model files, one training step
+under FP, HDQT and FP8 on a batch of 2, with the attention products named in the audit."""
 import os
 from types import SimpleNamespace
 
@@ -11,8 +11,10 @@ import intsim
 from intsim.models import MODELS, read_model_file
 from intsim.models.reference import REFERENCE_FILES, reference_file
 
-SHAPES = {"vit_tiny": (3, 32, 32), "har_transformer": (6, 128)}
-BLOCKS = {"vit_tiny": 4, "har_transformer": 3}
+SHAPES = {"vit_tiny": (3, 32, 32), "har_transformer": (6, 128),
+          "har_transformer_dsads": (30, 125), "har_transformer_pamap2": (18, 512)}
+BLOCKS = {"vit_tiny": 4, "har_transformer": 3, "har_transformer_dsads": 3,
+          "har_transformer_pamap2": 3}
 
 
 @pytest.mark.parametrize("name", sorted(REFERENCE_FILES))
@@ -28,7 +30,7 @@ def test_a_reference_model_is_a_shipped_file(name):
 @pytest.mark.parametrize("name", sorted(REFERENCE_FILES))
 def test_one_training_step_of_a_reference_model(name, arith):
     dp = {"fp": intsim.FP, "hdqt": intsim.HDQT, "fp8": intsim.FP8}[arith]()
-    cc = SimpleNamespace(classifier_bias=False)
+    cc = SimpleNamespace(classifier_bias=False, attn_products="file")
     model = MODELS[name].build(cc, dp, SHAPES[name], np.random.default_rng(0))
     model.add_classes(4, np.random.default_rng(1))
     x = np.random.default_rng(2).standard_normal((2,) + SHAPES[name]).astype(np.float32)
@@ -56,7 +58,7 @@ def test_a_trained_reference_model_can_be_copied():
     """iCaRL, LwF and BiC keep a deep copy of the model after a task: the attention
     products' per-item sites must copy."""
     import copy
-    model = MODELS["har_transformer"].build(SimpleNamespace(classifier_bias=False),
+    model = MODELS["har_transformer"].build(SimpleNamespace(classifier_bias=False, attn_products="file"),
                                             intsim.HDQT(), (6, 128), np.random.default_rng(0))
     model.add_classes(2, np.random.default_rng(1))
     x = np.random.default_rng(2).standard_normal((2, 6, 128)).astype(np.float32)

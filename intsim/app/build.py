@@ -13,18 +13,14 @@ from intsim.datapath import PRESETS
 from intsim.models import model_spec
 
 
-#: the network --model auto picks for --features raw windows
-RAW_WINDOW_MODEL = "har_transformer"
-
-
 def cil_config(cfg: RunConfig):
     """The CILConfig of a run: paper defaults for the dataset, the schedule, then
     the run's explicit settings."""
     over: dict[str, Any] = {}
     if cfg.model != "auto":
         over["model"] = cfg.model
-    elif cfg.features == "raw":
-        over["model"] = RAW_WINDOW_MODEL
+    elif cfg.features == "raw":         # the dataset's network for its raw windows
+        over["model"] = dataset_spec(cfg.dataset).raw_window_model
     if cfg.schedule == "short":
         over.update(epochs=SHORT_SCHEDULE["epochs"], milestones=tuple(SHORT_SCHEDULE["milestones"]),
                     apply_milestones=True)     # the paper's LR, held constant
@@ -38,6 +34,7 @@ def cil_config(cfg: RunConfig):
     if cfg.milestones is not None:
         over.update(milestones=tuple(cfg.milestones), apply_milestones=True)
     over["scenario"] = cfg.scenario
+    over["attn_products"] = cfg.attn_products
     over["bic_stage2_softmax"] = cfg.bic_stage2_loss == "softmax-ce"
     if cfg.domain_tasks is not None:
         over["domain_tasks"] = cfg.domain_tasks
@@ -46,8 +43,9 @@ def cil_config(cfg: RunConfig):
     except ValueError as e:         # name the setting, not the class that checked it
         raise ConfigError(re.sub(r"^(CILConfig(\.for_dataset)?: )+", "", str(e))) from None
     spec = model_spec_of(cc.model)
-    for k in ("hidden", "conv_bias", "conv_init"):
-        if getattr(cfg, k) is not None and k not in spec.options:
+    for k in ("hidden", "conv_bias", "conv_init", "attn_products"):
+        if getattr(cfg, k) != RunConfig.__dataclass_fields__[k].default \
+                and k not in spec.options:
             raise ConfigError(f"{k} does not apply to model {cc.model} (it takes: "
                               f"{', '.join(spec.options) or 'no options'})")
     return cc

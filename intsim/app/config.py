@@ -159,14 +159,20 @@ class RunConfig:
                         "files with --schedule paper, else train-minmax].")
     features: str = _setting(
         "vector", "HAR samples: vector (the dataset's feature vectors, e.g. the HAPT-561 "
-                  "features) or raw (2.56 s windows of the raw accelerometer and gyroscope "
-                  "signals, 6 x 128, from HAPT's raw download: --data FOLDER; the model "
-                  "auto is then har_transformer) [default: vector].")
+                  "features) or raw (windows of the raw accelerometer and gyroscope "
+                  "signals from the official download given with --data: HAPT 6 x 128 "
+                  "(2.56 s at 50 Hz), DSADS 30 x 125 (5 s at 25 Hz), PAMAP2 18 x 512 "
+                  "(5.12 s at 100 Hz); the model auto is then har_transformer, "
+                  "har_transformer_dsads or har_transformer_pamap2) [default: vector].")
     model: str = _setting("auto", "Network: a registered name (fcnet, resnet32, vit_tiny, "
                                   "har_transformer, ...: an unknown name lists them) or a model "
                                   "file FILE.toml (docs/architecture.md) [default: auto: fcnet "
-                                  "for HAR/MNIST, har_transformer for --features raw, resnet32 "
-                                  "for CIFAR].")
+                                  "for HAR/MNIST, the dataset's har_transformer for --features "
+                                  "raw, resnet32 for CIFAR].")
+    attn_products: str = _setting(
+        "file", "Attention products of model-file networks run under the datapath: file (as "
+                "the model file says), none, qk (Q K^T), av (A V) or qk,av; the other "
+                "products sum in float32 [default: file].")
     hidden: tuple[int, ...] | None = _setting(
         None, "FCNet hidden widths, e.g. '561,561' [default: two layers as wide as the input, "
               "the paper's net].")
@@ -291,7 +297,8 @@ _CHOICES = {"dataset": DATASETS, "method": METHODS, "scenario": SCENARIOS,
             "act_rounding": ROUNDINGS, "weight_rounding": ROUNDINGS,
             "schedule": SCHEDULES, "conv_init": ("kaiming_uniform", "he_normal"),
             "split": SPLITS, "scale": SCALES, "features": HAR_FEATURES,
-            "bic_stage2_loss": ("ce", "softmax-ce")}
+            "bic_stage2_loss": ("ce", "softmax-ce"),
+            "attn_products": ("file", "none", "qk", "av", "qk,av")}
 
 
 def freeze(v):
@@ -565,12 +572,12 @@ def validate(cfg: RunConfig) -> RunConfig:
         raise ConfigError(f"dataset {cfg.dataset!r} needs --data PATH (its official download)")
     if cfg.model != "auto" and model_spec(cfg.model).needs_images and spec.kind != "image":
         raise ConfigError(f"model {cfg.model} needs image data, not {cfg.dataset!r}")
-    if cfg.features == "raw" and cfg.dataset not in RAW_WINDOW_DATASETS:
-        raise ConfigError(f"features=raw is read from {', '.join(RAW_WINDOW_DATASETS)}'s raw "
-                          f"download only, not {cfg.dataset!r}")
+    if cfg.features == "raw" and spec.raw_window_model is None:
+        raise ConfigError(f"features=raw is read from the raw downloads of "
+                          f"{', '.join(raw_window_datasets())} only, not {cfg.dataset!r}")
     if cfg.features == "raw" and cfg.data is None:
         raise ConfigError(f"features=raw reads the raw download of {cfg.dataset}: give --data "
-                          f"FOLDER (or zip) holding RawData/")
+                          f"its official download (folder or zip)")
     if spec.kind != "har":
         for key in ("split", "scale", "features"):
             if getattr(cfg, key) != _FIELDS[key].default:
@@ -581,8 +588,10 @@ def validate(cfg: RunConfig) -> RunConfig:
     return cfg
 
 
-#: the HAR datasets whose raw signals give --features raw windows
-RAW_WINDOW_DATASETS = ("hapt",)
+def raw_window_datasets() -> list[str]:
+    """The datasets whose raw signals give --features raw windows (a registered
+    raw_window_model), in registration order."""
+    return [n for n, s in _DATASET_SPECS.items() if s.raw_window_model is not None]
 
 
 #: the split of activity data in the domain scenario: every subject trains and tests

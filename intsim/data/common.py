@@ -22,7 +22,8 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 __all__ = ["DataFileError", "Source", "parse_table", "Dataset", "first_per_class", "SPLITS",
-           "SCALES", "first_appearance", "subject_split", "within_subject_split", "minmax_scale"]
+           "SCALES", "first_appearance", "subject_split", "within_subject_split", "minmax_scale",
+           "minmax_scale_channels"]
 
 
 class DataFileError(ValueError):
@@ -281,3 +282,28 @@ def minmax_scale(X_train: np.ndarray, X_test: np.ndarray, lo: float = -1.0, hi: 
         z = np.where(rng_ > 0, z, 0.5)
         return (lo + (hi - lo) * z).astype(np.float32)
     return f(X_train), f(X_test)
+
+
+def _channel_rows(X: np.ndarray) -> np.ndarray:
+    """Windows (N, C, L) as rows of samples (N * L, C): one column per channel."""
+    return X.transpose(0, 2, 1).reshape(-1, X.shape[1])
+
+
+def _channel_windows(R: np.ndarray, like: np.ndarray) -> np.ndarray:
+    """The inverse of _channel_rows: rows (N * L, C) back to windows shaped like ``like``
+    (N, C, L), a contiguous copy."""
+    n, c, length = like.shape
+    return R.reshape(n, length, c).transpose(0, 2, 1).copy()
+
+
+def minmax_scale_channels(X_train: np.ndarray, X_test: np.ndarray, lo: float = -1.0,
+                          hi: float = 1.0):
+    """Min-max scale windows (N, C, L) per channel to [lo, hi], fit on X_train only.
+
+    Each of the C channels takes its min and max over all the training windows and
+    their L samples (minmax_scale on the samples as rows), so a channel keeps its
+    shape over time. Constant channels map to the middle of the range; test values
+    are NOT clipped. Returns float32 copies, (N, C, L) like the inputs.
+    """
+    tr, te = minmax_scale(_channel_rows(X_train), _channel_rows(X_test), lo, hi)
+    return _channel_windows(tr, X_train), _channel_windows(te, X_test)

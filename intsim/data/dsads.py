@@ -13,6 +13,10 @@ Feature pipelines (option ``features``):
     15 sensor magnitudes sqrt(x^2+y^2+z^2), in the authors' order: units T, RA,
     LA, RL, LL, each [acc, gyro, mag] -> 5 x 3 x 27 = 405 columns;
   - "stats9": intsim's earlier stand-in, 9 statistics of the 45 raw channels.
+
+Raw windows (read_dsads_raw_windows, ``--features raw``): each segment as a
+float32 (30, 125) window, channels RAW_CHANNELS: per unit T, RA, LA, RL, LL its
+accelerometer x, y, z then gyroscope x, y, z (the magnetometers are dropped).
 """
 from __future__ import annotations
 
@@ -25,7 +29,7 @@ from .stats9 import stats9, stats9_names
 from .wang27 import magnitudes, wang27, wang27_names
 
 __all__ = ["DSADS_ACTIVITIES", "DSADS_CHANNELS", "DSADS_SENSORS", "FEATURE_SETS",
-           "dsads_features", "read_dsads"]
+           "RAW_CHANNELS", "dsads_features", "read_dsads", "read_dsads_raw_windows"]
 
 DSADS_ACTIVITIES = {
     1: "sitting", 2: "standing", 3: "lying on back", 4: "lying on right side",
@@ -42,6 +46,10 @@ DSADS_SENSORS = [f"{u}_{s}" for u in _UNITS for s in ("acc", "gyro", "mag")]
 FEATURE_SETS = ("wang27", "stats9")
 _PAT = re.compile(r"(?:^|/)a(\d\d)/p(\d)/s(\d\d)\.txt$")
 ROWS, COLS = 125, 45
+#: the channels of a raw window, in order: per unit its acc x, y, z then gyro x, y, z
+RAW_CHANNELS = tuple(f"{u}_{s}_{a}" for u in _UNITS for s in ("acc", "gyro") for a in "xyz")
+#: their columns in a segment file (unit k holds columns 9k .. 9k+8: acc, gyro, mag)
+RAW_COLUMNS = tuple(9 * k + j for k in range(len(_UNITS)) for j in range(6))
 
 
 def _check_features(features):
@@ -61,14 +69,13 @@ def dsads_features(segs: np.ndarray, features: str = "wang27", **opts):
     return wang27(magnitudes(segs), **opts), wang27_names(DSADS_SENSORS)
 
 
-def read_dsads(path, features: str = "wang27", feature_opts: dict | None = None,
-               progress=None) -> dict:
-    """Read every segment file. Returns dict X (float64 (N, 405), unscaled), y
-    (activity 1..19), users (subject 1..8), segment (1..60), feature_names,
-    class_names. features: "wang27" | "stats9"; feature_opts: options of
-    wang27; progress(i, n) is called after each file read.
-    Raises FileNotFoundError / DataFileError naming the offending file."""
-    _check_features(features)
+def _read_segments(path, columns, dtype, progress=None):
+    """Every segment file under path, in sorted (activity, subject, segment) order.
+
+    Returns (segs, hits): segs (S, 125, len(columns)) of dtype, the listed columns
+    of each file (25 Hz samples as rows); hits [(activity, subject, segment,
+    member)] of the S files. Raises FileNotFoundError / DataFileError naming the
+    offending file; progress(i, n) is called after each file read."""
     with Source(path) as src:
         hits = []
         for n in src.names():
@@ -81,19 +88,46 @@ def read_dsads(path, features: str = "wang27", feature_opts: dict | None = None,
         bad = [h for h in hits if not (1 <= h[0] <= 19 and 1 <= h[1] <= 8)]
         if bad:
             raise DataFileError(f"{src.where(bad[0][3])}: activity/subject out of range")
-        segs = np.empty((len(hits), ROWS, COLS))
+        segs = np.empty((len(hits), ROWS, len(columns)), dtype=dtype)
         for i, (_, _, _, n) in enumerate(hits):
             arr = parse_table(src.read_bytes(n), src.where(n), COLS, delimiter=",")
             if arr.shape[0] != ROWS:
                 raise DataFileError(f"{src.where(n)}: {arr.shape[0]} rows, expected {ROWS}")
             if not np.isfinite(arr).all():
                 raise DataFileError(f"{src.where(n)}: NaN or inf values")
-            segs[i] = arr
+            segs[i] = arr[:, list(columns)]
             if progress is not None:
                 progress(i + 1, len(hits))
-    X, names = dsads_features(segs, features, **(feature_opts or {}))
+    return segs, hits
+
+
+def _labelled(X, hits, feature_names, features) -> dict:
+    """The reader's dict for samples X of the segment files hits (_read_segments)."""
     return {"X": X, "y": np.array([h[0] for h in hits], dtype=np.int64),
             "users": np.array([h[1] for h in hits], dtype=np.int64),
             "segment": np.array([h[2] for h in hits], dtype=np.int64),
-            "feature_names": names, "class_names": dict(DSADS_ACTIVITIES),
+            "feature_names": list(feature_names), "class_names": dict(DSADS_ACTIVITIES),
             "features": features}
+
+
+def read_dsads(path, features: str = "wang27", feature_opts: dict | None = None,
+               progress=None) -> dict:
+    """Read every segment file. Returns dict X (float64 (N, 405), unscaled), y
+    (activity 1..19), users (subject 1..8), segment (1..60), feature_names,
+    class_names. features: "wang27" | "stats9"; feature_opts: options of
+    wang27; progress(i, n) is called after each file read.
+    Raises FileNotFoundError / DataFileError naming the offending file."""
+    _check_features(features)
+    segs, hits = _read_segments(path, range(COLS), np.float64, progress)
+    X, names = dsads_features(segs, features, **(feature_opts or {}))
+    return _labelled(X, hits, names, features)
+
+
+def read_dsads_raw_windows(path, progress=None) -> dict:
+    """Every segment file as a window of the raw signals: read_dsads's dict (same
+    samples, order, y, users, segment) with X float32 (N, 30, 125): the 125 samples
+    (5 s at 25 Hz) of the channels RAW_CHANNELS (per unit acc x, y, z, then gyro
+    x, y, z, in the file's units, unfiltered), feature_names the 30 channel names
+    and features "raw"."""
+    segs, hits = _read_segments(path, RAW_COLUMNS, np.float32, progress)
+    return _labelled(segs.transpose(0, 2, 1).copy(), hits, RAW_CHANNELS, "raw")

@@ -17,7 +17,8 @@ HAR protocol (docs/paper.md section 9), all exposed as options:
     rest test (common.within_subject_split; the domain-incremental scenario);
   - scale="train-minmax" (default; True) min-max scales each feature to
     [-1, 1] with the training subjects' min/max, test values not clipped;
-    scale="none" (False) keeps the values as read.
+    scale="none" (False) keeps the values as read. Raw windows (N, C, L)
+    (features="raw") scale per channel (common.minmax_scale_channels).
 Layouts: the official downloads (folder or zip), and the authors' files
 (intsim.data.authors: dsads.csv/.mat, pamap.mat/.csv, hapt_combined.csv),
 auto-detected when the path is such a file or a folder holding one.
@@ -34,20 +35,21 @@ import numpy as np
 from .authors import find_authors_file, read_authors
 from .cifar import (CIFAR10_MEAN, CIFAR10_STD, CIFAR100_MEAN, CIFAR100_STD, normalize_images,
                     read_cifar)
-from .common import (SCALES, Dataset, first_appearance, minmax_scale, subject_split,
-                     within_subject_split)
-from .dsads import read_dsads
+from .common import (SCALES, Dataset, first_appearance, minmax_scale, minmax_scale_channels,
+                     subject_split, within_subject_split)
+from .dsads import read_dsads, read_dsads_raw_windows
 from .embedded import read_hapt_npz
 from .hapt import read_hapt, read_hapt_raw_windows
 from .idx import FASHION_CLASSES, MNIST_CLASSES, read_mnist_like
-from .pamap2 import read_pamap2
+from .pamap2 import read_pamap2, read_pamap2_raw_windows
 from .registry import DATASETS, DatasetSpec, dataset_spec, register_dataset
 from .synthetic import synthetic_dataset
 
 __all__ = ["DATASETS", "HAR_DEFAULTS", "load_dataset", "har_dataset"]
 
 #: what a HAR sample is: "vector" (the dataset's feature vector: HAPT-561, ...) or "raw"
-#: (a (6, 128) window of the raw accelerometer and gyroscope signals; HAPT only)
+#: (a window of the raw accelerometer and gyroscope signals, (channels, samples): HAPT
+#: (6, 128), DSADS (30, 125), PAMAP2 (18, 512); the datasets with a raw_window_model)
 HAR_FEATURES = ("vector", "raw")
 
 HAR_DEFAULTS = {"hapt": {"drop_users": (7, 28), "drop_classes": (8,)},
@@ -114,25 +116,38 @@ def har_dataset(name: str, feats: dict, *, drop_users=None, drop_classes=None,
                    class_names=names, info=info)
 
 
-def minmax_scale_channels(X_train: np.ndarray, X_test: np.ndarray):
-    """Windows (N, C, L): each channel to [-1, 1] with its min/max over the training
-    windows and samples (minmax_scale per channel). Returns float32 copies."""
-    def rows(X):
-        return X.transpose(0, 2, 1).reshape(-1, X.shape[1])
+#: what the official download must hold for features=raw (for error messages)
+_RAW_DOWNLOADS = {"hapt": "a folder or zip holding RawData/",
+                  "dsads": "a folder or zip holding data/aAA/pP/sSS.txt",
+                  "pamap2": "a folder or zip holding Protocol/subject1XX.dat"}
 
-    def back(R, X):
-        return R.reshape(X.shape[0], X.shape[2], X.shape[1]).transpose(0, 2, 1).copy()
-    tr, te = minmax_scale(rows(X_train), rows(X_test))
-    return back(tr, X_train), back(te, X_test)
+
+def _raw_windows(name: str, path, read, **ro) -> dict:
+    """The raw windows ``read(path, **ro)`` of dataset ``name``'s official download
+    (X (N, channels, samples)), layout "raw-windows". The authors' feature files hold
+    no signals: ``path`` being one, or a folder holding one but no official layout,
+    is a one-line ValueError that says where --data must point."""
+    found = find_authors_file(name, path)
+    refusal = (f"{found}: the authors' feature file holds no raw signals; for features=raw "
+               f"point --data at the official {name.upper()} download ({_RAW_DOWNLOADS[name]})")
+    if found is not None and os.path.isfile(os.fspath(path)):
+        raise ValueError(refusal)
+    try:
+        feats = read(path, **ro)
+    except FileNotFoundError:
+        if found is None:
+            raise
+        raise ValueError(refusal) from None
+    feats.setdefault("origin", os.fspath(path))
+    feats["layout"] = "raw-windows"
+    return feats
 
 
 def _hapt_raw_windows(path):
     if path is None or os.fspath(path).endswith(".npz"):
         raise FileNotFoundError(f"features=raw reads the HAPT raw download (--data FOLDER or "
                                 f"zip with RawData/), not {path or 'the embedded features'}")
-    feats = read_hapt_raw_windows(path)
-    feats["layout"] = "raw-windows"
-    return feats
+    return _raw_windows("hapt", path, read_hapt_raw_windows)
 
 
 def _hapt_features(path, source="auto"):
@@ -163,12 +178,13 @@ def load_dataset(name: str, path=None, **opts) -> Dataset:
     raw/official HAPT folder or zip (option source = "auto" | "raw" | "561" |
     "authors"). dsads / pamap2: the official download, or the authors'
     dsads.csv/.mat, pamap.mat/.csv (or a folder holding one). Extra HAPT
-    options: basic_only=True keeps activities 1..6; features="raw" gives
-    (6, 128) windows of the raw signals of a raw folder or zip instead of the
-    561 features (docs/data.md). HAR options: see
-    har_dataset. Official downloads only: dsads options features ("wang27",
-    the default, or "stats9"), feature_opts; pamap2 options window, step,
-    features, feature_opts, nan.
+    options: basic_only=True keeps activities 1..6. HAR option features="raw":
+    windows of the raw signals of the official download instead of feature
+    vectors (HAPT (6, 128) from RawData/, DSADS (30, 125) segments, PAMAP2
+    (18, window) windows; docs/data.md); the authors' files refuse it. HAR
+    options: see har_dataset. Official downloads only: dsads options features
+    ("vector" or "wang27", the default, "stats9" or "raw"), feature_opts;
+    pamap2 options window, step, features, feature_opts (not with "raw"), nan.
     Images: normalize (bool). Unknown options raise TypeError.
     """
     spec = dataset_spec(name)
@@ -206,26 +222,36 @@ def _raw_opts(name, opts, found):
     return ro
 
 
-def _load_dsads(path, **opts):
-    found = find_authors_file("dsads", path)
-    ro = _raw_opts("dsads", opts, found)
+def _load_official_har(name, path, opts, read_vectors, read_windows):
+    """DSADS / PAMAP2: the authors' file or the official download (feature vectors,
+    reader options _RAW_OPTS[name]), or with features="raw" the official download's
+    raw windows (read_windows; the reader options but feature_opts apply)."""
+    features = opts.get("features", "vector")
+    if features == "raw":
+        ro = {k: opts.pop(k) for k in _RAW_OPTS[name] if k in opts}
+        del ro["features"]
+        if "feature_opts" in ro:
+            raise ValueError("feature_opts do not apply to features=raw (a window holds the "
+                             "signals, no features)")
+        return har_dataset(name, _raw_windows(name, path, read_windows, **ro), **opts)
+    if features == "vector":            # the reader's default feature pipeline
+        opts.pop("features", None)
+    found = find_authors_file(name, path)
+    ro = _raw_opts(name, opts, found)
     if found is not None:
-        return har_dataset("dsads", read_authors("dsads", found), **opts)
-    feats = read_dsads(path, **ro)
+        return har_dataset(name, read_authors(name, found), **opts)
+    feats = read_vectors(path, **ro)
     feats["origin"] = os.fspath(path)
     feats["layout"] = "official"
-    return har_dataset("dsads", feats, **opts)
+    return har_dataset(name, feats, **opts)
+
+
+def _load_dsads(path, **opts):
+    return _load_official_har("dsads", path, opts, read_dsads, read_dsads_raw_windows)
 
 
 def _load_pamap2(path, **opts):
-    found = find_authors_file("pamap2", path)
-    ro = _raw_opts("pamap2", opts, found)
-    if found is not None:
-        return har_dataset("pamap2", read_authors("pamap2", found), **opts)
-    feats = read_pamap2(path, **ro)
-    feats["origin"] = os.fspath(path)
-    feats["layout"] = "official"
-    return har_dataset("pamap2", feats, **opts)
+    return _load_official_har("pamap2", path, opts, read_pamap2, read_pamap2_raw_windows)
 
 
 def _images(name, d, path, normalize, f):
@@ -264,15 +290,18 @@ def _load_synthetic(path, **opts):
 
 register_dataset(DatasetSpec(
     "hapt", _load_hapt, kind="har", builtin=True, schedule="har",
+    raw_window_model="har_transformer",
     source="the HAPT download (folder or zip), a .npz from `intsim data build-hapt` or the "
            "authors' hapt_combined.csv",
     description="UCI HAPT, 561 features (the HAPT-561 copy ships with intsim)"))
 register_dataset(DatasetSpec(
     "dsads", _load_dsads, kind="har", schedule="har",
+    raw_window_model="har_transformer_dsads",
     source="the DSADS download (folder or zip) or the authors' dsads.csv / dsads.mat",
     description="UCI Daily and Sports Activities"))
 register_dataset(DatasetSpec(
     "pamap2", _load_pamap2, kind="har", schedule="har",
+    raw_window_model="har_transformer_pamap2",
     source="the PAMAP2 download (folder or zip) or the authors' pamap.mat / pamap.csv",
     description="UCI PAMAP2 Physical Activity"))
 register_dataset(DatasetSpec(

@@ -28,6 +28,11 @@ Choices (the description and the authors' files leave them open):
   - the +-16 g accelerometer (the dataset readme recommends it);
   - only Protocol/ is read (Optional/ holds other activities); files are read in
     subject order, windows in time order.
+
+Raw windows (read_pamap2_raw_windows, ``--features raw``): the same windows
+(window, step, nan and the label rule above) as float32 (18, window) arrays of
+the signals, channels RAW_CHANNELS: per IMU hand, chest, ankle its +-16 g
+accelerometer x, y, z then gyroscope x, y, z (the magnetometers are dropped).
 """
 from __future__ import annotations
 
@@ -40,7 +45,7 @@ from .stats9 import stats9, stats9_names
 from .wang27 import magnitudes, wang27, wang27_names
 
 __all__ = ["PAMAP2_ACTIVITIES", "PAMAP2_CHANNELS", "PAMAP2_COLUMNS", "PAMAP2_SENSORS",
-           "FEATURE_SETS", "read_pamap2"]
+           "FEATURE_SETS", "RAW_CHANNELS", "read_pamap2", "read_pamap2_raw_windows"]
 
 PAMAP2_ACTIVITIES = {
     1: "lying", 2: "sitting", 3: "standing", 4: "walking", 5: "running", 6: "cycling",
@@ -56,6 +61,11 @@ FEATURE_SETS = ("wang27", "stats9")
 NAN_MODES = ("interpolate", "drop")
 _PAT = re.compile(r"(?:^|/)Protocol/subject1(\d\d)\.dat$")
 NCOLS = 54
+#: the channels of a raw window, in order: per IMU its acc16 x, y, z then gyro x, y, z
+RAW_CHANNELS = tuple(f"{imu}_{s}_{a}" for imu, _ in _IMUS for s in ("acc16", "gyro")
+                     for a in "xyz")
+#: their positions among the used channels (PAMAP2_CHANNELS: per IMU acc16, gyro, mag)
+RAW_SELECT = tuple(9 * k + j for k in range(len(_IMUS)) for j in range(6))
 
 
 def _fill_nan(x: np.ndarray, where: str) -> np.ndarray:
@@ -88,24 +98,24 @@ def _runs(act: np.ndarray, size: int, step: int):
     return np.concatenate(starts), np.concatenate(labels)
 
 
-def read_pamap2(path, window: int = 512, step: int = 256, features: str = "wang27",
-                nan: str = "interpolate", feature_opts: dict | None = None,
-                progress=None) -> dict:
-    """Read Protocol/subject1XX.dat files. Returns dict X (float64 (N, 243),
-    unscaled), y (activity ids), users (1..9), start (first row of each window
-    in its file, after any dropped rows), feature_names, class_names.
-    features: "wang27" | "stats9"; nan: "interpolate" | "drop"; feature_opts:
-    options of wang27; progress(i, n) is called after each subject file."""
+def _check_windows(window: int, step: int, nan: str) -> None:
     if window < 2 or step < 1:
         raise ValueError(f"bad window/step {window}/{step}")
-    if features not in FEATURE_SETS:
-        raise ValueError(f"features must be one of {', '.join(FEATURE_SETS)}, got {features!r}")
     if nan not in NAN_MODES:
         raise ValueError(f"nan must be one of {', '.join(NAN_MODES)}, got {nan!r}")
-    opts = dict(feature_opts or {})
-    if features == "stats9" and opts:
-        raise TypeError(f"stats9 takes no options, got {sorted(opts)}")
-    Xs, ys, us, ss = [], [], [], []
+
+
+def _subject_windows(path, window: int, step: int, nan: str, progress=None):
+    """The windows of every Protocol file, one subject at a time, in subject order.
+
+    Yields (subject 1..9, sig, starts, labels): sig float64 (rows, 27), the used
+    channels PAMAP2_CHANNELS at 100 Hz with the NaNs handled (option nan), starts
+    (W,) the first row in sig of each window of ``window`` rows (_runs: inside one
+    run of equal non-zero activity, ``step`` apart), labels (W,) their activity
+    ids; subjects without a full window are skipped. progress(i, n) is called
+    after each subject file. Raises FileNotFoundError / DataFileError naming the
+    file, and DataFileError when no file holds a full window."""
+    any_window = False
     with Source(path) as src:
         hits = sorted((int(m.group(1)), n) for n in src.names() if (m := _PAT.search(n)))
         if not hits:
@@ -135,18 +145,60 @@ def read_pamap2(path, window: int = 512, step: int = 256, features: str = "wang2
                 continue
             if nan == "interpolate":
                 sig = _fill_nan(sig, where)
-            idx = starts[:, None] + np.arange(window)
-            if features == "wang27":
-                Xs.append(wang27(magnitudes(sig)[idx], **opts))
-            else:
-                Xs.append(stats9(sig[idx]))
-            ys.append(lab)
-            us.append(np.full(lab.size, subj, dtype=np.int64))
-            ss.append(starts)
-    if not Xs:
+            any_window = True
+            yield subj, sig, starts, lab
+    if not any_window:
         raise DataFileError(f"{path}: no labelled run holds a full {window}-sample window")
+
+
+def _labelled(parts, feature_names, features) -> dict:
+    """The reader's dict of the per-subject (X, labels, subject, starts) parts."""
+    return {"X": np.concatenate([p[0] for p in parts]),
+            "y": np.concatenate([p[1] for p in parts]),
+            "users": np.concatenate([np.full(p[1].size, p[2], dtype=np.int64) for p in parts]),
+            "start": np.concatenate([p[3] for p in parts]),
+            "feature_names": list(feature_names), "class_names": dict(PAMAP2_ACTIVITIES),
+            "features": features}
+
+
+def read_pamap2(path, window: int = 512, step: int = 256, features: str = "wang27",
+                nan: str = "interpolate", feature_opts: dict | None = None,
+                progress=None) -> dict:
+    """Read Protocol/subject1XX.dat files. Returns dict X (float64 (N, 243),
+    unscaled), y (activity ids), users (1..9), start (first row of each window
+    in its file, after any dropped rows), feature_names, class_names.
+    features: "wang27" | "stats9"; nan: "interpolate" | "drop"; feature_opts:
+    options of wang27; progress(i, n) is called after each subject file."""
+    _check_windows(window, step, nan)
+    if features not in FEATURE_SETS:
+        raise ValueError(f"features must be one of {', '.join(FEATURE_SETS)}, got {features!r}")
+    opts = dict(feature_opts or {})
+    if features == "stats9" and opts:
+        raise TypeError(f"stats9 takes no options, got {sorted(opts)}")
+    parts = []
+    for subj, sig, starts, lab in _subject_windows(path, window, step, nan, progress):
+        idx = starts[:, None] + np.arange(window)
+        if features == "wang27":
+            X = wang27(magnitudes(sig)[idx], **opts)
+        else:
+            X = stats9(sig[idx])
+        parts.append((X, lab, subj, starts))
     names = (wang27_names(PAMAP2_SENSORS) if features == "wang27"
              else stats9_names(PAMAP2_CHANNELS))
-    return {"X": np.concatenate(Xs), "y": np.concatenate(ys), "users": np.concatenate(us),
-            "start": np.concatenate(ss), "feature_names": names,
-            "class_names": dict(PAMAP2_ACTIVITIES), "features": features}
+    return _labelled(parts, names, features)
+
+
+def read_pamap2_raw_windows(path, window: int = 512, step: int = 256, nan: str = "interpolate",
+                            progress=None) -> dict:
+    """The windows of read_pamap2 (same window, step, nan, order, y, users, start) as
+    the raw signals: X float32 (N, 18, window), ``window`` samples at 100 Hz (512:
+    5.12 s) of the channels RAW_CHANNELS (per IMU acc16 x, y, z in m/s^2, then gyro
+    x, y, z in rad/s, as recorded; NaNs handled as read_pamap2's, no filtering),
+    feature_names the 18 channel names, features "raw"."""
+    _check_windows(window, step, nan)
+    parts = []
+    for subj, sig, starts, lab in _subject_windows(path, window, step, nan, progress):
+        raw = sig[:, list(RAW_SELECT)].astype(np.float32)              # (rows, 18)
+        X = raw[starts[:, None] + np.arange(window)].transpose(0, 2, 1).copy()
+        parts.append((X, lab, subj, starts))
+    return _labelled(parts, RAW_CHANNELS, "raw")

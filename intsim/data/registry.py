@@ -3,9 +3,9 @@
 Each dataset is one :class:`DatasetSpec` passed to :func:`register_dataset`
 (intsim/data/loader.py registers the built-in ones beside their loaders).
 The ``--dataset`` choices, config validation (which datasets need ``--data``,
-which hold images), the default model, the paper's CIL schedule
-(``intsim.cil.CILConfig.for_dataset``) and the normalisation statistics all
-read it.
+which hold images, which give ``--features raw`` windows), the default models,
+the paper's CIL schedule (``intsim.cil.CILConfig.for_dataset``) and the
+normalisation statistics all read it.
 """
 from __future__ import annotations
 
@@ -31,6 +31,9 @@ class DatasetSpec:
         100 epochs, memory 200) or "image" (ResNet-32, 20 a task, 170 epochs).
     cil_overrides: CILConfig fields that differ from that schedule.
     default_model: the model ``--model auto`` picks (None: the schedule's).
+    raw_window_model: the model ``--model auto`` picks for ``--features raw`` (windows of
+        the raw signals, whose shape is the dataset's); None: the dataset has no raw
+        windows and refuses ``--features raw``.
     mean, std: per-channel normalisation statistics of image data (None otherwise).
     source: what ``--data`` must point at (for error messages).
     description: one line for listings.
@@ -43,6 +46,7 @@ class DatasetSpec:
     schedule: str = "har"
     cil_overrides: dict = field(default_factory=dict)
     default_model: str | None = None
+    raw_window_model: str | None = None
     mean: tuple | None = None
     std: tuple | None = None
     source: str = "its official download"
