@@ -16,7 +16,7 @@ SPECS := benchmarks/specs
 OVERLAY := $(if $(filter 1,$(QUICK)),--overlay $(SPECS)/quick.toml) $(if $(SEEDS),--seeds $(SEEDS))
 WORKERS := $(if $(JOBS),--workers $(JOBS))
 
-.PHONY: install test test-nojit test-energy test-min test-browser bench-kernels bench-step bench-resnet bench-task reproduce-hapt reproduce-hapt-paper split-compare sweep-acc sweep-acc-paper ablate ablate-paper pareto tile-sweep scenarios transformer embedded clean
+.PHONY: install test test-nojit test-energy test-min test-browser bench-kernels bench-step bench-resnet bench-transformer bench-task reproduce-hapt reproduce-hapt-paper split-compare sweep-acc sweep-acc-paper ablate ablate-paper pareto tile-sweep scenarios transformer embedded clean
 
 install:
 	$(PY) -m pip install -e ".[test]"
@@ -62,6 +62,10 @@ bench-step:
 # to LOAD_WAIT=300 s); ROUNDS=2 interleaved rounds, best of REPEATS=5 steps; ARITHS=fp,...,fcnet
 bench-resnet:
 	QUICK=$(QUICK) $(PY) benchmarks/bench_resnet.py
+
+# one step of the reference transformers under HDQT 4/8, FP8 and LUQ 4 vs their FP step
+bench-transformer:
+	QUICK=$(QUICK) $(PY) benchmarks/bench_transformer.py
 
 # one CIFAR-10 iCaRL task part by part (training, exemplars, class means, evaluation)
 bench-task:

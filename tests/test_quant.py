@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from intsim.kernels.quant import levels_used, quantize, quantize_f32, qrange
+from intsim.kernels.quant import levels_used, levels_used_items, quantize, quantize_f32, qrange
 
 
 def ref_nearest(x, bits, signed, clip=1.0):
@@ -161,3 +161,53 @@ def test_skip_draws_moves_the_generator_as_drawing_would():
                 skip_draws(b, n)
                 assert str(a.bit_generator.state) == str(b.bit_generator.state), (bg, first, n)
                 assert a.random(5, dtype=np.float32).tolist() == b.random(5, dtype=np.float32).tolist()
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(2, 8), st.integers(1, 6), st.integers(1, 40),
+       st.sampled_from(["int8", "float32", "int16"]))
+def test_levels_used_items_is_levels_used_of_each_item(seed, bits, S, M, dtype):
+    """Per-item level fractions in one pass equal S calls of levels_used, with each
+    item's own signed flag (mixed within one call)."""
+    rng = np.random.default_rng(seed)
+    signed = rng.random(S) < 0.5
+    q = _items(rng, bits, signed, (S, 1, M), dtype)
+    got = levels_used_items(q, bits, signed)
+    assert got.tolist() == [levels_used(q[i], bits, bool(signed[i])) for i in range(S)]
+
+
+def _items(rng, bits, signed, shape, dtype):
+    """Random quantized items q (S, ...): item s in its own range, using a random part
+    of its levels (from one level to all)."""
+    q = np.empty(shape, dtype)
+    for i in range(shape[0]):
+        lo, hi = qrange(bits, bool(signed[i]))
+        span = rng.integers(1, hi - lo + 2)
+        q[i] = rng.integers(lo, lo + span, shape[1:])
+    return q
+
+
+def test_levels_used_items_refuses_values_outside_an_items_range():
+    q = np.array([[0, 1], [-1, 2]], np.int8)
+    with pytest.raises(ValueError, match="outside"):
+        levels_used_items(q, 4, np.array([False, False]))     # -1 is not unsigned
+    with pytest.raises(ValueError, match="outside"):
+        levels_used_items(np.array([[0.0, np.nan]]), 4, True)
+    assert levels_used_items(q, 4, np.array([False, True])).tolist() == [2 / 16, 2 / 15]
+
+
+def test_record_items_keeps_the_running_sum_of_record_calls():
+    """The audit's running mean of level fractions: one record_items call adds the same
+    float64 sum, in the same order, as one record call per item."""
+    from intsim.arith.qmatmul import LayerAudit
+    rng = np.random.default_rng(5)
+    a, b = LayerAudit(), LayerAudit()
+    a.tick()
+    b.tick()
+    for _ in range(3):
+        q = _items(rng, 4, np.ones(37, bool), (37, 3, 5), np.float32)
+        for i in range(len(q)):
+            a.record("forward", "x", q[i], 4, True)
+        b.record_items("forward", "x", q, 4, True)
+    assert a["forward"].levels == b["forward"].levels
+    assert b["forward"].levels["x"][1] == 3 * 37

@@ -43,6 +43,13 @@ class PassAudit(intmm.Audit):
         s, n = self.levels.get(name, (0.0, 0))
         self.levels[name] = (s + float(frac), n + 1)
 
+    def record_levels_many(self, name, fracs):
+        """record_levels of each of fracs (float64 (S,)) in order: the same running sum
+        (add.accumulate adds left to right, as S record_levels calls do)."""
+        s, n = self.levels.get(name, (0.0, 0))
+        total = np.add.accumulate(np.concatenate(([s], np.asarray(fracs, np.float64))))[-1]
+        self.levels[name] = (float(total), n + len(fracs))
+
     def reset(self):
         super().reset()
         self.levels = {}
@@ -97,6 +104,12 @@ class LayerAudit:
     def record(self, p, name, q, bits, signed):
         if self._on:
             self._p[p].record_levels(name, quant.levels_used(q, bits, signed))
+
+    def record_items(self, p, name, q, bits, signed):
+        """record of each item q[s] of q (S, ...) in order, in one pass; signed: a bool or
+        a bool array (S,)."""
+        if self._on:
+            self._p[p].record_levels_many(name, quant.levels_used_items(q, bits, signed))
 
 
 def _qmax(bits, signed):
@@ -178,8 +191,7 @@ def quantize_forward_items(x, arith, bits_audit, name="x"):
                 mask = None
     if bits_audit is not None:
         audit, p = bits_audit
-        for i in range(S):
-            audit.record(p, name, q[i], arith.bits, bool(signed[i]))
+        audit.record_items(p, name, q, arith.bits, signed)
     return q, s, mask
 
 
@@ -385,8 +397,7 @@ def hdqt_backward_items(gT, xT, sx, wq, sw, arith, rng, audit, need_dx=True):
     def q(t, rounding, p, name):
         tq, st = quant.quantize_f32(np.ascontiguousarray(t), bits, rounding=rounding,
                                     signed=True, clip=clip, rng=rng, batch_dims=1)
-        for i in range(S):
-            audit.record(p, name, tq[i], bits, True)
+        audit.record_items(p, name, tq, bits, True)
         return tq, st
 
     def mm(a, b, p):

@@ -21,7 +21,8 @@ from intsim.kernels import _hquant as _hq
 from intsim.kernels import _quant as _kq
 from intsim.kernels._rng import Stream
 
-__all__ = ["quantize", "quantize_f32", "quantize_items", "levels_used", "qrange"]
+__all__ = ["quantize", "quantize_f32", "quantize_items", "levels_used", "levels_used_items",
+           "qrange"]
 
 _F32_TINY = np.finfo(np.float32).tiny
 
@@ -280,3 +281,32 @@ def levels_used(q, bits, signed):
     if not ok:
         raise ValueError(f"levels_used: q has values outside [{qmin}, {qmax}]")
     return float(np.count_nonzero(seen)) / float(qmax - qmin + 1)
+
+
+def levels_used_items(q, bits, signed):
+    """levels_used of each item q[s] of q (S, ...), in one pass: float64 (S,).
+
+    signed: one bool for every item, or a bool array (S,) (an item's levels are
+    then -L..L or 0..2^bits-1 by its own flag). The same values as S calls of
+    levels_used; values outside an item's range raise ValueError.
+    """
+    q = np.asarray(q)
+    S = q.shape[0]
+    flags = np.broadcast_to(np.asarray(signed, bool), (S,))
+    if S == 0:
+        return np.zeros(0)
+    if q.size == 0:
+        return np.zeros(S)
+    (smin, smax), (umin, umax) = qrange(bits, True), qrange(bits, False)
+    qmin = np.where(flags, smin, umin)
+    n = np.where(flags, smax - smin + 1, umax - umin + 1)
+    qf = q.reshape(S, -1)
+    if qf.dtype.kind == "f" and not np.isfinite(qf).all():
+        raise ValueError("levels_used: q has values outside its range (NaN or inf)")
+    d = qf.astype(np.int64) - qmin[:, None]
+    if ((d < 0) | (d >= n[:, None])).any():
+        raise ValueError(f"levels_used: q has values outside the {bits}-bit range")
+    width = int(n.max())
+    seen = np.zeros((S, width), bool)
+    seen[np.arange(S)[:, None], d] = True
+    return np.count_nonzero(seen, axis=1).astype(np.float64) / n.astype(np.float64)
