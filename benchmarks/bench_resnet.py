@@ -316,21 +316,27 @@ def wait_idle():
     return load, True
 
 
-def measure(name):
-    """Wait for an idle machine, run ``name``'s measurement in a child process and return
-    its figures with the load at its start ("load", "idle")."""
+def measure_in_child(script, name, label, bench):
+    """Wait for an idle machine, run ``script --one name`` in a child process and return
+    the figures it prints as its last line (JSON), with the load at its start ("load",
+    "idle"). label names the measurement in warnings, bench the benchmark in errors."""
     load, idle = wait_idle()
     if not idle:
         print(f"WARNING: load {load:.2f} still >= {IDLE_LOAD} after {LOAD_WAIT:g} s; measuring "
-              f"{ARITHS[name]} on a busy machine (marked '(busy)')", file=sys.stderr, flush=True)
-    out = subprocess.run([sys.executable, os.path.abspath(__file__), "--one", name],
+              f"{label} on a busy machine (marked '(busy)')", file=sys.stderr, flush=True)
+    out = subprocess.run([sys.executable, os.path.abspath(script), "--one", name],
                          capture_output=True, text=True)
     if out.returncode != 0:
         print(out.stderr, file=sys.stderr)
-        raise SystemExit(f"bench-resnet: {name} failed")
+        raise SystemExit(f"{bench}: {name} failed")
     r = json.loads(out.stdout.strip().splitlines()[-1])
     r.update(load=load, idle=idle)
     return r
+
+
+def measure(name):
+    """``name``'s measurement in its own process, on an idle machine (measure_in_child)."""
+    return measure_in_child(__file__, name, ARITHS[name], "bench-resnet")
 
 
 def report_line(r):

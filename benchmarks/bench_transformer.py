@@ -26,7 +26,6 @@ transformer_step_quick.md; MODELS=har_transformer,vit_tiny to choose).
 """
 import json
 import os
-import subprocess
 import sys
 from types import SimpleNamespace
 
@@ -38,8 +37,8 @@ import numpy as np  # noqa: E402
 import intsim  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_resnet import (IDLE_LOAD, LOAD_WAIT, env_int, fmt_s, load_cell, make_step,  # noqa: E402
-                          threads_in_force, threads_label, wait_idle)
+from bench_resnet import (IDLE_LOAD, env_int, fmt_s, load_cell, make_step,  # noqa: E402
+                          measure_in_child, threads_in_force, threads_label)
 from benchutil import best_times, print_table, write_table  # noqa: E402
 
 B = 128
@@ -87,20 +86,8 @@ def one(model_name):
 
 
 def measure(model_name):
-    """Wait for an idle machine, measure ``model_name`` in a child process; its figures
-    with the load at its start."""
-    load, idle = wait_idle()
-    if not idle:
-        print(f"WARNING: load {load:.2f} still >= {IDLE_LOAD} after {LOAD_WAIT:g} s; measuring "
-              f"{model_name} on a busy machine (marked '(busy)')", file=sys.stderr, flush=True)
-    out = subprocess.run([sys.executable, os.path.abspath(__file__), "--one", model_name],
-                         capture_output=True, text=True)
-    if out.returncode != 0:
-        print(out.stderr, file=sys.stderr)
-        raise SystemExit(f"bench-transformer: {model_name} failed")
-    r = json.loads(out.stdout.strip().splitlines()[-1])
-    r.update(load=load, idle=idle)
-    return r
+    """``model_name``'s measurement in its own process, on an idle machine."""
+    return measure_in_child(__file__, model_name, model_name, "bench-transformer")
 
 
 def rows_of(model_name, rounds):
