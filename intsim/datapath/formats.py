@@ -27,6 +27,12 @@ Audit (FloatPassAudit): per pass, ``tiles`` counts the values quantized,
 rounded to 0, ``max_abs`` the largest |value / scale|; a float accumulator
 adds its counts (adds, swamped, absorbed, overflows); an integer accumulator
 counts its tiles' saturation into ``acc_tiles`` / ``acc_saturated``.
+
+Batched products (attention's activation-activation products, S items) run
+as S Dense calls (intsim.datapath.items): each item its own scales, product
+and backward, item s drawing after item s-1. Where that is provably the same
+bits, :meth:`FormatsDatapath.forward` runs them on the whole (S, ...) tensors
+instead (:meth:`FormatsDatapath.items_vectorised` says where).
 """
 from __future__ import annotations
 
@@ -40,6 +46,7 @@ from intsim.cost.tally import OpCounts, product, quantizer
 from intsim.datapath.base import Datapath, register_datapath
 from intsim.datapath.fields import FormatName, format_of
 from intsim.datapath.items import forward_items
+from intsim.datapath.layout import Batched
 from intsim.datapath.parts import (Accumulator, ExactAccumulator, FloatAccumulator, Identity,
                                    Nearest, Rounding, Transform)
 from intsim.formats import IntFormat, amax_scale
@@ -179,11 +186,15 @@ class FormatsDatapath(Datapath):
         name = getattr(self, role)
         return None if name is None else format_of(name)
 
-    def quantize(self, t, role, axis, rounding, rng, audit, passes, channel=None):
+    def quantize(self, t, role, axis, rounding, rng, audit, passes, channel=None,
+                 batch_dims=0):
         """(t's values in the role's format (float, t's shape), scale): the
         integers and their scale (t ~ q * scale) with an int accumulator, else the
         values and 1.0. axis: the reduction axis (block formats); channel: the
-        axis of per-channel scales (weights with scaling "channel")."""
+        axis of per-channel scales (weights with scaling "channel").
+        batch_dims: the leading axes of t index independent items (element
+        formats only), each scaled as it would be alone (intsim.formats.amax_scale);
+        the audit counts the items' values together."""
         fmt = self._fmt(role)
         if fmt is None:
             return t, 1.0
@@ -196,7 +207,7 @@ class FormatsDatapath(Datapath):
             scale = 1.0
         else:
             ax = channel if self.scaling == "channel" else None
-            s = amax_scale(t, fmt, axis=ax, pow2=self.pow2_scale)
+            s = amax_scale(t, fmt, axis=ax, pow2=self.pow2_scale, batch_dims=batch_dims)
             q, st = fmt.quantize_stats(t, rounding=r, rng=rng, scale=s)
             scale = s
             if self.accumulator.needs_integers:
@@ -221,8 +232,38 @@ class FormatsDatapath(Datapath):
         return (np.asarray(out, np.float64) * (float(sa) * float(sb))).astype(np.float32)
 
     # ---------------------------------------------------------------- forward
+    def items_vectorised(self, layout) -> bool:
+        """Whether a per-item ``layout``'s items run on whole tensors
+        (:meth:`_forward_batched`), bit for bit the per-item loop
+        (intsim.datapath.items.forward_items): a Batched layout, element formats
+        (or none) on every operand with scaling "tensor", "channel" or "none",
+        built-in roundings (a kernel: elementwise, one float64 uniform per value
+        drawn as ``rng.random`` of the tensor's shape, so one draw over (S, ...)
+        is the S items' draws in item order), at most one of the two forward
+        operands drawing (the loop interleaves x_s's and w_s's draws), no
+        transform and the exact (float32 BLAS) accumulator, whose batched
+        product runs each item's GEMM as a 2-D call would.
+
+        The rest stay on the loop: grouped convolutions, MX block formats, a
+        transform, the float and integer accumulators, rounding parts without
+        a kernel, and both forward operands rounding stochastically."""
+        if not isinstance(layout, Batched):
+            return False
+        if not isinstance(self.accumulator, ExactAccumulator) or self.per_product():
+            return False
+        if self.scaling not in ("tensor", "channel", "none"):
+            return False
+        roles = (("activations", self.activation_rounding), ("weights", self.weight_rounding),
+                 ("gradients", self.gradient_rounding))
+        if any(r.kernel is None for role, r in roles if getattr(self, role) is not None):
+            return False
+        fwd_draws = [r.draws for role, r in roles[:2] if getattr(self, role) is not None]
+        return sum(fwd_draws) <= 1
+
     def forward(self, x, W, b, layout, site):
         if layout.per_item:
+            if self.items_vectorised(layout):
+                return self._forward_batched(x, W, b, layout, site)
             return forward_items(self, x, W, b, layout, site)
         site.layer_audit.tick()
         aud = site.layer_audit
@@ -257,6 +298,23 @@ class FormatsDatapath(Datapath):
         ctx = _ConvCtx(self, site, cols.reshape(K, -1), W, b, cq, sx, wq, sw, layout,
                        x.shape, (Ho, Wo))
         return layout.output(y, B, N, Ho, Wo, b), ctx
+
+    def _forward_batched(self, x, W, b, layout, site):
+        """A Batched layout's S items on whole tensors (where :meth:`items_vectorised`):
+        x (S, M, K), W (S, N, K) -> y (S, M, N), each item's operands quantized with
+        its own scales, one batched float32 product; the backward is _BatchedCtx's."""
+        layout.check(x, W, b)
+        x, W = np.ascontiguousarray(x), np.ascontiguousarray(W)
+        if self.quantized and site.layer_audit is not None:
+            site.layer_audit.tick()
+        aud, rng = site.layer_audit, site.rng
+        x = x.astype(W.dtype, copy=False)
+        xq, _ = self.quantize(x, "activations", -1, self.activation_rounding, rng, aud,
+                              ("forward",), batch_dims=1)
+        wq, _ = self.quantize(W, "weights", -1, self.weight_rounding, rng, aud, ("forward",),
+                              channel=0, batch_dims=1)
+        y = np.matmul(xq, np.swapaxes(wq, -1, -2))
+        return y, _BatchedCtx(self, site, xq, wq)
 
     # ------------------------------------------------------------------ cost
     def _q(self, c, role, rounding, elements, items=1):
@@ -352,6 +410,26 @@ class _DenseCtx:
             src = gq if (dp.bias_grad_quantized and gq is not None) else g
             db = src.sum(axis=0).astype(self.b.dtype)
         return dx, dW, db
+
+
+class _BatchedCtx:
+    """Backward of S Batched items on whole tensors: the forward's quantized xq (S, M, K)
+    and wq (S, N, K); g (S, M, N) quantized per item once for both products."""
+
+    def __init__(self, dp, site, xq, wq):
+        self.dp, self.site, self.xq, self.wq = dp, site, xq, wq
+
+    def backward(self, g):
+        """g (S, M, N) -> (dx (S, M, K) or None, dw (S, N, K), None)."""
+        dp, site = self.dp, self.site
+        need = site.need_input_grad
+        g = np.ascontiguousarray(g)
+        gq, _ = dp.quantize(g, "gradients", None, dp.gradient_rounding, site.rng,
+                            site.layer_audit, PASSES_BWD if need else PASSES_BWD[1:],
+                            batch_dims=1)
+        dx = np.matmul(gq, self.wq) if need else None
+        dW = np.matmul(np.swapaxes(gq, -1, -2), self.xq)
+        return dx, dW, None
 
 
 class _ConvCtx:

@@ -18,7 +18,8 @@ item after item; intsim.datapath.items), and a call's Shape counts one item
 with ``items`` = S or G. HDQT's family runs a Batched call's items on whole
 (S, ...) tensors instead (the same per-item arithmetic; its backward draws
 operand by operand, each operand's uniforms item-major:
-intsim.arith.qmatmul.hdqt_backward_items).
+intsim.arith.qmatmul.hdqt_backward_items); FormatsDatapath too where that is
+the per-item loop's bits (FormatsDatapath.items_vectorised).
 """
 from __future__ import annotations
 
