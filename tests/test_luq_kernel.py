@@ -116,17 +116,29 @@ def test_zero_empty_scalar_and_layouts():
     check(list(x[0]), 4)
 
 
-@pytest.mark.filterwarnings("ignore::RuntimeWarning")   # the reference's NaN path
 def test_subnormal_alpha_and_inputs():
     """alpha below float32's normal range (bits 8: gmax < 1) rounds in float32, so y can
-    pass 2^emax; subnormal g; alpha that rounds to 0 (the reference's NaN path)."""
+    pass 2^emax; subnormal g and alpha; the smallest gmax whose alpha still rounds up."""
     rng = np.random.default_rng(7)
     check(_wide(rng, (3000,), -30, -2), 8, seed=1)      # alpha subnormal
-    check(_wide(rng, (3000,), -149, -140), 4, seed=2)   # subnormal g, subnormal alpha
-    check((rng.standard_normal(3000) * 1e-30).astype(np.float32), 8, seed=3)   # alpha -> 0
-    for gmax in (1.4 * 2.0 ** -23, 1.5 * 2.0 ** -23, 1.6 * 2.0 ** -23, 2.0 ** -24):
+    check(_wide(rng, (3000,), -140, -130), 4, seed=2)   # subnormal g, subnormal alpha
+    for gmax in (1.4 * 2.0 ** -23, 1.5 * 2.0 ** -23, 1.6 * 2.0 ** -23):
         g = np.array([gmax, -gmax / 3, gmax / 1.7, 2.0 ** -40], np.float32)
         check(g, 8, seed=4)
+
+
+@pytest.mark.parametrize("g, bits", [
+    ((np.random.default_rng(3).standard_normal(3000) * 1e-30).astype(np.float32), 8),
+    (np.array([2.0 ** -24, -2.0 ** -26, 0.0], np.float32), 8),    # alpha 2^-150 -> 0
+    (np.array([3e-44, 0.0, -1e-45, 0.0], np.float32), 4),          # a gradient that vanished
+])
+def test_an_alpha_that_underflows_to_zero_is_a_divergence(g, bits):
+    """alpha = max|g| / 2^emax that rounds to 0 in float32: the released quantizer divides
+    by it (its gradient becomes NaN); both paths raise NonFiniteError, which a training
+    run reports as diverged."""
+    for f in (luq.log_quantize, luq.log_quantize_ref):
+        with pytest.raises(NonFiniteError, match="alpha = max.g. / 2.* underflows to 0"):
+            f(g, bits, np.random.default_rng(0))
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
@@ -153,7 +165,7 @@ def test_other_generators_and_bits_take_the_reference(monkeypatch):
         _bits_equal(r1.random(5, dtype=np.float32), r2.random(5, dtype=np.float32))
         _bits_equal(r1.random(5), r2.random(5))
     check(g, np.int64(4))               # NumPy-integer bits: the reference's float64 codes
-    check(g, 9)
+    check(g * np.float32(2.0 ** 80), 9)   # alpha = max|g| / 2^254 representable
     monkeypatch.setattr(_luq, "log2_table", lambda: None)   # a log2 of another shape
     check(g, 4)
     with pytest.raises(ValueError, match="Generator"):

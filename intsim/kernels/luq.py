@@ -86,12 +86,21 @@ def log_quantize(g, bits, rng):
         z = np.zeros(g.shape, np.float32)
         return z, z.copy(), 0.0
     emax = 2 ** (bits - 1) - 2
-    alpha = float(np.uint32(mb).view(np.float32)) / 2.0 ** emax
-    if np.float32(alpha) == 0:      # |g| / alpha is inf or NaN: the reference's rare path
-        return log_quantize_ref(g, bits, rng)
+    gmax = float(np.uint32(mb).view(np.float32))
+    alpha = gmax / 2.0 ** emax
+    _alpha_representable(alpha, gmax, emax)
     code, vals = _luq.log_quantize_flat(gf, st.params, emax, alpha, table)
     st.consume(rng, gf.size)
     return code.reshape(g.shape), vals.reshape(g.shape), alpha
+
+
+def _alpha_representable(alpha, gmax, emax):
+    """NonFiniteError when alpha = max|g| / 2^emax rounds to 0 in float32 (max|g| below
+    about 2^-149 * 2^emax, e.g. 4.5e-44 at 4 bits): the quantizer divides |g| by alpha,
+    and the released code's gradient then holds NaN (inf * 0), so training diverges."""
+    if np.float32(alpha) == 0:
+        raise NonFiniteError(f"log_quantize: alpha = max|g| / 2^{emax} underflows to 0 in "
+                             f"float32 (max|g| = {gmax:.3g}); the quantized gradient is NaN")
 
 
 def log_quantize_ref(g, bits, rng):
@@ -107,6 +116,7 @@ def log_quantize_ref(g, bits, rng):
         z = np.zeros(g.shape, np.float32)
         return z, z.copy(), 0.0
     alpha = gmax / 2.0 ** emax
+    _alpha_representable(alpha, gmax, emax)
     y = np.abs(g) / np.float32(alpha)                   # in [0, 2^emax]
     u = random_f32(rng, g.shape)   # rng.random(g.shape, dtype=float32), drawn in parallel
     e = np.floor(np.log2(np.maximum(y, np.float32(1.0))))
