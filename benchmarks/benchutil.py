@@ -179,10 +179,15 @@ class Grid:
         self.out = self.spec.out_dir(args.out)
         self.runs = self.spec.runs
         self.results = {}
+        self.diverged = {}                  # key -> the run's diverged event
         for r in self.runs:
             res = sw.load_done(r, self.out)
             if res is not None:
                 self.results[r.key] = res
+            else:
+                ev = sw.load_diverged(r, self.out)
+                if ev is not None:
+                    self.diverged[r.key] = ev
         self.name = args.name or (name or self.spec.name) + "".join(
             "_" + n for n in self.spec.overlay.names)
 
@@ -190,7 +195,8 @@ class Grid:
 
     @property
     def missing(self) -> int:
-        return len(self.runs) - len(self.results)
+        """Runs neither finished nor diverged."""
+        return len(self.runs) - len(self.results) - len(self.diverged)
 
     def seeds(self) -> list:
         return self.spec.seeds()
@@ -248,11 +254,19 @@ class Grid:
         return [SPLIT_NOTES[s] for s in splits if s in SPLIT_NOTES]
 
     def compute_note(self, extra: str = "") -> str:
+        """The compute of the finished runs, the runs still to run, and each diverged run
+        (its label, seed, where and why: it is an outcome, left out of the figures)."""
         from intsim.app.jobs import run_seconds
         total = sum(run_seconds(r) for r in self.results.values())
-        return (f"Compute: {len(self.results)} runs, {total / 60:.1f} CPU-min in total"
+        note = (f"Compute: {len(self.results)} runs, {total / 60:.1f} CPU-min in total"
                 + (f"; {self.missing} run(s) not finished yet (shown as '-')"
                    if self.missing else "") + extra + ".")
+        if self.diverged:
+            runs = {r.key: r for r in self.runs}
+            note += f" Diverged ({len(self.diverged)}, left out of the figures): " + "; ".join(
+                f"{runs[k].label or k}: task {ev.get('task', 0) + 1}, "
+                f"epoch {ev.get('epoch')}: {ev.get('cause')}" for k, ev in self.diverged.items()) + "."
+        return note
 
     def options(self) -> list:
         """The SPEC-selecting options, as `intsim sweep` and the script both take them."""

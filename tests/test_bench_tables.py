@@ -55,7 +55,8 @@ def _stored_by_settings() -> dict:
 
 def test_every_committed_run_folder_is_a_run_of_a_spec():
     """The run-folder key scheme: each SPEC (with its overlay) names exactly the
-    folders in benchmarks/results/runs, found complete with their settings. A SPEC
+    folders in benchmarks/results/runs, found complete (or diverged: an outcome) with
+    their settings. A SPEC
     that reads a download (``data``) names its folders by where the data lies, so its
     runs are found by their other settings."""
     found = set()
@@ -70,7 +71,7 @@ def test_every_committed_run_folder_is_a_run_of_a_spec():
             assert None not in keys, (name, [r.key for r, k in zip(spec.runs, keys) if k is None])
             found |= set(keys)
             continue
-        missing = [r.key for r, st in sw.plan(spec.runs, RUNS) if st != "done"]
+        missing = [r.key for r, st in sw.plan(spec.runs, RUNS) if st not in ("done", "diverged")]
         assert not missing, (name, overlay, missing)
         found |= {r.key for r in spec.runs}
     stored = {d for d in os.listdir(RUNS) if os.path.isdir(os.path.join(RUNS, d))}
@@ -292,3 +293,33 @@ def test_transformer_tables_give_saturation_by_product(swept, tmp_path, capsys):
                     s += passes["forward"]["saturated"]
                     t += passes["forward"]["tiles"]
     assert t > 0 and cell(sat[0], "fc1", "fwd") == f"{100.0 * s / t:.2f}"
+
+
+def test_a_diverged_run_is_named_in_the_notes_and_left_out_of_the_figures(swept, tmp_path,
+                                                                           capsys):
+    """A run that diverged (its results.json incomplete, its log ending with the diverged
+    event) is an outcome: the table's seeds column leaves it out, the notes name it with
+    where and why, and it is not counted as still to run."""
+    import shutil
+    d, paths = swept
+    runs = tmp_path / "runs"
+    shutil.copytree(d / "runs", runs)
+    spec = sw.load_spec(paths["scenario_tables"])
+    victim = next(r for r in spec.runs if r.config.arith == "hdqt" and r.config.seed == 2
+                  and r.config.scenario == "task")
+    res_path = runs / victim.key / "results.json"
+    res = json.loads(res_path.read_text())
+    res["complete"] = False
+    res_path.write_text(json.dumps(res))
+    with open(runs / victim.key / "log.jsonl", "a") as f:
+        f.write(json.dumps({"event": "diverged", "tasks_done": 1, "task": 1, "stage": "train",
+                            "epoch": 1, "batch": 3, "cause": "made up for the test"}) + "\n")
+    out = _run("scenario_tables", ["--spec", str(paths["scenario_tables"]), "--out", str(runs),
+                                   "--tables", str(tmp_path)], capsys)
+    rows, notes = table(tmp_path / "scenario_tables.md")
+    row = next(r for r in rows if r[:3] == ["task", "finetune", "HDQT 4/8"])
+    assert row[-1] == "1"
+    text = "\n".join(notes)
+    assert "Diverged (1, left out of the figures): " in text
+    assert f"{victim.label}: task 2, epoch 1: made up for the test" in text
+    assert "not finished" not in text and "not finished" not in out.err

@@ -359,3 +359,143 @@ def test_scenario_is_a_sweep_axis(tmp_path):
     assert [l.split()[0] for l in lines[2:5]] == ["class", "task", "domain"]
     domain = json.loads(open(os.path.join(out, spec.runs[2].key, "results.json")).read())
     assert domain["run"]["domains"]["kind"] == "permuted" and len(domain["tasks"]) == 5
+
+
+# ---------------------------------------------------------------- diverged runs
+
+class InProcess(sw.LocalExecutor):
+    """The local executor on one thread of this process, so a test's patches reach
+    its runs."""
+
+    def _start(self):
+        import concurrent.futures as cf
+        self._pool = cf.ThreadPoolExecutor(1)
+
+
+def _files(folder):
+    """{name: (bytes, mtime)} of a folder's files but its lock (a worker takes it)."""
+    return {n: (open(os.path.join(folder, n), "rb").read(),
+                os.stat(os.path.join(folder, n)).st_mtime_ns)
+            for n in sorted(os.listdir(folder)) if n != runfolder.LOCK}
+
+
+def test_a_diverged_run_is_an_outcome_recorded_and_not_run_again(tmp_path, monkeypatch):
+    """One run of two diverges in its second task (NaN logits injected): the sweep
+    records it as diverged with its cause (sweep.json, progress line), exits 0, and a
+    second sweep runs neither run again; --dry-run, plan and status show it."""
+    import numpy as np
+
+    from intsim.app.sweep import worker
+    from intsim.cil.learner import Learner
+    spec = sw.load_spec(tiny_spec(tmp_path, grid="seed = [1, 2]\n"))
+    good, bad = spec.runs
+    out = str(tmp_path / "out")
+    monkeypatch.setattr(sw, "make_executor", lambda *a, **k: InProcess(1))
+    calls, nan = [], {"on": False}
+    real_drive, forward = worker.drive, Learner._forward
+
+    def drive(cfg, folder, **kw):
+        calls.append(os.path.basename(os.fspath(folder)))
+        nan["on"] = os.path.basename(os.fspath(folder)) == bad.key
+        try:
+            return real_drive(cfg, folder, **kw)
+        finally:
+            nan["on"] = False
+
+    def nan_in_task_2(self, xb):
+        logits = forward(self, xb)
+        return np.full_like(logits, np.nan) if nan["on"] and self.cur_task == 1 else logits
+    monkeypatch.setattr(worker, "drive", drive)
+    monkeypatch.setattr(Learner, "_forward", nan_in_task_2)
+
+    r = CliRunner().invoke(main, ["sweep", spec.source, "--out", out])
+    assert r.exit_code == 0, r.stderr
+    assert sorted(calls) == sorted([good.key, bad.key])
+    cause = ("training diverged in task 2 (train, epoch 1, batch 1): "
+             "logits contain NaN or inf")
+    assert f"DIVERGED {bad.key}: {cause}" in r.stderr
+    assert "failed 0 diverged 1;" in r.stderr
+    assert "sweep: 1 done, 0 failed, 1 diverged of 2 in" in r.stderr
+    stored = json.loads((tmp_path / "out" / "sweep.json").read_text())["runs"]
+    e = stored[bad.key]
+    assert (e["status"], e["error"], e["tasks_done"], e["attempts"]) == \
+        ("diverged", cause, 1, 1)
+    assert stored[good.key]["status"] == "done"
+    ev = sw.load_diverged(bad, out)
+    assert (ev["event"], ev["task"], ev["tasks_done"], ev["cause"]) == \
+        ("diverged", 1, 1, "logits contain NaN or inf")
+    assert sw.load_done(bad, out) is None
+    assert sw.load_diverged(good, out) is None          # a complete run
+    res = json.loads(open(os.path.join(out, bad.key, "results.json")).read())
+    assert res["complete"] is False and len(res["tasks"]) == 1   # its finished task kept
+
+    # what a sweep would do: nothing
+    assert [st for _, st in sw.plan(spec.runs, out)] == ["done", "diverged"]
+    d = CliRunner().invoke(main, ["sweep", spec.source, "--out", out, "--dry-run"])
+    assert d.exit_code == 0, d.output
+    lines = d.output.splitlines()
+    assert lines[0].endswith(f"2 runs, 1 done, 1 diverged, 0 to resume, 0 to run; "
+                             f"results in {out}")
+    assert lines[2].split()[:2] == ["diverged", bad.key]
+    s = CliRunner().invoke(main, ["sweep", "status", out])
+    assert s.exit_code == 0, s.output
+    assert "2 runs: 0 running, 1 done, 0 failed, 1 diverged" in s.output
+    assert f"diverged    {bad.key}: {cause}" in s.output
+
+    # again: neither run runs, the diverged run's folder is untouched, exit code 0
+    before = _files(os.path.join(out, bad.key))
+    assert {"checkpoint.json", "results.json", "log.jsonl"} <= set(before)
+    lock = os.stat(os.path.join(out, bad.key, runfolder.LOCK)).st_mtime_ns
+    calls.clear()
+    r = CliRunner().invoke(main, ["sweep", spec.source, "--out", out])
+    assert r.exit_code == 0, r.stderr
+    assert calls == []
+    assert "2 runs, 1 already done, 1 diverged before, 0 to run" in r.stderr
+    assert "sweep: 1 done, 0 failed, 1 diverged of 2 in" in r.stderr
+    assert _files(os.path.join(out, bad.key)) == before
+    assert os.stat(os.path.join(out, bad.key, runfolder.LOCK)).st_mtime_ns == lock
+    assert json.loads((tmp_path / "out" / "sweep.json").read_text())["runs"][bad.key][
+        "status"] == "diverged"
+    # a worker given it anyway does not run it either
+    rec = sw.run_one(bad, out)
+    assert (rec["status"], rec["skipped"], rec["error"], rec["tasks_done"]) == \
+        ("diverged", True, cause, 1)
+    assert calls == [] and _files(os.path.join(out, bad.key)) == before
+
+    # load_diverged is None for a run of other settings, and for a folder whose
+    # log does not end with the diverged event
+    other = sw.load_spec(tiny_spec(tmp_path, grid="seed = [2]\n"),
+                         sw.make_overlay(sets=["memory=30"])).runs[0]
+    import shutil
+    shutil.copytree(os.path.join(out, bad.key), os.path.join(out, other.key))
+    assert sw.load_diverged(other, out) is None
+    log = os.path.join(out, bad.key, "log.jsonl")
+    with open(log, "a") as f:
+        f.write(json.dumps({"event": "resume", "config": {}}) + "\n")
+    assert sw.load_diverged(bad, out) is None
+    assert [st for _, st in sw.plan([bad], out)] == ["resumes"]
+
+
+def test_a_run_diverging_in_its_first_task_is_diverged_too(tmp_path):
+    """A learning rate of 1e30 overflows the weights at once (in the process pool):
+    the run has no results.json (no task finished), and is still recorded as
+    diverged, and found so (load_diverged: the log's start event has its settings)."""
+    spec = sw.load_spec(tiny_spec(tmp_path, grid="seed = [1]\nlr = [1e30]\n"))
+    (r,) = spec.runs
+    out = str(tmp_path / "out")
+    log = tmp_path / "log.txt"
+    with open(log, "w") as f:
+        res = sw.run_sweep(spec.runs, out, sw.LocalExecutor(1), log=f)
+    e = res[r.key]
+    assert e["status"] == "diverged" and e["tasks_done"] == 0, e
+    assert e["error"].startswith("training diverged in task 1 (train, epoch 1, batch 2): ")
+    assert f"DIVERGED {r.key}: {e['error']}" in log.read_text()
+    assert not os.path.exists(os.path.join(out, r.key, "results.json"))
+    ev = sw.load_diverged(r, out)
+    assert ev["tasks_done"] == 0 and e["error"].endswith(ev["cause"])
+    assert sw.plan(spec.runs, out)[0][1] == "diverged"
+    assert sw.status(out)[r.key]["status"] == "diverged"
+    # the same run with another seed finds nothing in this folder
+    other = sw.load_spec(tiny_spec(tmp_path, grid="seed = [2]\nlr = [1e30]\n")).runs[0]
+    os.rename(os.path.join(out, r.key), os.path.join(out, other.key))
+    assert sw.load_diverged(other, out) is None and sw.load_diverged(r, out) is None

@@ -5,9 +5,11 @@
 spelled ``intsim sweep run SPEC ...``) runs every unfinished run of SPEC, with
 the overlay's changes; ``--dry-run`` lists the runs and what a sweep would do
 with each, running nothing. ``intsim sweep status DIR`` shows each run's
-done/running/failed status. Bad input: one line on stderr, exit code 2. Exit
-code 1 when runs failed (each is recorded in DIR/sweep.json with its error),
-130 on Ctrl-C.
+done/running/failed/diverged status. Bad input: one line on stderr, exit code 2.
+Exit code 1 when runs failed (each is recorded in DIR/sweep.json with its error),
+130 on Ctrl-C. A run that diverged (NaN/inf) is an outcome, not a failure: it
+is recorded as "diverged" with its cause, not run again by later sweeps, and
+does not by itself make the exit code 1.
 """
 from __future__ import annotations
 
@@ -64,10 +66,12 @@ def sweep_cmd():
               help="Worker processes (local, or a dask LocalCluster), one thread each "
                    "[default and maximum: the cores].")
 @click.option("--dry-run", is_flag=True,
-              help="List the runs (done / resumes / to run) and run nothing.")
+              help="List the runs (done / diverged / resumes / to run) and run nothing.")
 def run_cmd(spec, overlays, sets, seeds, out, executor, scheduler, workers, dry_run):
     """Run every unfinished run of SPEC (complete runs are skipped, interrupted
-    ones resume from their last checkpoint)."""
+    ones resume from their last checkpoint, runs that diverged are kept as they
+    are: delete a run's folder to run it again). Exit code 1 when a run failed;
+    runs that diverged are outcomes (exit code 0)."""
     try:
         s = sw.load_spec(spec, sw.make_overlay(overlays, sets, seeds))
         if not s.runs:
@@ -96,14 +100,16 @@ def run_cmd(spec, overlays, sets, seeds, out, executor, scheduler, workers, dry_
 def _list_runs(s, out):
     """--dry-run: one line per run (state, key, grid point) and the counts."""
     planned = sw.plan(s.runs, out)
-    n = {st: sum(1 for _, x in planned if x == st) for st in ("done", "resumes", "to run")}
+    n = {st: sum(1 for _, x in planned if x == st)
+         for st in ("done", "diverged", "resumes", "to run")}
     ov = " (" + ", ".join(
         [f"overlay {', '.join(s.overlay.names)}"] * bool(s.overlay.names) +
         [f"set {' '.join(f'{k}={v}' for k, v in s.overlay.settings.items())}"]
         * bool(s.overlay.settings) +
         [f"first {s.overlay.seeds} seed(s)"] * (s.overlay.seeds is not None)) + ")" \
         if s.overlay else ""
-    click.echo(f"{s.source}{ov}: {len(planned)} runs, {n['done']} done, "
+    div = f"{n['diverged']} diverged, " if n["diverged"] else ""
+    click.echo(f"{s.source}{ov}: {len(planned)} runs, {n['done']} done, {div}"
                f"{n['resumes']} to resume, {n['to run']} to run; results in {out}")
     for r, st in planned:
         click.echo(f"  {st:<8} {r.key}  {r.label}")
@@ -113,7 +119,8 @@ def _list_runs(s, out):
 @click.argument("out", metavar="DIR", type=click.Path(file_okay=False))
 @click.option("--all", "show_all", is_flag=True, help="List the done runs too.")
 def status_cmd(out, show_all):
-    """Show the done/running/failed runs of the sweep folder DIR."""
+    """Show the done/running/failed/diverged runs of the sweep folder DIR (a failed
+    run with its error, a diverged one with its cause)."""
     if not os.path.isdir(out):
         fail(f"{out} is not a folder")
     if not os.path.exists(os.path.join(out, sw.SWEEP_FILE)):
@@ -126,13 +133,14 @@ def status_cmd(out, show_all):
     click.echo(f"{out}: {len(entries)} runs: " +
                ", ".join(f"{c[k]} {k}" for k in sw.STATUSES if c.get(k) or k in
                          ("done", "running", "failed")))
-    order = {k: i for i, k in enumerate(("failed", "running", "interrupted", "pending", "done"))}
+    order = {k: i for i, k in enumerate(("failed", "diverged", "running", "interrupted",
+                                         "pending", "done"))}
     for key, e in sorted(entries.items(), key=lambda kv: (order.get(kv[1]["status"], 9), kv[0])):
         st = e["status"]
         if st == "done" and not show_all:
             continue
         extra = ""
-        if st == "failed":
+        if st in ("failed", "diverged"):
             extra = f": {e.get('error') or '?'}"
         elif st == "interrupted":
             extra = " (resumes from its checkpoint)" if e.get("checkpoint") else " (restarts)"

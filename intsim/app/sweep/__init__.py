@@ -1,7 +1,8 @@
 """``intsim sweep``: a grid of runs from a SPEC file, cached, resumable, on a process
 pool or a Dask cluster (docs/sweeps.md). It is intsim's one runner of many runs:
 the benchmark grids are SPECs in benchmarks/specs/, and the benchmark scripts
-only read their runs (:func:`load_spec`, :func:`load_done`) to write tables.
+only read their runs (:func:`load_spec`, :func:`load_done`, :func:`load_diverged`) to
+write tables.
 
 A SPEC is a TOML file::
 
@@ -39,12 +40,16 @@ Each run folder is an ordinary ``intsim train`` run folder (docs/run-folder.md;
 the checkpoint is deleted once the run is complete).
 
 :func:`run_sweep` skips complete runs, resumes interrupted ones from their last
-checkpoint, and records each run's status (pending/running/done/failed, with
-the error text of a failure) in ``DIR/sweep.json``; a failed run never stops
-the others. Executors: ``local`` (a spawn process pool, one thread per worker,
-at most one worker per core) and ``dask`` (``dask.distributed``: a running
-scheduler or a LocalCluster). Each run is run under its folder's lock, so
-sweeps sharing DIR never run the same run twice.
+checkpoint, and records each run's status (pending/running/done/failed/diverged,
+with the error text of a failure or the cause of a divergence) in
+``DIR/sweep.json``; a failed run never stops the others. A run that diverged
+(NaN/inf, :class:`intsim.errors.TrainingDiverged`) is an outcome like a
+complete one: its folder keeps its finished tasks and the cause, and later
+sweeps do not run it again (:func:`load_diverged`). Executors: ``local`` (a
+spawn process pool, one thread per worker, at most one worker per core) and
+``dask`` (``dask.distributed``: a running scheduler or a LocalCluster). Each run
+is run under its folder's lock, so sweeps sharing DIR never run the same run
+twice.
 
 The package, one job per module (this module re-exports their public names):
 
@@ -65,10 +70,11 @@ from intsim.app.sweep.spec import (OVERLAY_KEYS, SPEC_KEYS, Overlay, Spec, SpecE
                                    parse_overlay, parse_set, parse_spec)
 from intsim.app.sweep.state import (STATUSES, SWEEP_FILE, SWEEP_LOCK, SweepState, count,
                                     lock_held, status)
-from intsim.app.sweep.worker import BUSY, load_done, run_one
+from intsim.app.sweep.worker import BUSY, load_diverged, load_done, run_one
 
 __all__ = ["BUSY", "BUSY_POLL_SECONDS", "DASK_HINT", "MAX_ATTEMPTS", "OVERLAY_KEYS", "SPEC_KEYS",
            "STATUSES", "SWEEP_FILE", "SWEEP_LOCK", "THREAD_ENV", "DaskExecutor", "LocalExecutor",
-           "Overlay", "Spec", "SpecError", "SweepRun", "SweepState", "count", "load_done",
-           "load_overlay", "load_spec", "lock_held", "make_executor", "make_overlay", "make_run",
-           "parse_overlay", "parse_set", "parse_spec", "plan", "run_one", "run_sweep", "status"]
+           "Overlay", "Spec", "SpecError", "SweepRun", "SweepState", "count", "load_diverged",
+           "load_done", "load_overlay", "load_spec", "lock_held", "make_executor",
+           "make_overlay", "make_run", "parse_overlay", "parse_set", "parse_spec", "plan",
+           "run_one", "run_sweep", "status"]

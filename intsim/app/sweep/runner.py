@@ -12,8 +12,8 @@ from collections import deque
 from intsim.app import runfolder
 from intsim.app.sweep.executors import LocalExecutor
 from intsim.app.sweep.progress import SweepProgress
-from intsim.app.sweep.state import SweepState, _now, lock_held
-from intsim.app.sweep.worker import BUSY, load_done
+from intsim.app.sweep.state import SweepState, _now, diverged_line, lock_held
+from intsim.app.sweep.worker import BUSY, load_diverged, load_done
 
 #: times a run is started again after its worker process died (local executor;
 #: Dask retries through the scheduler's ``distributed.scheduler.allowed-failures``)
@@ -24,13 +24,16 @@ BUSY_POLL_SECONDS = 2.0
 
 def plan(runs, out) -> list:
     """[(run, state)] of ``runs`` in DIR ``out``, nothing run or written: state "done"
-    (its results.json is complete with the run's settings), "resumes" (its folder holds
-    a checkpoint) or "to run"."""
+    (its results.json is complete with the run's settings), "diverged" (its folder
+    records that it diverged: :func:`~intsim.app.sweep.worker.load_diverged`; not run
+    again), "resumes" (its folder holds a checkpoint) or "to run"."""
     out = os.fspath(out)
     res = []
     for r in runs:
         if load_done(r, out) is not None:
             st = "done"
+        elif load_diverged(r, out) is not None:
+            st = "diverged"
         elif runfolder.has_checkpoint(os.path.join(out, r.key)):
             st = "resumes"
         else:
@@ -45,12 +48,14 @@ def run_sweep(runs, out, executor=None, log=None) -> dict:
     executor: a LocalExecutor/DaskExecutor (default: LocalExecutor()); it is closed
     at the end. Complete runs are skipped, interrupted ones resume from their last
     checkpoint. Each run's status goes to ``out``/sweep.json as it changes; a
-    failure is recorded there with its error and the other runs go on. A run whose
+    failure is recorded there with its error and the other runs go on. A run that
+    diverges (NaN/inf) is recorded as "diverged" with its cause: a final state like
+    "done", so a run whose folder records that it diverged is not run again. A run whose
     folder another process holds (another sweep into ``out``) is not run here: the
     client waits until that process lets go of it and then takes it up (usually
     finding it complete).
-    Returns {key: entry} (status "done"/"failed"/...) of ``runs``.
-    Progress lines (done/running/failed, ETA) go to ``log`` (default stderr).
+    Returns {key: entry} (status "done"/"diverged"/"failed"/...) of ``runs``.
+    Progress lines (done/running/failed/diverged, ETA) go to ``log`` (default stderr).
     """
     out = os.path.abspath(os.fspath(out))
     os.makedirs(out, exist_ok=True)
@@ -58,14 +63,20 @@ def run_sweep(runs, out, executor=None, log=None) -> dict:
     state = SweepState(out)
     runs = list({r.key: r for r in runs}.values())
     pending = deque()
+    already = {"done": 0, "diverged": 0}
     for r in runs:
         if load_done(r, out) is not None:
             state.update(r.key, status="done", label=r.label, settings=r.settings(), error=None)
+            already["done"] += 1
+        elif (ev := load_diverged(r, out)) is not None:
+            state.update(r.key, status="diverged", label=r.label, settings=r.settings(),
+                         error=diverged_line(ev), tasks_done=ev.get("tasks_done"))
+            already["diverged"] += 1
         else:
             state.update(r.key, status="pending", label=r.label, settings=r.settings())
             pending.append(r)
     state.save()
-    prog = SweepProgress(len(runs), len(runs) - len(pending), log)
+    prog = SweepProgress(len(runs), already["done"], log, already_diverged=already["diverged"])
     prog.start(len(pending), ex.describe(), out)
     inflight: dict = {}
     waiting: dict = {}                      # key -> run: another process holds its folder
@@ -126,6 +137,16 @@ def run_sweep(runs, out, executor=None, log=None) -> dict:
                         attempted(r.key, status="done", error=None,
                                   seconds=rec.get("seconds"), host=rec.get("host"))
                     line(prog.run_done(r.key, rec))
+                elif rec["status"] == "diverged":
+                    fields = dict(status="diverged", error=rec.get("error"),
+                                  tasks_done=rec.get("tasks_done"))
+                    if rec.get("skipped"):  # diverged in another process meanwhile
+                        state.update(r.key, fresh=True, label=r.label, settings=r.settings(),
+                                     **fields)
+                    else:
+                        attempted(r.key, seconds=rec.get("seconds"), host=rec.get("host"),
+                                  **fields)
+                    line(prog.run_diverged(r.key, rec))
                 else:
                     attempted(r.key, status="failed", error=rec.get("error"),
                               traceback=rec.get("traceback"), host=rec.get("host"),

@@ -21,14 +21,49 @@ except ImportError:                 # not on Windows: no locks (as RunLock)
 
 from intsim.app import runfolder as runio
 from intsim.app.config import ConfigError
+from intsim.errors import TrainingDiverged
 
 SWEEP_FILE = "sweep.json"
 SWEEP_LOCK = ".sweep.lock"
-STATUSES = ("pending", "running", "done", "failed", "interrupted")
+#: a run's status in sweep.json; "done" and "diverged" are final (a sweep does not run
+#: them again), "failed" runs are retried by the next sweep
+STATUSES = ("pending", "running", "done", "failed", "diverged", "interrupted")
 
 
 def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+def last_event(folder) -> dict | None:
+    """The last event of the run folder's log.jsonl (a dict), or None (no log, or its
+    last line is not a JSON object). Reads the file's tail only."""
+    path = os.path.join(os.fspath(folder), runio.LOG)
+    try:
+        with open(path, "rb") as f:
+            size = f.seek(0, os.SEEK_END)
+            start = max(0, size - 65536)
+            f.seek(start)
+            tail = f.read()
+            lines = tail.splitlines()
+            while lines and not lines[-1].strip():
+                lines.pop()
+            if not lines:
+                return None
+            if len(lines) == 1 and start > 0:        # a last line longer than the tail
+                f.seek(0)
+                lines = [ln for ln in f.read().splitlines() if ln.strip()]
+        ev = json.loads(lines[-1])
+    except (OSError, ValueError):
+        return None
+    return ev if isinstance(ev, dict) else None
+
+
+def diverged_line(ev: dict) -> str:
+    """The one line a run that diverged ended with (TrainingDiverged's message), from
+    its log.jsonl ``diverged`` event."""
+    task = ev.get("task")
+    return str(TrainingDiverged(task if isinstance(task, int) else -1, ev.get("stage"),
+                                ev.get("epoch"), ev.get("batch"), ev.get("cause")))
 
 
 class SweepState:
@@ -110,8 +145,11 @@ def lock_held(folder) -> bool:
 
 def status(out) -> dict:
     """{key: entry} of DIR/sweep.json, each entry's "status" checked against its folder:
-    done when its results.json is complete, "interrupted" for a "running" run no
-    process holds (its client or worker died; the next sweep resumes it)."""
+    done when its results.json is complete; "diverged" (with its cause as "error")
+    when no process holds it and its log.jsonl ends with a ``diverged`` event;
+    "interrupted" for a "running" (or "done"/"diverged") run no process holds whose
+    folder says neither (its client or worker died, or its folder was deleted; the
+    next sweep resumes or runs it)."""
     d = SweepState.read(out)
     res = {}
     for key, e in d["runs"].items():
@@ -122,13 +160,14 @@ def status(out) -> dict:
                 complete = bool(json.load(f).get("complete"))
         except (OSError, ValueError):
             complete = False
+        held = lock_held(folder)
+        ev = None if complete or held else last_event(folder)
         if complete:
             e["status"] = "done"
-        elif e.get("status") in ("running", "done"):
-            if not lock_held(folder):
-                e["status"] = "interrupted"
-            else:
-                e["status"] = "running"
+        elif ev is not None and ev.get("event") == "diverged":
+            e.update(status="diverged", error=diverged_line(ev))
+        elif e.get("status") in ("running", "done", "diverged"):
+            e["status"] = "running" if held else "interrupted"
         e["checkpoint"] = runio.has_checkpoint(folder)
         res[key] = e
     return res
