@@ -152,3 +152,129 @@ def test_matmul_acc_km(K, S, M, N, tile, mode, seed):
         ref, (tiles, sat, mx) = ref_tiled(x.transpose(1, 0, 2).astype(np.int64),
                                           g.transpose(1, 2, 0).astype(np.int64), tile, mode, 8)
         assert np.array_equal(got, ref) and (a1.tiles, a1.saturated, a1.max_abs) == (tiles, sat, mx)
+
+
+@settings(max_examples=60, deadline=None)
+@given(nP=st.integers(1, 4), R=st.integers(1, 150), N=st.integers(1, 40),
+       mode=st.sampled_from([0, 1, 2]), want=st.booleans(),
+       dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 999))
+def test_reduce_flat_planes_matches_reduce_planes(nP, R, N, mode, want, dtype, seed):
+    """The unpacked tile-plane reduction of the narrow tiled path against _reduce_planes
+    with S = 0 (its plain reference): the same sums, saturation count and max."""
+    from intsim.kernels import _mm
+    r = np.random.default_rng(seed)
+    acc_bits = int(r.choice([4, 6, 8]))
+    half = 1 << (acc_bits - 1)
+    L = float(half - 1)
+    P = r.integers(-3 * half, 3 * half + 1, (nP, R, N)).astype(dtype)
+    out0 = r.integers(-1000, 1001, (R, N)).astype(dtype)
+    want_out, got_out = out0.copy(), out0.copy()
+    ref = _mm._reduce_planes(P, want_out, L, half, mode, want, 0.0)
+    got = _mm._reduce_flat_planes(P, got_out, L, half, mode, want)
+    assert np.array_equal(got_out, want_out)
+    assert (int(got[0]), float(got[1])) == (int(ref[0]), float(ref[1]))
+
+
+@settings(max_examples=60, deadline=None)
+@given(S=st.integers(1, 40), M=st.integers(1, 20), K=st.integers(1, 20), N=st.integers(1, 20),
+       tile=st.sampled_from([None, 32, 20]), mode=st.sampled_from(["wide", "clamp", "wrap"]),
+       acc_bits=st.sampled_from([4, 6, 8]), layout=st.sampled_from(["CC", "CT", "TC", "B1"]),
+       seed=st.integers(0, 999))
+def test_batched_one_tile_path(S, M, K, N, tile, mode, acc_bits, layout, seed):
+    """Batched products with one tile along K (attention's Q K^T and A V): the batched BLAS
+    product clipped in place against the int64 reference, values and audit, operands
+    C-contiguous, transposed views or a broadcast batch of 1."""
+    r = np.random.default_rng(seed)
+    a = r.integers(-7, 8, (S, M, K))
+    b = r.integers(-7, 8, (1 if layout == "B1" else S, K, N))
+    want, (tiles, sat, mx) = ref_tiled(a, b, tile, mode, acc_bits)
+    af, bf = a.astype(np.float32), b.astype(np.float32)
+    if layout[0] == "T":
+        af = np.swapaxes(np.ascontiguousarray(np.swapaxes(af, -1, -2)), -1, -2)
+    if layout[1:] == "T":
+        bf = np.swapaxes(np.ascontiguousarray(np.swapaxes(bf, -1, -2)), -1, -2)
+    aud = Audit()
+    got = intmm.matmul_acc(af, bf, acc_bits=acc_bits, tile=tile, mode=mode, audit=aud,
+                           a_max=7, b_max=7)
+    assert got.shape == want.shape
+    assert np.array_equal(got, want)
+    assert (aud.tiles, aud.saturated, aud.max_abs) == (tiles, sat, mx)
+
+
+def ref_quantize_items(x, bits, rounding, signed, clip, u):
+    """Plain NumPy per-item quantizer (quant's module docstring), item by item: the max and
+    min by NumPy reductions, the float64 scale, the float32 divide / clip / round; u the
+    float32 uniforms of x's shape (stochastic)."""
+    S = x.shape[0]
+    xf, uf = x.reshape(S, -1), u.reshape(S, -1)
+    q = np.zeros(xf.shape, np.float32)
+    sc = np.zeros(S, np.float64)
+    Ls = float((1 << (bits - 1)) - 1)
+    for i in range(S):
+        xmax, xmin = float(xf[i].max()), float(xf[i].min())
+        m = clip * max(xmax, -xmin)
+        sgn = xmin < 0 if signed is None else signed
+        L = Ls if sgn else float((1 << bits) - 1)
+        s = m / L
+        if not s > 0:
+            continue
+        y = np.minimum(np.maximum(xf[i] / np.float32(s), np.float32(-Ls if sgn else 0.0)),
+                       np.float32(L))
+        q[i] = (np.minimum(np.floor(y + uf[i]), np.float32(L)) if rounding == "stochastic"
+                else np.rint(y))
+        sc[i] = s
+    return q.reshape(x.shape), sc
+
+
+@settings(max_examples=40, deadline=None)
+@given(S=st.integers(1, 700), m=st.integers(1, 300), seed=st.integers(0, 999),
+       rounding=st.sampled_from(["stochastic", "nearest"]),
+       signed=st.sampled_from([None, True, False]), pre=st.integers(0, 3))
+def test_quantize_short_items_match_reference(S, m, seed, rounding, signed, pre):
+    """Many short items (attention's per-item operands; more than one _UBLOCK of draws and
+    more than one task when large): values, scales and the Generator's position after,
+    against the plain per-item reference with NumPy's draws. Items with zeros, -0.0,
+    only negative and only positive entries."""
+    r = np.random.default_rng(seed)
+    x = (r.standard_normal((S, m)) * r.choice([1e-3, 1.0, 50.0])).astype(np.float32)
+    x[r.integers(0, S)] = 0
+    x[r.integers(0, S)] = -0.0
+    x[r.integers(0, S)] = -np.abs(x[r.integers(0, S)])
+    x[r.integers(0, S)] = np.abs(x[r.integers(0, S)])
+    x[r.integers(0, S), 0] = -0.0
+    _check_items_against_reference(x, rounding, signed, seed, pre)
+
+
+def _check_items_against_reference(x, rounding, signed, seed, pre):
+    """quantize_f32 of the items of x (batch_dims=1) against ref_quantize_items fed
+    NumPy's draws, from two Generators of ``seed`` after ``pre`` float32 draws: the
+    values, the scales and the Generators' positions after."""
+    a, b = np.random.default_rng(seed), np.random.default_rng(seed)
+    a.random(pre, dtype=np.float32)
+    b.random(pre, dtype=np.float32)
+    q, s = quant.quantize_f32(x, 4, rounding=rounding, signed=signed, clip=0.975, rng=a,
+                              batch_dims=1)
+    u = (b.random(x.shape, dtype=np.float32) if rounding == "stochastic"
+         else np.zeros(x.shape, np.float32))
+    qr, sr = ref_quantize_items(x, 4, rounding, signed, 0.975, u)
+    assert np.array_equal(q, qr) and np.array_equal(s, sr)
+    assert pos(a) == pos(b)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_quantize_items_non_finite_raises(bad):
+    x = np.ones((50, 7), np.float32)
+    x[31, 3] = bad
+    with pytest.raises(ValueError):
+        quant.quantize_f32(x, 4, batch_dims=1)
+
+
+@pytest.mark.parametrize("shape", [(2000, 77), (512, 256), (3, 70001), (4097, 1)])
+@pytest.mark.parametrize("rounding", ["stochastic", "nearest"])
+def test_quantize_large_short_items_match_reference(shape, rounding):
+    """As test_quantize_short_items_match_reference on arrays past the parallel size and
+    past a task's chunk of draws, rows crossing the chunk and buffer boundaries."""
+    r = np.random.default_rng(sum(shape))
+    x = r.standard_normal(shape).astype(np.float32)
+    x[1] = 0
+    _check_items_against_reference(x, rounding, None, 7, 1)

@@ -21,6 +21,45 @@ _WIDE_N = 256
 _BLOCK_ELEMS = 1 << 18
 
 
+@njit(inline="always")
+def _range_consts(P, L, half):
+    """The accumulator's constants in P's dtype: (L, 2 half, 1 / (2 half), half)."""
+    dt = P.dtype.type
+    return dt(L), dt(2.0 * half), dt(1.0 / (2.0 * half)), dt(half)
+
+
+@njit(inline="always", fastmath=True)
+def _add_tile_row(row, acc, sat, big, Lt, m2, inv, hf, mode, want):
+    """acc[j] += f(row[j]) for one row of exact tile sums (f: identity / clip to +-Lt /
+    wrap mod m2, mode 0/1/2), and when ``want`` the per-column saturation counts
+    sat[j] (+1 where row[j] leaves the range, _outside) and maxima big[j] of |row[j]|.
+    One loop per mode (a mode test inside the loop keeps LLVM from vectorising it)."""
+    N = row.shape[0]
+    one = sat.dtype.type(1)
+    zero = sat.dtype.type(0)
+    if want:
+        if mode == 2:
+            for j in range(N):
+                v = row[j]
+                sat[j] += one if (v > Lt) | (v < -Lt - one) else zero
+                big[j] = max(big[j], abs(v))
+        else:
+            for j in range(N):
+                v = row[j]
+                sat[j] += one if (v > Lt) | (v < -Lt) else zero
+                big[j] = max(big[j], abs(v))
+    if mode == 1:
+        for j in range(N):
+            acc[j] += min(max(row[j], -Lt), Lt)
+    elif mode == 2:
+        for j in range(N):
+            v = row[j]
+            acc[j] += v - m2 * np.floor((v + hf) * inv)
+    else:
+        for j in range(N):
+            acc[j] += row[j]
+
+
 # Serial on purpose: it runs between OpenBLAS calls, and Numba's OpenMP threads
 # spinning after a parallel region starved OpenBLAS's threads (60x slowdowns
 # measured on the loaded 2-core machine). It is memory-bound anyway.
@@ -38,13 +77,7 @@ def _reduce_tiles(P, out, L, half, mode, want):
     B, nT, M, N = P.shape
     nsat = np.zeros(B * M, np.int64)
     mx = np.zeros(B * M, np.float64)
-    dt = P.dtype.type
-    Lt = dt(L)
-    m2 = dt(2.0 * half)
-    inv = dt(1.0 / (2.0 * half))
-    hf = dt(half)
-    one = dt(1)
-    zero = dt(0)
+    Lt, m2, inv, hf = _range_consts(P, L, half)
     acc = np.empty(N, out.dtype)   # out's dtype: the exact width of the whole sum
     sat = np.empty(N, P.dtype)
     big = np.empty(N, P.dtype)
@@ -55,22 +88,7 @@ def _reduce_tiles(P, out, L, half, mode, want):
         sat[:] = 0
         big[:] = 0
         for t in range(nT):
-            row = P[b, t, i]
-            if want:
-                for j in range(N):
-                    v = row[j]
-                    sat[j] += one if _outside(v, Lt, mode) else zero
-                    big[j] = max(big[j], abs(v))
-            if mode == 1:
-                for j in range(N):
-                    acc[j] += min(max(row[j], -Lt), Lt)
-            elif mode == 2:
-                for j in range(N):
-                    v = row[j]
-                    acc[j] += v - m2 * np.floor((v + hf) * inv)
-            else:
-                for j in range(N):
-                    acc[j] += row[j]
+            _add_tile_row(P[b, t, i], acc, sat, big, Lt, m2, inv, hf, mode, want)
         o = out[b, i]
         for j in range(N):
             o[j] += acc[j]
@@ -214,6 +232,41 @@ def _reduce_planes(P, out, L, half, mode, want, S):
         if want:
             nsat[i] = np.int64(sat.sum())
             mx[i] = big.max()
+    return nsat.sum(), mx.max()
+
+
+_PLANE_ROWS = 64     # rows of one _reduce_flat_planes task
+
+
+@njit(parallel=True, cache=True, fastmath=True)
+def _reduce_flat_planes(P, out, L, half, mode, want):
+    """_reduce_planes with S = 0 (one tile sum per entry), the same results: out[i, j] +=
+    sum_t f(P[t, i, j]) and (count of tile sums outside the range, max |tile sum|) when
+    ``want``. Loops specialised per mode (the one general loop of _reduce_planes does not
+    vectorise with the audit on); rows in blocks of _PLANE_ROWS per parallel task.
+    """
+    nP, R, N = P.shape
+    Lt, m2, inv, hf = _range_consts(P, L, half)
+    nblk = (R + _PLANE_ROWS - 1) // _PLANE_ROWS
+    nsat = np.zeros(nblk, np.int64)
+    mx = np.zeros(nblk, np.float64)
+    for blk in prange(nblk):
+        acc = np.empty(N, out.dtype)   # out's dtype: the exact width of the whole sum
+        sat = np.zeros(N, P.dtype)     # per-column counts (exact: < 2^24 entries a block)
+        big = np.zeros(N, P.dtype)
+        for i in range(blk * _PLANE_ROWS, min(R, (blk + 1) * _PLANE_ROWS)):
+            acc[:] = 0
+            for t in range(nP):
+                _add_tile_row(P[t, i], acc, sat, big, Lt, m2, inv, hf, mode, want)
+            o = out[i]
+            for j in range(N):
+                o[j] += acc[j]
+        if want:
+            c = 0
+            for j in range(N):
+                c += np.int64(sat[j])
+            nsat[blk] = c
+            mx[blk] = np.float64(big.max()) if N else 0.0
     return nsat.sum(), mx.max()
 
 
@@ -525,8 +578,8 @@ def _narrow_tiled(a2, b, T, Lv, half, code, odt, want, pmax):
             nsat += s
             mx = max(mx, m)
         if nRem:
-            s, m = _reduce_planes(_tile_planes(ab[:, K2:], bt_r, brem_r, T, rbuf), ob,
-                                  Lv, half, code, want, 0.0)
+            s, m = _reduce_flat_planes(_tile_planes(ab[:, K2:], bt_r, brem_r, T, rbuf), ob,
+                                       Lv, half, code, want)
             nsat += s
             mx = max(mx, m)
     return out, nsat, mx
@@ -594,6 +647,17 @@ def tiled_matmul(a, b, batch, T, L, mode, odt, want_audit, acc_bits, pmax):
                 nsat += s
                 mx = max(mx, m)
         return out.reshape(batch + (M, N)), nsat, mx
+    if nT == 1 and odt == a.dtype:
+        # one tile (attention's small batched products): the batched BLAS product is the
+        # tile sums, clipped and audited in place as the 2-D path does
+        out = np.matmul(a, b)
+        # elementwise, so on rows wider than N (short rows do not vectorise)
+        W = N
+        while 0 < W < 512 and out.size % (2 * W) == 0:
+            W *= 2
+        o2 = out.reshape(-1, W)
+        s, m = _clip_acc(o2, o2, Lv, half, code, want_audit, True)
+        return out, s, m
     out = np.zeros(batch + (M, N), odt)
     o3 = out.reshape(-1, M, N)
     for P in _full_and_rem(a, b, T):

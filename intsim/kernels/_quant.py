@@ -54,33 +54,45 @@ _UBLOCK = 4096   # uniforms drawn per block into an L1-resident buffer
 
 
 def _apply_sr_impl(x2, p, sdiv, lo, hi, keep, out, chunk):
-    """Stochastic _apply_impl whose uniforms are float r * m + t of the PCG64
-    stream p (intsim.kernels._rng), drawn inside the kernel: the same values as
-    rng.random(x2.shape, dtype=float32) fed to _apply_impl, without the array."""
+    """Stochastic _apply_impl whose uniforms are float r * m + t of the PCG64 stream p
+    (intsim.kernels._rng), drawn inside the kernel: the same values as
+    rng.random(x2.shape, dtype=float32) fed to _apply_impl, without the array.
+
+    Tasks are chunks of the flat array (a row's uniforms follow the previous row's in
+    the stream), so many short rows (per-item tensors) share one buffer and one
+    stream seek per _UBLOCK draws instead of one per row."""
     rows, m = x2.shape
-    nch = (m + chunk - 1) // chunk
+    n = U(rows * m)
+    mu = U(m)
+    cu = U(chunk)
     xf = x2.reshape(-1)
     of = out.reshape(-1)
-    for task in prange(rows * nch):
-        r = task // nch
-        c = task % nch
-        b0 = U(r * m + c * chunk)
-        k = U(min(m, (c + 1) * chunk) - c * chunk)
-        s = sdiv[r]
-        a = lo[r]
-        b = hi[r]
-        if not keep[r]:
-            for t in range(k):
-                of[b0 + U(t)] = 0
-            continue
+    ntask = (rows * m + chunk - 1) // chunk
+    for task in prange(ntask):
+        f0 = U(task) * cu
+        f1 = min(n, f0 + cu)
         ub = np.empty(_UBLOCK, np.float32)
-        for t0 in range(U(0), k, U(_UBLOCK)):
-            n = min(k - t0, U(_UBLOCK))
-            fill_range(p, b0 + t0, b0 + t0 + n, ub)
-            for t in range(n):
-                i = b0 + t0 + U(t)
-                y = min(max(xf[i] / s, a), b)
-                of[i] = min(np.floor(y + ub[t]), b)
+        for u0 in range(f0, f1, U(_UBLOCK)):
+            u1 = min(f1, u0 + U(_UBLOCK))
+            fill_range(p, u0, u1, ub)
+            r = u0 // mu
+            i0 = u0
+            while i0 < u1:
+                i1 = min(u1, (r + U(1)) * mu)      # the end of row r within this block
+                k = i1 - i0
+                if not keep[r]:
+                    for t in range(k):
+                        of[i0 + U(t)] = 0
+                else:
+                    s = sdiv[r]
+                    a = lo[r]
+                    b = hi[r]
+                    o = i0 - u0
+                    for t in range(k):
+                        y = min(max(xf[i0 + U(t)] / s, a), b)
+                        of[i0 + U(t)] = min(np.floor(y + ub[o + U(t)]), b)
+                i0 = i1
+                r += U(1)
 
 
 _apply_sr_par = njit(parallel=True, cache=True)(_apply_sr_impl)
@@ -99,6 +111,46 @@ def row_range(x2):
     if not (np.isfinite(mx).all() and np.isfinite(mn).all()):
         raise NonFiniteError("quantize: input contains NaN or inf")
     return mx.astype(np.float64), mn.astype(np.float64)
+
+
+_SIGN = np.uint32(0x80000000)
+_ABS = np.uint32(0x7FFFFFFF)
+
+
+@njit(cache=True)
+def _row_abs_max_bits(b2, am, mr):
+    """Per row r of the uint32 patterns b2 (rows, m) of a float32 array: am[r] = max of
+    the patterns with the sign bit cleared (the pattern of max|x|, see _floatbits) and
+    mr[r] = max of the raw patterns (> 0x80000000 iff the row has an entry < 0; -0.0
+    is 0x80000000). Integer max reductions vectorise, also over short rows."""
+    rows, m = b2.shape
+    for r in range(rows):
+        row = b2[r]
+        a = np.uint32(0)
+        w = np.uint32(0)
+        for t in range(U(m)):
+            v = row[t]
+            va = np.uint32(v & _ABS)
+            a = va if va > a else a
+            w = v if v > w else w
+        am[r] = a
+        mr[r] = w
+
+
+def row_range_f32(x2):
+    """row_range of a C (rows, m) float32 array (m >= 1) as (max|x| of each row, its
+    negation where the row has an entry < 0, else 0) float64: not the rows' max and min,
+    but the same max(max, -min) and the same min < 0, which is all the quantizer's
+    scales read (quant._item_scales). Raises NonFiniteError on NaN or inf."""
+    b2 = x2.view(np.uint32)
+    rows = b2.shape[0]
+    am = np.empty(rows, np.uint32)
+    mr = np.empty(rows, np.uint32)
+    _row_abs_max_bits(b2, am, mr)
+    if rows and am.max() >= np.uint32(0x7F800000):
+        raise NonFiniteError("quantize: input contains NaN or inf")
+    amax = am.view(np.float32).astype(np.float64)
+    return amax, np.where(mr > _SIGN, -amax, 0.0)
 
 
 def apply(x2, u2, sdiv, lo, hi, keep, stream=None):

@@ -89,7 +89,11 @@ def quantize_f32(x, bits, *, rounding="nearest", signed=None, clip=1.0, rng=None
     if batch_dims == 0:
         return _quantize_one(x, bits, rounding, signed, clip, rng)
     rows = int(np.prod(bshape, dtype=np.int64))
-    xmax, xmin = _kq.row_range(x.reshape(rows, -1))
+    if x.dtype == np.float32:
+        # (max|x|, -max|x| or 0) per item: the same scales and signs, faster on short items
+        xmax, xmin = _kq.row_range_f32(x.reshape(rows, -1))
+    else:
+        xmax, xmin = _kq.row_range(x.reshape(rows, -1))
     s, s_div, lo, L, zero = _item_scales(xmax.reshape(bshape), xmin.reshape(bshape),
                                          bits, signed, clip)
     if x.dtype == np.float32 and np.any(s_div.astype(np.float32) < _F32_TINY):

@@ -22,7 +22,7 @@ import sys
 import tempfile
 from typing import MutableMapping
 
-from intsim.kernels.malloc import restore_heap_reuse
+from intsim.kernels.malloc import fix_heap_thresholds, restore_heap_reuse
 
 #: Environment defaults, read once by OpenMP and OpenBLAS when they load (a user's
 #: own values win). Both keep concurrent runs (two ``intsim train ... &`` on a
@@ -107,7 +107,10 @@ def configure_runtime() -> dict:
        (:func:`configure_cache_dir`);
     3. glibc's mmap/trim thresholds back up when ``MALLOC_TRIM_THRESHOLD_`` was
        set small, as Dask's nanny does for its workers
-       (:func:`intsim.kernels.malloc.restore_heap_reuse`).
+       (:func:`intsim.kernels.malloc.restore_heap_reuse`), and fixed at the same
+       values when neither glibc variable is set
+       (:func:`intsim.kernels.malloc.fix_heap_thresholds`: the dynamic defaults
+       fault the pages of a step's large temporaries in again every step).
 
     What takes effect depends on what the process has loaded already:
 
@@ -129,4 +132,4 @@ def configure_runtime() -> dict:
     """
     return {"environment": configure_environment(),
             "numba_cache_dir": configure_cache_dir(),
-            "heap_reuse": restore_heap_reuse()}
+            "heap_reuse": restore_heap_reuse() or fix_heap_thresholds()}
