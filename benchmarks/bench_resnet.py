@@ -418,11 +418,50 @@ def breakdown(res):
     return header, rows
 
 
+def make_command(target, choice_var, quick):
+    """The command that reproduces a benchmark run: ``make target`` with the knobs set
+    (QUICK when on, the choice variable, ROUNDS, REPEATS, LOAD_WAIT)."""
+    knobs = [f"{k}={os.environ[k]}" for k in ("QUICK", choice_var, "ROUNDS", "REPEATS", "LOAD_WAIT")
+             if os.environ.get(k, "").strip() and not (k == "QUICK" and not quick)]
+    return " ".join(knobs + [f"make {target}"])
+
+
 def command():
     """The command that reproduces this run: the make target with the knobs set."""
-    knobs = [f"{k}={os.environ[k]}" for k in ("QUICK", "ARITHS", "ROUNDS", "REPEATS", "LOAD_WAIT")
-             if os.environ.get(k, "").strip() and not (k == "QUICK" and not QUICK)]
-    return " ".join(knobs + ["make bench-resnet"])
+    return make_command("bench-resnet", "ARITHS", QUICK)
+
+
+def coretype_notes():
+    """The note on OPENBLAS_CORETYPE when the machine sets it (a list of 0 or 1 notes)."""
+    coretype = os.environ.get("OPENBLAS_CORETYPE")
+    if not coretype:
+        return []
+    return [f"This machine sets OPENBLAS_CORETYPE={coretype}, which can slow float32 GEMMs "
+            f"against a build for the CPU at hand; the ratios compare like with like."]
+
+
+def chosen(var, choices, bench):
+    """The names in the environment variable ``var`` (comma-separated; all of ``choices``
+    when unset); SystemExit naming the unknown ones."""
+    names = [n for n in os.environ.get(var, ",".join(choices)).split(",") if n]
+    unknown = [n for n in names if n not in choices]
+    if unknown:
+        raise SystemExit(f"{bench}: unknown {var} {','.join(unknown)} "
+                         f"(choose from {','.join(choices)})")
+    return names
+
+
+def run_rounds(names, rounds, measure_one, report):
+    """``rounds`` rounds of ``measure_one(name)`` for each name in order, printing
+    ``report(figures)`` after each. Returns {name: [figures per round]}."""
+    res = {n: [] for n in names}
+    for k in range(rounds):
+        print(f"round {k + 1} of {rounds}", flush=True)
+        for n in names:
+            r = measure_one(n)
+            res[n].append(r)
+            print(report(r), flush=True)
+    return res
 
 
 def notes_for(res):
@@ -478,36 +517,14 @@ def notes_for(res):
             f"ReLU, pooling, shortcuts, optimiser, layer glue such as scaling and transposes). "
             f"FP's matmuls are NumPy float32 GEMMs; HDQT/LUQ's integer ones go through "
             f"intsim.kernels.intmm.")
-    coretype = os.environ.get("OPENBLAS_CORETYPE")
-    if coretype:
-        notes.append(f"This machine sets OPENBLAS_CORETYPE={coretype}, which can slow float32 "
-                     f"GEMMs against a build for the CPU at hand; the ratios compare like with "
-                     f"like.")
-    return notes
-
-
-def run(names):
-    """ROUNDS rounds of one process per name, in order. Returns {name: [figures per round]}."""
-    res = {n: [] for n in names}
-    for k in range(ROUNDS):
-        print(f"round {k + 1} of {ROUNDS}", flush=True)
-        for n in names:
-            r = measure(n)
-            res[n].append(r)
-            print(report_line(r), flush=True)
-    return res
+    return notes + coretype_notes()
 
 
 def main():
     if len(sys.argv) > 2 and sys.argv[1] == "--one":
         one(sys.argv[2])
         return
-    names = [n for n in os.environ.get("ARITHS", ",".join(ARITHS)).split(",") if n]
-    unknown = [n for n in names if n not in ARITHS]
-    if unknown:
-        raise SystemExit(f"bench-resnet: unknown ARITHS {','.join(unknown)} "
-                         f"(choose from {','.join(ARITHS)})")
-    res = run(names)
+    res = run_rounds(chosen("ARITHS", ARITHS, "bench-resnet"), ROUNDS, measure, report_line)
     header = ["step", "step s", "baseline s", "ratio", "target", "met", "peak RSS MB",
               "RSS target MB", "RSS met", "first step s", "load"]
     rows = []

@@ -37,8 +37,9 @@ import numpy as np  # noqa: E402
 import intsim  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_resnet import (IDLE_LOAD, env_int, fmt_s, load_cell, make_step,  # noqa: E402
-                          measure_in_child, threads_in_force, threads_label)
+from bench_resnet import (IDLE_LOAD, chosen, coretype_notes, env_int, fmt_s,  # noqa: E402
+                          load_cell, make_command, make_step, measure_in_child, run_rounds,
+                          threads_in_force, threads_label)
 from benchutil import best_times, print_table, write_table  # noqa: E402
 
 B = 128
@@ -90,6 +91,14 @@ def measure(model_name):
     return measure_in_child(__file__, model_name, model_name, "bench-transformer")
 
 
+def report_line(r):
+    """One printed line of a finished model: each arithmetic's step at the default thread
+    count and its ratio to FP."""
+    v = r["runs"]["default"]
+    return (f"{r['model']}: " + "  ".join(f"{ARITHS[a]} {1e3 * v[a]:.1f} ms ({v[a] / v['fp']:.2f}x)"
+                                          for a in ARITHS) + f"  load {r['load']:.2f}")
+
+
 def rows_of(model_name, rounds):
     """Table rows of one model: each arithmetic at each thread count, its best step over
     the rounds against the best FP step."""
@@ -114,20 +123,8 @@ def main():
     if len(sys.argv) > 2 and sys.argv[1] == "--one":
         one(sys.argv[2])
         return
-    names = [n for n in os.environ.get("MODELS", ",".join(MODELS)).split(",") if n]
-    unknown = [n for n in names if n not in MODELS]
-    if unknown:
-        raise SystemExit(f"bench-transformer: unknown MODELS {','.join(unknown)} "
-                         f"(choose from {','.join(MODELS)})")
-    res = {n: [] for n in names}
-    for k in range(ROUNDS):
-        print(f"round {k + 1} of {ROUNDS}", flush=True)
-        for n in names:
-            r = measure(n)
-            res[n].append(r)
-            v = r["runs"]["default"]
-            print(f"{n}: " + "  ".join(f"{ARITHS[a]} {1e3 * v[a]:.1f} ms ({v[a] / v['fp']:.2f}x)"
-                                       for a in ARITHS) + f"  load {r['load']:.2f}", flush=True)
+    res = run_rounds(chosen("MODELS", MODELS, "bench-transformer"), ROUNDS, measure,
+                     report_line)
     header = ["model", "arith", "threads", "step s", "FP step s", "ratio", "target", "met",
               "load"]
     rows = [row for n, rounds in res.items() for row in rows_of(n, rounds)]
@@ -151,15 +148,10 @@ def main():
         f"Q K^T and A V run under the datapath; LayerNorm, GELU, softmax and the residual adds "
         f"stay float32.",
     ]
-    coretype = os.environ.get("OPENBLAS_CORETYPE")
-    if coretype:
-        notes.append(f"This machine sets OPENBLAS_CORETYPE={coretype}, which can slow float32 "
-                     f"GEMMs; the ratios compare like with like.")
-    knobs = [f"{k}={os.environ[k]}" for k in ("QUICK", "MODELS", "ROUNDS", "REPEATS", "LOAD_WAIT")
-             if os.environ.get(k, "").strip() and not (k == "QUICK" and not QUICK)]
+    notes += coretype_notes()
     path = write_table("transformer_step_quick" if QUICK else "transformer_step",
                        "Transformer training step: HDQT 4/8, FP8 and LUQ 4 against FP",
-                       header, rows, " ".join(knobs + ["make bench-transformer"]), notes)
+                       header, rows, make_command("bench-transformer", "MODELS", QUICK), notes)
     print(f"wrote {path}")
 
 
