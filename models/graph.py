@@ -77,6 +77,36 @@ class GraphModel(Model):
         self.name = str(name)
         self._make_classifier(int(num_classes), bool(classifier_bias), rng)
 
+    # -- MEMO's split (intsim.models.memo) ----------------------------------
+    #: why MEMO cannot split this network (set by the model file); None with a split
+    memo_problem = ("a network built in Python has no MEMO split; give it one with "
+                    "set_memo_split")
+
+    def set_memo_split(self, start: int, build_specialized) -> None:
+        """MEMO's split: the backbone's top-level layers from index ``start`` on are the
+        specialized part, those before it the shared (generalized) part;
+        ``build_specialized(rng) -> Block`` builds a fresh specialized part under this
+        model's arithmetic (the model file's layers from ``start`` on)."""
+        n = len(self.backbone.layers())
+        if not 0 < int(start) < n:
+            raise ValueError(f"MEMO split {start} must leave layers on both sides of the "
+                             f"{n} top-level layers")
+        self._memo = (int(start), build_specialized)
+        self.memo_problem = None
+
+    def memo_split(self, rng=None):
+        """(generalized, specialized) Blocks over this model's own top-level layers (the
+        same modules); rng is not used. ValueError when the network has no split."""
+        memo = getattr(self, "_memo", None)
+        if memo is None:
+            raise ValueError(f"model {self.name} cannot run MEMO: {self.memo_problem}")
+        layers = self.backbone.layers()
+        return Block(layers[:memo[0]]), Block(layers[memo[0]:])
+
+    def memo_block(self, rng):
+        """A fresh specialized part (feature_dim wide), drawn from rng."""
+        return self._memo[1](rng)
+
     def _first_layer_without_input_grad(self):
         for _, m in self.backbone.layers():
             if hasattr(m, "need_input_grad"):

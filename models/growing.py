@@ -41,10 +41,14 @@ from intsim.nn.module import Module
 
 
 def first_layer(backbone: Module):
-    """The first layer (in module order) with a need_input_grad flag, or None."""
+    """The first layer (in module order) with a need_input_grad flag, or None; None too
+    when a module with parameters of its own comes before it (a LayerNorm before the
+    first Linear): that module's backward needs the gradient to pass through."""
     for _, m in backbone.named_modules():
         if hasattr(m, "need_input_grad"):
             return m
+        if m._params:
+            return None
     return None
 
 

@@ -37,12 +37,15 @@ class LayerKind:
     """name: the ``kind`` of a model file's layer. settings: {setting: default or
     REQUIRED}. shape(in_shape, s) -> out_shape and build(in_shape, s, ctx) ->
     Module, s being the layer's settings with the defaults filled in. A ``None``
-    default means "from the input shape" (e.g. Linear's ``in``)."""
+    default means "from the input shape" (e.g. Linear's ``in``). ``trains``: the
+    module has parameters (where MEMO may split a file's network: a part without
+    any trains nothing)."""
     name: str
     settings: dict
     shape: Callable
     build: Callable
     doc: str = ""
+    trains: bool = False
 
 
 def register_layer_kind(kind: LayerKind) -> LayerKind:
@@ -72,8 +75,8 @@ def _same(shape, s):
     return tuple(shape)
 
 
-def _kind(name, settings, shape, build, doc):
-    register_layer_kind(LayerKind(name, settings, shape, build, doc))
+def _kind(name, settings, shape, build, doc, trains=False):
+    register_layer_kind(LayerKind(name, settings, shape, build, doc, trains))
 
 
 # -- products under the datapath ------------------------------------------------
@@ -86,7 +89,7 @@ def _linear_shape(shape, s):
 
 _kind("linear", {"out": REQUIRED, "in": None, "bias": True}, _linear_shape,
       lambda sh, s, c: nn.TokenLinear(sh[-1], s["out"], bool(s["bias"]), c.arith, c.rng),
-      "(..., in) -> (..., out), every token through the datapath")
+      "(..., in) -> (..., out), every token through the datapath", trains=True)
 
 
 def _conv_out(n, s):
@@ -111,7 +114,7 @@ _kind("conv2d", {"out": REQUIRED, "kernel": REQUIRED, "stride": 1, "padding": 0,
                  "bias": True, "in": None}, _conv2d_shape,
       lambda sh, s, c: nn.Conv2d(sh[0], s["out"], s["kernel"], s["stride"], s["padding"],
                                  bool(s["bias"]), c.arith, c.rng, groups=s["groups"]),
-      "(C, H, W) -> (out, H', W'); groups = C is depthwise")
+      "(C, H, W) -> (out, H', W'); groups = C is depthwise", trains=True)
 
 
 def _attention_shape(shape, s):
@@ -135,7 +138,7 @@ def _attention(shape, s, c):
 
 _kind("attention", {"heads": REQUIRED, "dim": None, "causal": False, "bias": True,
                     "quantize_products": None}, _attention_shape, _attention,
-      "(T, dim) -> (T, dim), multi-head self-attention")
+      "(T, dim) -> (T, dim), multi-head self-attention", trains=True)
 
 
 # -- float32 layers ---------------------------------------------------------------
@@ -147,7 +150,8 @@ def _layernorm_shape(shape, s):
 
 
 _kind("layernorm", {"dim": None, "eps": 1e-5}, _layernorm_shape,
-      lambda sh, s, c: nn.LayerNorm(sh[-1], float(s["eps"])), "over the last axis")
+      lambda sh, s, c: nn.LayerNorm(sh[-1], float(s["eps"])), "over the last axis",
+      trains=True)
 _kind("gelu", {}, _same, lambda sh, s, c: nn.GELU(), "exact erf form")
 _kind("relu", {}, _same, lambda sh, s, c: nn.ReLU(), "")
 
@@ -170,7 +174,7 @@ def _embedding_shape(shape, s):
 
 _kind("embedding", {"num": REQUIRED, "dim": REQUIRED}, _embedding_shape,
       lambda sh, s, c: nn.Embedding(s["num"], s["dim"], c.rng),
-      "integer ids (T) -> (T, dim); only as the first layer")
+      "integer ids (T) -> (T, dim); only as the first layer", trains=True)
 
 
 def _position_shape(shape, s):
@@ -180,7 +184,7 @@ def _position_shape(shape, s):
 
 _kind("position", {}, _position_shape,
       lambda sh, s, c: nn.PositionEmbedding(sh[0], sh[1], c.rng),
-      "x + a learned (T, dim) table")
+      "x + a learned (T, dim) table", trains=True)
 
 
 def _tokens_shape(shape, s):

@@ -5,6 +5,7 @@ The format (docs/architecture.md, "A model in a file")::
     name = "tiny-mlp"                 # optional; the audit and messages use it
     input = [561]                     # one sample's shape (no batch axis)
     quantize_products = ["qk", "av"]  # attention products under the datapath (default: none)
+    memo_split = "res1"               # MEMO's specialized part starts here (default below)
     layers = [
       { kind = "linear", out = 128 },
       { kind = "relu" },
@@ -22,6 +23,14 @@ add). Every layer may set ``name`` (default: its kind or block name, numbered
 when it occurs more than once in its block). The last layer's output is one
 vector per sample (the features); the growing Linear classifier the CIL method
 trains follows it. Every Linear and Conv2d runs under the run's datapath.
+
+MEMO (``--method memo``) splits the top-level layers in two: the generalized
+part shared by all tasks, then the specialized part each task gets a copy of.
+``memo_split`` names the top-level layer or block the specialized part starts
+at; by default it is the last top-level block with parameters, or without
+blocks the last layer with parameters (for a transformer: its last encoder
+block and the layers after it). Both parts must have parameters, else the
+file refuses MEMO (and only MEMO) in one line.
 
 :func:`read_model_file` checks a file (every problem is a ValueError of one
 line naming the file, the layer's position and kind), :func:`build_model`
@@ -42,7 +51,8 @@ from intsim.models.registry import ModelSpec
 from intsim.nn.attention import PRODUCTS
 
 #: the top-level keys of a model file
-FILE_KEYS = ("name", "description", "input", "quantize_products", "layers", "blocks")
+FILE_KEYS = ("name", "description", "input", "quantize_products", "memo_split", "layers",
+             "blocks")
 #: the keys of a [blocks.NAME] table and of an inline block
 BLOCK_KEYS = ("residual", "layers")
 #: inline block kinds -> residual
@@ -77,13 +87,17 @@ class BlockPlan:
 @dataclass(frozen=True)
 class ModelFile:
     """A checked model file: name, description, one sample's input shape, the default
-    quantize_products, and the plan of the backbone (a BlockPlan)."""
+    quantize_products, the plan of the backbone (a BlockPlan), and MEMO's split: the
+    index of the top-level layer its specialized part starts at, or None with the
+    reason in ``memo_problem``."""
     path: str
     name: str
     description: str
     input: tuple
     quantize_products: tuple
     plan: BlockPlan = field(repr=False)
+    memo_start: int | None = None
+    memo_problem: str | None = None
 
     @property
     def feature_dim(self) -> int:
@@ -243,8 +257,43 @@ def parse_model_file(raw: dict, path: str = "<model>") -> ModelFile:
                f"the last layer gives {list(plan.out_shape)} per sample; the classifier needs "
                f"one vector (end with token_mean, flatten or global_avgpool)")
     name = raw.get("name", os.path.splitext(os.path.basename(str(path)))[0])
+    start, problem = _memo_split(r, plan, raw.get("memo_split"))
     return ModelFile(str(path), str(name), str(raw.get("description", "")), tuple(shape),
-                     tuple(p for p in PRODUCTS if p in qp), plan)
+                     tuple(p for p in PRODUCTS if p in qp), plan, start, problem)
+
+
+def _trains(plan) -> bool:
+    """Whether a layer or block plan has parameters."""
+    if isinstance(plan, BlockPlan):
+        return any(_trains(c) for c in plan.children)
+    return LAYER_KINDS[plan.kind].trains
+
+
+def _memo_split(r: _Reader, plan: BlockPlan, given):
+    """(index of the first top-level layer of MEMO's specialized part, None) or (None, why
+    the file cannot run MEMO). A ``memo_split`` naming no top-level layer is an error of
+    the file; a split leaving a part without parameters refuses only MEMO."""
+    names = [c.name for c in plan.children]
+    if given is None:
+        trains = [i for i, c in enumerate(plan.children) if _trains(c)]
+        blocks = [i for i in trains if isinstance(plan.children[i], BlockPlan)]
+        if not trains:
+            return None, "its network has no parameters"
+        start = (blocks or trains)[-1]
+        how = (f"its last top-level {'block' if blocks else 'layer'} with parameters, "
+               f"{names[start]}")
+    else:
+        if not isinstance(given, str) or given not in names:
+            r.fail(None, f"memo_split must name a top-level layer or block "
+                         f"({', '.join(names)}), got {given!r}")
+        start, how = names.index(given), f"memo_split = {given!r}"
+    if not any(_trains(c) for c in plan.children[:start]):
+        return None, (f"MEMO's shared part (the layers before {how}) has no parameters; set "
+                      f"memo_split in the model file")
+    if not any(_trains(c) for c in plan.children[start:]):
+        return None, (f"MEMO's specialized part ({how} and after) has no parameters; set "
+                      f"memo_split in the model file")
+    return start, None
 
 
 def read_model_file(path) -> ModelFile:
@@ -276,8 +325,24 @@ def build_model(mf: ModelFile, arith, rng, num_classes=0, classifier_bias=False)
     init in file order, then the classifier's."""
     ctx = BuildContext(arith, rng, mf.quantize_products)
     backbone = _build_block(mf.plan, ctx)
-    return GraphModel(backbone, mf.feature_dim, mf.input, arith, rng, num_classes=num_classes,
-                      classifier_bias=classifier_bias, ids_input=mf.ids_input, name=mf.name)
+    model = GraphModel(backbone, mf.feature_dim, mf.input, arith, rng, num_classes=num_classes,
+                       classifier_bias=classifier_bias, ids_input=mf.ids_input, name=mf.name)
+    if mf.memo_start is not None:
+        model.set_memo_split(mf.memo_start, _specialized_builder(mf, arith))
+    else:
+        model.memo_problem = mf.memo_problem
+    return model
+
+
+def _specialized_builder(mf: ModelFile, arith):
+    """``build(rng) -> Block``: a fresh copy of MEMO's specialized part of the file (the
+    top-level layers from mf.memo_start on) under ``arith``, drawn from rng."""
+    children = mf.plan.children[mf.memo_start:]
+    part = BlockPlan("specialized", False, children, children[0].in_shape, mf.plan.out_shape)
+
+    def build(rng):
+        return _build_block(part, BuildContext(arith, rng, mf.quantize_products))
+    return build
 
 
 def model_spec_for(mf: ModelFile, spec_name: str) -> ModelSpec:
@@ -295,7 +360,8 @@ def model_spec_for(mf: ModelFile, spec_name: str) -> ModelSpec:
 
     return ModelSpec(spec_name, build, prepare, needs_images=len(mf.input) == 3,
                      options=("attn_products",),
-                     description=mf.description or f"model file {mf.path}")
+                     description=mf.description or f"model file {mf.path}",
+                     refuses={"memo": mf.memo_problem} if mf.memo_problem else {})
 
 
 def with_products(mf: ModelFile, products: str = "file") -> ModelFile:

@@ -8,7 +8,7 @@ run driver and the learners use.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 #: name -> ModelSpec
@@ -29,6 +29,8 @@ class ModelSpec:
     options: the CILConfig model-shape fields it reads (e.g. conv_bias);
         setting another model's option is an error, not silently ignored.
     description: one line for listings.
+    refuses: {method name: why the network cannot run it} (one line each; config
+        validation refuses the pair before anything is built).
     """
     name: str
     build: Callable
@@ -36,6 +38,7 @@ class ModelSpec:
     needs_images: bool = False
     options: tuple = ()
     description: str = ""
+    refuses: dict = field(default_factory=dict)
 
 
 def register_model(spec: ModelSpec) -> ModelSpec:

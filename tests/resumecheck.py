@@ -40,3 +40,24 @@ def cli_full_and_resumed(tmp_path, train, args, hooks):
     r = train(["--out", str(part), "--resume"])
     assert r.exit_code == 0, r.output
     return [json.loads((d / "results.json").read_text()) for d in (full, part)]
+
+
+def stop_in_task(task):
+    """RunHooks that interrupt a run (KeyboardInterrupt) at its first epoch of ``task``."""
+    from intsim.app.driver import RunHooks
+    hooks = RunHooks()
+
+    def on_epoch(ev):
+        if ev["task"] == task:
+            raise KeyboardInterrupt
+    hooks.on_epoch = on_epoch
+    return hooks
+
+
+def cli_train(args, hooks=None):
+    """``intsim train ARGS`` through click's runner (hooks: the run's RunHooks)."""
+    from click.testing import CliRunner
+
+    from intsim.app.driver import RunHooks
+    from intsim.cli import main
+    return CliRunner().invoke(main, ["train", *args], obj=hooks or RunHooks())

@@ -191,25 +191,15 @@ def test_model_values_are_checked_once_in_the_config(tmp_path):
 def test_a_model_file_run_resumed_mid_task_equals_the_uninterrupted_run(tmp_path):
     """Attention with its products quantized, dropout's Generator and the reshape of the
     flat synthetic features into (tokens, width): a resumed run gives the same bits."""
-    from intsim.app.driver import RunHooks
-    from resumecheck import cli_full_and_resumed
+    from resumecheck import cli_full_and_resumed, cli_train, stop_in_task
     path = write(tmp_path, 'input = [4, 6]\nquantize_products = ["qk", "av"]\nlayers = [\n'
                            '  { kind = "linear", out = 8 }, { kind = "position" },\n'
                            '  { block = "enc" }, { kind = "token_mean" }]\n'
                            '[blocks.enc]\nresidual = true\nlayers = [{ kind = "layernorm" },\n'
                            '  { kind = "attention", heads = 2 }, { kind = "dropout", p = 0.2 }]\n')
-    hooks = RunHooks()
-
-    def on_epoch(ev):
-        if ev["task"] == 1:
-            raise KeyboardInterrupt
-    hooks.on_epoch = on_epoch
-
-    def train(args, hooks=None):
-        return CliRunner().invoke(main, ["train", *args], obj=hooks or RunHooks())
     args = ["--dataset", "synthetic", "--model", path, "--epochs", "2", "--min-steps", "0",
             "--batch-size", "32", "--memory", "24", "--threads", "1"]
-    full, resumed = cli_full_and_resumed(tmp_path, train, args, hooks)
+    full, resumed = cli_full_and_resumed(tmp_path, cli_train, args, stop_in_task(1))
     assert [t["cnn"] for t in resumed["tasks"]] == [t["cnn"] for t in full["tasks"]]
     assert [t["audit"] for t in resumed["tasks"]] == [t["audit"] for t in full["tasks"]]
     assert "backbone.enc.attention.qk" in full["tasks"][-1]["audit"]

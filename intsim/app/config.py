@@ -572,6 +572,11 @@ def validate(cfg: RunConfig) -> RunConfig:
         raise ConfigError(f"dataset {cfg.dataset!r} needs --data PATH (its official download)")
     if cfg.model != "auto" and model_spec(cfg.model).needs_images and spec.kind != "image":
         raise ConfigError(f"model {cfg.model} needs image data, not {cfg.dataset!r}")
+    model = cfg.model if cfg.model != "auto" else (spec.raw_window_model
+                                                   if cfg.features == "raw" else None)
+    refused = model_spec(model).refuses.get(cfg.method) if model else None
+    if refused:
+        raise ConfigError(f"model {model} cannot run method {cfg.method}: {refused}")
     if cfg.features == "raw" and spec.raw_window_model is None:
         raise ConfigError(f"features=raw is read from the raw downloads of "
                           f"{', '.join(raw_window_datasets())} only, not {cfg.dataset!r}")
