@@ -358,6 +358,21 @@ def test_scale_per_tensor_and_per_channel():
     assert amax_scale(np.zeros(3), E4M3) == 1.0
 
 
+@pytest.mark.parametrize("k", [-30, -10, -1, 0, 2, 5, 40])
+@pytest.mark.parametrize("ulps", [-1, 0, 1, 2])
+def test_a_pow2_scale_keeps_the_max_in_range_next_to_a_power_of_two(k, ulps):
+    """max|x| one float64 step from 2^k max_value: the pow2 scale is the smallest power
+    of two with max|x| / s <= max_value (log2 rounds 2^k (1 + 2^-52) down to k)."""
+    m = 2.0 ** k * E4M3.max_value
+    for _ in range(abs(ulps)):
+        m = np.nextafter(m, np.inf if ulps > 0 else -np.inf)
+    s = amax_scale(np.array([m, -m / 3]), E4M3, pow2=True)
+    assert s == 2.0 ** (k + (ulps > 0))
+    assert m / s <= E4M3.max_value and m / (s / 2) > E4M3.max_value
+    per = amax_scale(np.array([[m, m / 5], [0.0, 0.0]]), E4M3, axis=0, pow2=True)
+    assert per[0, 0] == s and per[1, 0] == 1.0
+
+
 def test_int_format_is_the_kernels_quantizer():
     from intsim.kernels import quant
     rng = np.random.default_rng(11)

@@ -38,7 +38,9 @@ def amax_scale(x, fmt, axis=None, pow2=False, batch_dims=0):
     # keep max|x| / s <= max_value in float64 (the division may round above it)
     s = np.where(m / np.where(s > 0, s, 1.0) > fmt.max_value, np.nextafter(s, np.inf), s)
     if pow2:
-        with np.errstate(divide="ignore"):
-            s = np.where(s > 0, np.exp2(np.ceil(np.log2(np.where(s > 0, s, 1.0)))), s)
+        # s = mant 2^e with mant in [0.5, 1): a power of two already when mant is 0.5,
+        # else 2^e (exact; ceil(log2(s)) can round down just above a power of two)
+        mant, e = np.frexp(s)
+        s = np.where(s > 0, np.where(mant == 0.5, s, np.ldexp(1.0, e)), s)
     s = np.where(s > 0, s, 1.0)
     return float(s) if axis is None and nb == 0 else s
