@@ -4,8 +4,11 @@ and the saturating-accumulator kernel.
 Operands arrive already cast to the exact compute dtype chosen by
 intmm.matmul_acc; each entry point returns (out, n_saturated, max_abs_tile_sum).
 """
+import numba
 import numpy as np
 from numba import njit, prange
+
+from intsim.kernels.threads import kernel_blas_single
 
 _WIDE, _CLAMP, _WRAP = 0, 1, 2
 _U = np.uint64
@@ -291,13 +294,7 @@ def _few_rows_tiled(a, b, T, L, half, mode, want, out):
     """
     R, K = a.shape
     J = b.shape[1]
-    dt = b.dtype.type
-    Lt = dt(L)
-    m2 = dt(2.0 * half)
-    inv = dt(1.0 / (2.0 * half))
-    hf = dt(half)
-    one = dt(1)
-    zero = dt(0)
+    Lt, m2, inv, hf = _range_consts(b, L, half)
     G = _ROW_GROUP
     nblk = (J + _COL_BLOCK - 1) // _COL_BLOCK
     nsat = np.zeros(nblk, np.int64)
@@ -375,10 +372,7 @@ def _few_rows_tiled(a, b, T, L, half, mode, want, out):
                     ar = acc[r]
                     tr = tot[r0 + r]
                     if want:
-                        for j in range(w):
-                            v = ar[j]
-                            sat[j] += one if _outside(v, Lt, mode) else zero
-                            big[j] = max(big[j], abs(v))
+                        _audit_row(ar, sat, big, Lt, mode)
                     for j in range(w):
                         tr[j] += _fold(ar[j], Lt, m2, inv, hf, mode)
         for r in range(R):
@@ -409,6 +403,18 @@ def _fold(v, Lt, m2, inv, hf, mode):
     if mode == 2:
         return v - m2 * np.floor((v + hf) * inv)
     return v
+
+
+@njit(inline="always")
+def _audit_row(row, sat, big, Lt, mode):
+    """Per column j: sat[j] += 1 where the tile sum row[j] leaves the range (_outside),
+    big[j] = max(big[j], |row[j]|)."""
+    one = sat.dtype.type(1)
+    zero = sat.dtype.type(0)
+    for j in range(row.shape[0]):
+        v = row[j]
+        sat[j] += one if _outside(v, Lt, mode) else zero
+        big[j] = max(big[j], abs(v))
 
 
 @njit(parallel=True, cache=True, fastmath=True)
@@ -490,6 +496,70 @@ def _rowdot_tiled(x, g, T, L, half, mode, want, out):
         nsat[task] = cnt
         mx[task] = np.float64(big)
     return nsat.sum(), mx.max()
+
+
+# Row blocks run in parallel, each calling BLAS (SciPy's OpenBLAS, which Numba's np.dot
+# uses and intsim.kernels.threads keeps at one thread) on its own tiles: small tile
+# GEMMs (rows x T x N) gain little from OpenBLAS's threads, two at once gain twice.
+_PAR_MIN_ROWS = 16    # fewer rows run the serial path
+
+
+@njit(parallel=True, cache=True, fastmath=True)
+def _par_row_tiles(a, b, T, L, half, mode, want, out, rb):
+    """out (R, N) = sum over K-tiles of f(exact tile sum) for a (R, K) @ b (K, N), blocks of
+    rb rows in parallel: per block and tile one BLAS product into an L2-resident buffer,
+    then the fused clip (mode 1) / wrap (mode 2) / identity, accumulation and audit
+    (_outside, max |tile sum|) as _clip_acc does. a, b: exact integers in one float
+    dtype (every tile sum exact); out: odt. fastmath only reorders exact arithmetic."""
+    R, K = a.shape
+    N = b.shape[1]
+    Lt, m2, inv, hf = _range_consts(b, L, half)
+    nblk = (R + rb - 1) // rb
+    nsat = np.zeros(nblk, np.int64)
+    mx = np.zeros(nblk, np.float64)
+    for blk in prange(nblk):
+        r0 = blk * rb
+        n = min(R, r0 + rb) - r0
+        P = np.empty((n, N), b.dtype)
+        sat = np.zeros(N, b.dtype)
+        big = np.zeros(N, b.dtype)
+        c = 0
+        for t0 in range(0, K, T):
+            t1 = min(K, t0 + T)
+            np.dot(np.ascontiguousarray(a[r0:r0 + n, t0:t1]), np.ascontiguousarray(b[t0:t1]), P)
+            for i in range(n):
+                row = P[i]
+                o = out[r0 + i]
+                if want:
+                    _audit_row(row, sat, big, Lt, mode)
+                if t0 == 0:
+                    for j in range(N):
+                        o[j] = _fold(row[j], Lt, m2, inv, hf, mode)
+                else:
+                    for j in range(N):
+                        o[j] += _fold(row[j], Lt, m2, inv, hf, mode)
+            if want:        # flushed every tile: the lane counts stay exact in b's dtype
+                for j in range(N):
+                    c += np.int64(sat[j])
+                sat[:] = 0
+        if want and N:
+            nsat[blk] = c
+            mx[blk] = np.float64(big.max())
+    return nsat.sum(), mx.max()
+
+
+def par_row_tiles(a2, b, T, Lv, half, code, odt, want, threads):
+    """(out (R, N) odt, nsat, max_abs) of _par_row_tiles, in blocks of rows that keep a
+    tile product in L2 and give every thread work."""
+    R = a2.shape[0]
+    N = b.shape[1]
+    # blocks of at most _ROW_ELEMS outputs, their count a multiple of the threads
+    per = -(-(-(-R * N // _ROW_ELEMS)) // threads) * threads
+    rb = max(8, -(-R // per))
+    out = np.empty((R, N), odt)
+    a2 = np.ascontiguousarray(a2, dtype=b.dtype)
+    nsat, mx = _par_row_tiles(a2, np.ascontiguousarray(b), T, Lv, half, code, want, out, rb)
+    return out, nsat, mx
 
 
 def rowdot_tiled(x, g, T, L, mode, odt, want_audit, acc_bits):
@@ -603,8 +673,18 @@ def tiled_matmul(a, b, batch, T, L, mode, odt, want_audit, acc_bits, pmax):
     nT = -(-K // T)
     nsat = 0
     mx = 0.0
+    R = a.size // K
+    threads = numba.get_num_threads()
+    if threads > 1 and not kernel_blas_single():
+        threads = 1
+    if b.ndim == 2 and b.dtype != np.int64 and nT > 1 and threads > 1 \
+            and R >= _PAR_MIN_ROWS and R * N >= _SMALL_OUT \
+            and not (R <= _FEW_ROWS and N >= _FEW_ROWS_MIN_N):
+        out, nsat, mx = par_row_tiles(a.reshape(-1, K), b, T, Lv, half, code, odt,
+                                      want_audit, threads)
+        return out.reshape(batch + (M, N)), nsat, mx
     if b.ndim == 2 and b.dtype != np.int64 and nT > 1 and N < _WIDE_N \
-            and a.size // K * N >= _SMALL_OUT:
+            and R * N >= _SMALL_OUT:
         out, nsat, mx = _narrow_tiled(a.reshape(-1, K), b, T, Lv, half, code, odt,
                                       want_audit, pmax)
         return out.reshape(batch + (M, N)), nsat, mx

@@ -12,7 +12,8 @@ Tile results are then summed without limit.
 Speed: wide/clamp/wrap run the tiles as one batched float BLAS matmul on the
 integer operands, exact because the dtype is chosen from the operands' maxima
 (float32 while |tile sum| < 2^24, else float64 below 2^53, else int64);
-the tile reduction + audit counting are Numba kernels. saturate is one Numba
+the tile reduction + audit counting are Numba kernels; with two or more threads,
+blocks of rows run in parallel, each on its own BLAS calls. saturate is one Numba
 kernel: the additions in order, vectorised across output columns in int16 lanes
 where they hold the sums, skipping zero entries of a.
 """
