@@ -1,9 +1,10 @@
 """Re-run stored run folders with the current code and compare every field.
 
     python benchmarks/rerun_compare.py RUN_FOLDER [RUN_FOLDER ...] [--ignore-audit-saturated]
+        [--threads N]
 
-Each run folder's config.toml is re-run (intsim.run, one thread, a scratch
-folder); the new results.json is compared with the stored one leaf by leaf
+Each run folder's config.toml is re-run (intsim.run, one thread or --threads N, a
+scratch folder; an integer datapath's bits do not depend on the thread count); the new results.json is compared with the stored one leaf by leaf
 (timings, versions, the thread counts and the data's file origin are not
 results and are skipped). Prints, per run, the number of fields compared and
 every field that differs. Records converted from an older compact format
@@ -77,7 +78,8 @@ def _top(key: str) -> str:
 def main(argv):
     loose = "--ignore-audit-saturated" in argv
     keep = Path(argv[argv.index("--keep") + 1]) if "--keep" in argv else None
-    skip = {argv.index("--keep") + 1} if keep else set()
+    threads = int(argv[argv.index("--threads") + 1]) if "--threads" in argv else 1
+    skip = {argv.index(o) + 1 for o in ("--keep", "--threads") if o in argv}
     folders = [Path(x) for i, x in enumerate(argv) if not x.startswith("--") and i not in skip]
     for folder in folders:
         stored = json.loads((folder / "results.json").read_text())
@@ -86,7 +88,7 @@ def main(argv):
         if was != now:
             print(f"{folder.name}: note: recorded with OPENBLAS_CORETYPE={was}, re-run with "
                   f"{now}; float32 products (FP, LUQ, FP8, FP134) may round differently")
-        cfg = cfgmod.resolve(folder / "config.toml", {"threads": 1})
+        cfg = cfgmod.resolve(folder / "config.toml", {"threads": threads})
         with tempfile.TemporaryDirectory() as tmp:
             new = intsim.run(cfg, (keep or Path(tmp)) / folder.name)
         n, diff, close = compare(stored, new)

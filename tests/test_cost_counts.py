@@ -33,6 +33,8 @@ class BruteCounter:
         mp.setattr(quant, "quantize_items", self._wrap_q(quant.quantize_items, "rounding"))
         mp.setattr(luq, "sawb_quantize", self._wrap_q(luq.sawb_quantize, None))
         mp.setattr(luq, "log_quantize", self._wrap_q(luq.log_quantize, "always"))
+        mp.setattr(luq, "sawb_quantize_items", self._wrap_q(luq.sawb_quantize_items, None))
+        mp.setattr(luq, "log_quantize_items", self._wrap_q(luq.log_quantize_items, "always"))
         mp.setattr(hadamard, "fwht", self._wrap_fwht(hadamard.fwht))
         mp.setattr(quant, "hadamard_quantize_items", self._wrap_fused(quant.hadamard_quantize_items))
         mp.setattr(acc_mod, "float_matmul_acc", self._wrap_float(acc_mod.float_matmul_acc))

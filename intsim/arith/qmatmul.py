@@ -445,6 +445,22 @@ def luq_backward(gT, xT, sx, wq, sw, arith, rng, audit, need_dx=True):
     return dxT, np.ascontiguousarray(dwT.T * np.float32(sx), dtype=np.float32), _bias_grad(gq)
 
 
+def luq_backward_items(gT, xT, sx, wq, sw, arith, rng, audit, need_dx=True):
+    """luq_backward of S items in one call: gT (S, N, M), xT (S, K, M), scales sx, sw (S,),
+    wq (S, N, K); each item's gradient log-quantized with its own alpha, the draws in item
+    order. Returns (dxT (S, K, M) or None, dW (S, N, K)) float32, the values of S calls."""
+    code, gq, _ = luq.log_quantize_items(gT, arith.grad_bits, rng)
+    audit.record_items("backward_input", "g_log", code, arith.grad_bits, True)
+    S = gT.shape[0]
+    dxT = None
+    if need_dx:
+        wT = np.swapaxes(wq, -1, -2) * np.asarray(sw, np.float32).reshape(S, 1, 1)
+        dxT = np.matmul(wT, gq)
+    dwT = np.matmul(xT, np.swapaxes(gq, -1, -2))
+    dw = np.swapaxes(dwT, -1, -2) * np.asarray(sx, np.float32).reshape(S, 1, 1)
+    return dxT, np.ascontiguousarray(dw, dtype=np.float32)
+
+
 def _bias_grad(gq):
     """Bias gradient from a feature-major gradient (N, M) or (S, N, M): (N,) float32."""
     return gq.sum(axis=tuple(i for i in range(gq.ndim) if i != gq.ndim - 2), dtype=np.float32)

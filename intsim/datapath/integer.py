@@ -525,8 +525,21 @@ class LUQDatapath(_IntegerForward):
         return product(c, N, M, K, fg, fi, ExactAccumulator().add_counts(N, K, M))
 
     def quantize_fwd(self, x, batch_dims=0):
-        """SAWB forward fake-quantizer: (q float32 integers, scale float)."""
+        """SAWB forward fake-quantizer: (q float32 integers, scale float); batch_dims 1: each
+        item x[s] on its own, scales (S,)."""
+        if batch_dims == 1:
+            return luq.sawb_quantize_items(x, self.bits)
+        if batch_dims:
+            raise ValueError(f"LUQ quantizes whole tensors or items (batch_dims 0 or 1), "
+                             f"got batch_dims={batch_dims}")
         return luq.sawb_quantize(x, self.bits)
+
+    #: Batched items on whole tensors: SAWB and the log quantizer item by item in one call
+    vectorised_items = True
+    items_backward_vectorised = True
+
+    def _backward_items(self, gT, xT, sx, wq, sw, rng, audit, need_dx=True):
+        return qm.luq_backward_items(gT, xT, sx, wq, sw, self, rng, audit, need_dx=need_dx)
 
     def _backward(self, gT, xT, sx, wq, sw, rng, audit, need_dx=True):
         return qm.luq_backward(gT, xT, sx, wq, sw, self, rng, audit, need_dx=need_dx)

@@ -7,10 +7,10 @@ in the order one call draws), its audit (ticked once per call, every item's
 counts added to the layer's passes) and its per-layer state. So each item has
 the semantics of one Dense (or one-group Conv) call: its own operand scales,
 the accumulator's tiles over its own reduction, its own backward quantizers.
-(The HDQT family's Batched calls do not come here: IntegerDatapath runs them on
-whole tensors, intsim.datapath.integer._forward_batched; nor do FormatsDatapath's
-where its whole-tensor path is these bits, intsim.datapath.formats.
-FormatsDatapath.items_vectorised.)
+(The HDQT family's and LUQ's Batched calls do not come here: IntegerDatapath and
+LUQDatapath run them on whole tensors, intsim.datapath.integer._forward_batched; nor
+do FormatsDatapath's where its whole-tensor path is these bits,
+intsim.datapath.formats.FormatsDatapath.items_vectorised.)
 """
 from __future__ import annotations
 

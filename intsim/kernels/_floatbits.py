@@ -22,3 +22,16 @@ def abs_max_bits(b):
         v = np.uint32(b[i] & _ABS)
         m = v if v > m else m
     return m
+
+
+@njit(cache=True)
+def _rows_abs_max_bits(b2, out):
+    for r in range(b2.shape[0]):
+        out[r] = abs_max_bits(b2[r])
+
+
+def abs_max_bits_rows(x2):
+    """abs_max_bits of each row of the C float32 (S, m) array x2: uint32 (S,)."""
+    out = np.empty(x2.shape[0], np.uint32)
+    _rows_abs_max_bits(x2.view(np.uint32), out)
+    return out

@@ -211,3 +211,32 @@ def log_quantize_flat(gf, p, emax, alpha, table):
     f = _log_quantize_par if gf.size >= _PAR_MIN else _log_quantize_ser
     f(gf, p, int(emax), np.float32(alpha), table[0], table[1], _CHUNK, code, vals)
     return code, vals
+
+
+@njit(parallel=True, cache=True)
+def _log_quantize_rows(g2, p, emax, alpha, offs, thr, mlim, code, vals):
+    """Rows r of the C float32 (S, m) g2 with alpha[r] > 0, each as _log_quantize_impl of
+    that row alone whose uniforms start at float offs[r] of the PCG64 stream p; rows with
+    alpha[r] == 0 are left to the caller (its zeros). code, vals: float32 (S, m)."""
+    S, m = g2.shape
+    em = U(emax)
+    for r in prange(S):
+        a = alpha[r]
+        if a == 0:
+            continue
+        u = np.empty(_UBLOCK, np.float32)
+        y = np.empty(_UBLOCK, np.float32)
+        o = offs[r]
+        for b0 in range(U(0), U(m), U(_UBLOCK)):
+            n = min(U(_UBLOCK), U(m) - b0)
+            fill_range(p, o + b0, o + b0 + n, u)
+            _block(g2[r], b0, n, y, u, em, a, thr, mlim, code[r], vals[r])
+
+
+def log_quantize_rows(g2, p, emax, alpha, offs, table):
+    """(code, vals) float32 (S, m) of the C float32 rows g2 (see _log_quantize_rows): rows
+    with alpha 0 give zeros. alpha: float32 (S,); offs: uint64 (S,) stream offsets."""
+    code = np.zeros(g2.shape, np.float32)
+    vals = np.zeros(g2.shape, np.float32)
+    _log_quantize_rows(g2, p, int(emax), alpha, offs, table[0], table[1], code, vals)
+    return code, vals

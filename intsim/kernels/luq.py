@@ -58,6 +58,41 @@ def sawb_quantize(x, bits, signed=None):
     return y.astype(np.float32, copy=False), float(s)
 
 
+#: NumPy's buffer for a reduction that casts (its float64 mean of float32 data sums in
+#: chunks of this many entries); an item no larger is one chunk, so the mean of each row
+#: of a float64 copy is the item's own mean bit for bit
+_CAST_BUFFER = 8192
+
+
+def sawb_quantize_items(x, bits):
+    """sawb_quantize of each item x[s] of x (S, ...) (signed per item), in one call: the
+    same values and scales as S calls. Returns (q float32 of x's shape, scales (S,))."""
+    x = np.asarray(x)
+    S = x.shape[0]
+    x2 = x.reshape(S, -1)
+    m = x2.shape[1]
+    if m == 0 or m > _CAST_BUFFER or x.dtype != np.float32:
+        outs = [sawb_quantize(x[s], bits) for s in range(S)]
+        return (np.stack([o[0] for o in outs]).reshape(x.shape) if S else
+                np.zeros(x.shape, np.float32), np.array([o[1] for o in outs], np.float64))
+    a = np.abs(x2)
+    mean_sq = np.mean(np.square(a, dtype=np.float64), axis=1)
+    mean_abs = np.mean(a.astype(np.float64), axis=1)
+    if not (np.isfinite(mean_sq).all() and np.isfinite(mean_abs).all()):
+        raise NonFiniteError("sawb_quantize: input contains NaN or inf")
+    signed = x2.min(axis=1) < 0
+    qn = np.where(signed, -(2 ** (bits - 1) - 1), 0)
+    qp = np.where(signed, 2 ** (bits - 1) - 1, 2 ** bits - 1)
+    clip = 12.1 * np.sqrt(mean_sq) - 12.2 * mean_abs
+    clip = np.where(clip > 0, clip, a.max(axis=1).astype(np.float64))
+    s = np.where(clip == 0, 0.0, 2.0 * clip / (qp - qn))
+    y = x2 / np.where(s == 0, 1.0, s).astype(np.float32)[:, None]
+    np.clip(y, qn[:, None].astype(np.float32), qp[:, None].astype(np.float32), out=y)
+    np.rint(y, out=y)
+    y[s == 0] = 0
+    return y.reshape(x.shape), s
+
+
 def log_quantize(g, bits, rng):
     """Logarithmic unbiased quantization of a gradient tensor.
 
@@ -92,6 +127,40 @@ def log_quantize(g, bits, rng):
     code, vals = _luq.log_quantize_flat(gf, st.params, emax, alpha, table)
     st.consume(rng, gf.size)
     return code.reshape(g.shape), vals.reshape(g.shape), alpha
+
+
+def log_quantize_items(g, bits, rng):
+    """log_quantize of each item g[s] of g (S, ...) in order, in one call: the same codes,
+    values and draws (an all-zero item draws nothing) as S calls. Returns (codes, values
+    float32 of g's shape, alphas (S,) float64)."""
+    g = np.asarray(g, dtype=np.float32)
+    S = g.shape[0]
+    st = Stream.of(rng) if isinstance(rng, np.random.Generator) else None
+    table = _luq.log2_table()
+    if (type(bits) is not int or not 2 <= bits <= 8 or st is None or table is None
+            or g.ndim < 2 or S == 0):
+        outs = [log_quantize(g[s], bits, rng) for s in range(S)]
+        return (np.stack([o[0] for o in outs]).reshape(g.shape),
+                np.stack([o[1] for o in outs]).reshape(g.shape),
+                np.array([o[2] for o in outs], np.float64))
+    g2 = np.ascontiguousarray(g).reshape(S, -1)
+    mb = _floatbits.abs_max_bits_rows(g2)
+    bad = np.flatnonzero(mb >= _floatbits.NONFINITE)
+    emax = 2 ** (bits - 1) - 2
+    gmax = mb.view(np.float32).astype(np.float64)
+    alpha = gmax / 2.0 ** emax
+    for s in range(S):              # in item order: the first item's error, as S calls
+        if bad.size and s == bad[0]:
+            raise NonFiniteError("log_quantize: input contains NaN or inf")
+        if gmax[s]:
+            _alpha_representable(alpha[s], gmax[s], emax)
+    m = g2.shape[1]
+    nonzero = gmax > 0
+    offs = (np.cumsum(nonzero) - nonzero).astype(np.uint64) * np.uint64(m)
+    code, vals = _luq.log_quantize_rows(g2, st.params, emax, alpha.astype(np.float32), offs,
+                                        table)
+    st.consume(rng, int(nonzero.sum()) * m)
+    return code.reshape(g.shape), vals.reshape(g.shape), np.where(nonzero, alpha, 0.0)
 
 
 def _alpha_representable(alpha, gmax, emax):
