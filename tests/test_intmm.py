@@ -510,12 +510,12 @@ def test_saturate_thread_count_does_not_change_bits():
 @pytest.mark.parametrize("M,K,N,tile", [(128, 561, 561, 32), (700, 97, 24, 8), (33, 130, 300, 13),
                                         (16, 64, 1100, 32), (40, 70, 600, 32)])
 def test_row_blocks_in_parallel_match_the_reference_at_each_thread_count(mode, M, K, N, tile):
-    """Two or more Numba threads run row blocks in parallel, each on BLAS (SciPy's OpenBLAS
-    at one thread); one thread takes the serial paths: the same bits and counts."""
+    """With two or more threads, blocks of rows run in Python threads, each on its own BLAS
+    products (NumPy's OpenBLAS at one thread meanwhile); one thread takes the serial
+    paths: the same bits and counts."""
     import numba
 
     from intsim.kernels import _mm
-    from intsim.kernels.threads import kernel_blas_single
     rng = np.random.default_rng(M + K + N + tile)
     a = rng.integers(-7, 8, (M, K)).astype(np.int8)
     b = rng.integers(-8, 8, (K, N)).astype(np.int8)
@@ -530,11 +530,15 @@ def test_row_blocks_in_parallel_match_the_reference_at_each_thread_count(mode, M
             assert (au.tiles, au.saturated, au.max_abs) == counts
     finally:
         numba.set_num_threads(n0)
-    assert kernel_blas_single() in (True, False)
-    # the parallel kernel itself, also with more blocks than threads and float64 operands
+    # the threaded path itself, also in three blocks and on float64 operands; NumPy's
+    # OpenBLAS count is back where it was afterwards
+    from intsim.kernels.threads import openblas_threads
     code = {"wide": 0, "clamp": 1, "wrap": 2}[mode]
+    blas = openblas_threads()
     for dt, threads in ((np.float32, 2), (np.float64, 3)):
-        out, nsat, mx = _mm.par_row_tiles(a.astype(dt), b.astype(dt), tile, 127.0, 128, code,
-                                          np.float64, True, threads)
+        out = np.empty((M, N), np.float64)
+        nsat, mx = _mm.threaded_row_tiles(a.astype(dt), b.astype(dt), tile, 127.0, 128, code,
+                                          True, out, threads)
         np.testing.assert_array_equal(out, want)
-        assert (nsat if mode != "wide" else counts[1], mx) == counts[1:]
+        assert (nsat, mx) == counts[1:]
+    assert openblas_threads() == blas

@@ -8,7 +8,7 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from intsim.kernels.threads import kernel_blas_single
+from intsim.kernels.threads import numpy_blas_single
 
 _WIDE, _CLAMP, _WRAP = 0, 1, 2
 _U = np.uint64
@@ -102,7 +102,7 @@ def _reduce_tiles(P, out, L, half, mode, want):
 
 
 
-@njit(cache=True, fastmath=True)
+@njit(cache=True, fastmath=True, nogil=True)
 def _clip_acc(P, out, L, half, mode, want, first):
     """out (=|+=) f(P) elementwise for 2-D P (R, N), out (R, N) (out may be P itself).
 
@@ -498,70 +498,6 @@ def _rowdot_tiled(x, g, T, L, half, mode, want, out):
     return nsat.sum(), mx.max()
 
 
-# Row blocks run in parallel, each calling BLAS (SciPy's OpenBLAS, which Numba's np.dot
-# uses and intsim.kernels.threads keeps at one thread) on its own tiles: small tile
-# GEMMs (rows x T x N) gain little from OpenBLAS's threads, two at once gain twice.
-_PAR_MIN_ROWS = 16    # fewer rows run the serial path
-
-
-@njit(parallel=True, cache=True, fastmath=True)
-def _par_row_tiles(a, b, T, L, half, mode, want, out, rb):
-    """out (R, N) = sum over K-tiles of f(exact tile sum) for a (R, K) @ b (K, N), blocks of
-    rb rows in parallel: per block and tile one BLAS product into an L2-resident buffer,
-    then the fused clip (mode 1) / wrap (mode 2) / identity, accumulation and audit
-    (_outside, max |tile sum|) as _clip_acc does. a, b: exact integers in one float
-    dtype (every tile sum exact); out: odt. fastmath only reorders exact arithmetic."""
-    R, K = a.shape
-    N = b.shape[1]
-    Lt, m2, inv, hf = _range_consts(b, L, half)
-    nblk = (R + rb - 1) // rb
-    nsat = np.zeros(nblk, np.int64)
-    mx = np.zeros(nblk, np.float64)
-    for blk in prange(nblk):
-        r0 = blk * rb
-        n = min(R, r0 + rb) - r0
-        P = np.empty((n, N), b.dtype)
-        sat = np.zeros(N, b.dtype)
-        big = np.zeros(N, b.dtype)
-        c = 0
-        for t0 in range(0, K, T):
-            t1 = min(K, t0 + T)
-            np.dot(np.ascontiguousarray(a[r0:r0 + n, t0:t1]), np.ascontiguousarray(b[t0:t1]), P)
-            for i in range(n):
-                row = P[i]
-                o = out[r0 + i]
-                if want:
-                    _audit_row(row, sat, big, Lt, mode)
-                if t0 == 0:
-                    for j in range(N):
-                        o[j] = _fold(row[j], Lt, m2, inv, hf, mode)
-                else:
-                    for j in range(N):
-                        o[j] += _fold(row[j], Lt, m2, inv, hf, mode)
-            if want:        # flushed every tile: the lane counts stay exact in b's dtype
-                for j in range(N):
-                    c += np.int64(sat[j])
-                sat[:] = 0
-        if want and N:
-            nsat[blk] = c
-            mx[blk] = np.float64(big.max())
-    return nsat.sum(), mx.max()
-
-
-def par_row_tiles(a2, b, T, Lv, half, code, odt, want, threads):
-    """(out (R, N) odt, nsat, max_abs) of _par_row_tiles, in blocks of rows that keep a
-    tile product in L2 and give every thread work."""
-    R = a2.shape[0]
-    N = b.shape[1]
-    # blocks of at most _ROW_ELEMS outputs, their count a multiple of the threads
-    per = -(-(-(-R * N // _ROW_ELEMS)) // threads) * threads
-    rb = max(8, -(-R // per))
-    out = np.empty((R, N), odt)
-    a2 = np.ascontiguousarray(a2, dtype=b.dtype)
-    nsat, mx = _par_row_tiles(a2, np.ascontiguousarray(b), T, Lv, half, code, want, out, rb)
-    return out, nsat, mx
-
-
 def rowdot_tiled(x, g, T, L, mode, odt, want_audit, acc_bits):
     """Per-image x[:, s] (K, M) @ g[:, s].T (M, N) of K-major (K, S, M) / (N, S, M)
     exact-integer float arrays with tiles of T along M -> (out (S, K, N) odt, nsat, max_abs)."""
@@ -675,13 +611,12 @@ def tiled_matmul(a, b, batch, T, L, mode, odt, want_audit, acc_bits, pmax):
     mx = 0.0
     R = a.size // K
     threads = numba.get_num_threads()
-    if threads > 1 and not kernel_blas_single():
-        threads = 1
     if b.ndim == 2 and b.dtype != np.int64 and nT > 1 and threads > 1 \
             and R >= _PAR_MIN_ROWS and R * N >= _SMALL_OUT \
             and not (R <= _FEW_ROWS and N >= _FEW_ROWS_MIN_N):
-        out, nsat, mx = par_row_tiles(a.reshape(-1, K), b, T, Lv, half, code, odt,
-                                      want_audit, threads)
+        out = np.empty((R, N), odt)
+        nsat, mx = threaded_row_tiles(a.reshape(-1, K).astype(b.dtype, copy=False), b, T, Lv,
+                                      half, code, want_audit, out, threads)
         return out.reshape(batch + (M, N)), nsat, mx
     if b.ndim == 2 and b.dtype != np.int64 and nT > 1 and N < _WIDE_N \
             and R * N >= _SMALL_OUT:
@@ -716,16 +651,7 @@ def tiled_matmul(a, b, batch, T, L, mode, odt, want_audit, acc_bits, pmax):
                     mx = max(mx, m)
             return out.reshape(batch + (M, N)), nsat, mx
         out = np.empty((R, N), odt)
-        rb = max(8, _ROW_ELEMS // max(1, N))
-        P = np.empty((min(rb, R), N), a.dtype)
-        for r0 in range(0, R, rb):
-            r1 = min(R, r0 + rb)
-            Pr = P[:r1 - r0]
-            for t0 in range(0, K, T):
-                np.matmul(a2[r0:r1, t0:t0 + T], b[t0:t0 + T], out=Pr)
-                s, m = _clip_acc(Pr, out[r0:r1], Lv, half, code, want_audit, t0 == 0)
-                nsat += s
-                mx = max(mx, m)
+        nsat, mx = _rows_tiled(a2, b, T, Lv, half, code, want_audit, out, 0, R)
         return out.reshape(batch + (M, N)), nsat, mx
     if nT == 1 and odt == a.dtype:
         # one tile (attention's small batched products): the batched BLAS product is the
@@ -747,6 +673,57 @@ def tiled_matmul(a, b, batch, T, L, mode, odt, want_audit, acc_bits, pmax):
             nsat += s
             mx = max(mx, m)
     return out, nsat, mx
+
+
+def _rows_tiled(a2, b, T, Lv, half, code, want, out, r0, r1):
+    """Rows r0..r1 of out (R, N) = the tile sums of a2 (R, K) @ b (K, N), both in b's
+    float dtype: per block of rows one BLAS call per tile into a buffer that stays in
+    L2, then the fused clip/accumulate/audit pass (_clip_acc). Returns (nsat, max_abs)."""
+    K = a2.shape[1]
+    N = b.shape[1]
+    rb = max(8, _ROW_ELEMS // max(1, N))
+    P = np.empty((min(rb, r1 - r0), N), b.dtype)
+    nsat = 0
+    mx = 0.0
+    for q0 in range(r0, r1, rb):
+        q1 = min(r1, q0 + rb)
+        Pr = P[:q1 - q0]
+        for t0 in range(0, K, T):
+            np.matmul(a2[q0:q1, t0:t0 + T], b[t0:t0 + T], out=Pr)
+            s, m = _clip_acc(Pr, out[q0:q1], Lv, half, code, want, t0 == 0)
+            nsat += s
+            mx = max(mx, m)
+    return nsat, mx
+
+
+# Blocks of rows in Python threads, NumPy's OpenBLAS at one thread meanwhile: small tile
+# products (rows x T x N) gain little from OpenBLAS's own threads, two blocks at once
+# gain twice. NumPy releases the GIL around each product and _clip_acc runs without it.
+_PAR_MIN_ROWS = 16    # fewer rows stay on one thread
+_pools: dict = {}
+
+
+def _pool(n):
+    from concurrent.futures import ThreadPoolExecutor
+    if n not in _pools:
+        _pools[n] = ThreadPoolExecutor(max_workers=n, thread_name_prefix="intsim-rows")
+    return _pools[n]
+
+
+def threaded_row_tiles(a2, b, T, Lv, half, code, want, out, threads):
+    """_rows_tiled over all R rows of a2 in ``threads`` blocks at once (the caller's thread
+    runs the first). Returns (nsat, max_abs); the same values as one _rows_tiled call."""
+    R = a2.shape[0]
+    per = -(-R // threads)
+    bounds = [(r0, min(R, r0 + per)) for r0 in range(0, R, per)]
+    with numpy_blas_single() as blas:
+        if not blas.ok:
+            return _rows_tiled(a2, b, T, Lv, half, code, want, out, 0, R)
+        futures = [_pool(threads - 1).submit(_rows_tiled, a2, b, T, Lv, half, code, want, out,
+                                             r0, r1) for r0, r1 in bounds[1:]]
+        parts = [_rows_tiled(a2, b, T, Lv, half, code, want, out, *bounds[0])]
+        parts += [f.result() for f in futures]
+    return sum(p[0] for p in parts), max(p[1] for p in parts)
 
 
 def _tiled_int64(a, b, batch, T, L, code, odt, want_audit, acc_bits):

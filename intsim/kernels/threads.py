@@ -228,14 +228,20 @@ def _openblas_libs():
     return libs
 
 
-def _openblas_call(names, *args):
+def _openblas_call(names, *args, every=False):
     """Call the first function of ``names`` found in NumPy's OpenBLAS (or the first
-    OpenBLAS found); its result, or None when there is none."""
+    OpenBLAS found), or with ``every`` in each OpenBLAS loaded; the first result, or
+    None when there is none."""
+    out = None
     for lib in _openblas_libs():
         for fn in names:
             if hasattr(lib, fn):
-                return int(getattr(lib, fn)(*args) or 0)
-    return None
+                r = int(getattr(lib, fn)(*args) or 0)
+                out = r if out is None else out
+                break
+        if out is not None and not every:
+            break
+    return out
 
 
 def openblas_threads() -> int | None:
@@ -243,44 +249,8 @@ def openblas_threads() -> int | None:
     return _openblas_call(_OPENBLAS_GETTERS)
 
 
-def _set_each_openblas(numpy_threads: int | None, other_threads: int) -> bool:
-    """Set NumPy's OpenBLAS to ``numpy_threads`` (None: leave it) and every other
-    OpenBLAS loaded to ``other_threads``; whether NumPy's own was found."""
-    np_dir = os.path.realpath(os.path.join(os.path.dirname(np.__file__), "..", "numpy.libs"))
-    found = False
-    for lib in _openblas_libs():
-        mine = os.path.realpath(lib._name).startswith(np_dir)
-        n = numpy_threads if mine else other_threads
-        for fn in _OPENBLAS_SETTERS:
-            if hasattr(lib, fn):
-                if n is not None:
-                    getattr(lib, fn)(ctypes.c_int(n))
-                found = found or mine
-                break
-    return found
-
-
-_kernel_blas_single = None
-
-
-def kernel_blas_single() -> bool:
-    """Whether Numba's kernels may call BLAS from their parallel loops: Numba's np.dot
-    runs on SciPy's OpenBLAS, a library apart from NumPy's, kept at one thread per
-    caller (set once here, on first use, and by :func:`set_threads`). False when
-    NumPy and SciPy share one BLAS (its threads would nest)."""
-    global _kernel_blas_single
-    if _kernel_blas_single is None:
-        import scipy.linalg.cython_blas  # noqa: F401  (loads SciPy's OpenBLAS)
-        libs = _openblas_libs()
-        _set_each_openblas(None, 1)
-        _kernel_blas_single = len(libs) > 1
-    return _kernel_blas_single
-
-
 def set_threads(n: int, blas: int | None = None) -> dict:
-    """Use ``n`` threads in Numba's parallel kernels and ``blas`` (default ``n``) in
-    NumPy's OpenBLAS; any other OpenBLAS loaded (SciPy's, which Numba's kernels call
-    from their own parallel loops) stays at one thread.
+    """Use ``n`` threads in Numba's parallel kernels and ``blas`` (default ``n``) in OpenBLAS.
 
     Numba's count is capped at ``numba.config.NUMBA_NUM_THREADS`` (the pool
     size fixed at start-up). Returns ``{"numba": k, "openblas": m or None}``,
@@ -291,8 +261,49 @@ def set_threads(n: int, blas: int | None = None) -> dict:
     k = min(n, int(numba.config.NUMBA_NUM_THREADS))
     numba.set_num_threads(k)
     b = n if blas is None else parse_threads(blas)
-    found = _set_each_openblas(b, 1)
-    if not found:       # NumPy on a BLAS of another name: set the first OpenBLAS found
-        found = _openblas_call(_OPENBLAS_SETTERS, ctypes.c_int(b)) is not None
+    found = _openblas_call(_OPENBLAS_SETTERS, ctypes.c_int(b), every=True) is not None
     return {"numba": int(numba.get_num_threads()),
             "openblas": openblas_threads() if found else None}
+
+
+_numpy_blas = None
+
+
+def _numpy_blas_functions():
+    """(set, get) of NumPy's own OpenBLAS thread count (ctypes), or None; looked up once."""
+    global _numpy_blas
+    if _numpy_blas is None:
+        np_dir = os.path.realpath(os.path.join(os.path.dirname(np.__file__), "..",
+                                               "numpy.libs"))
+        found = ()
+        for lib in _openblas_libs():
+            if not os.path.realpath(lib._name).startswith(np_dir):
+                continue
+            s = next((getattr(lib, f) for f in _OPENBLAS_SETTERS if hasattr(lib, f)), None)
+            g = next((getattr(lib, f) for f in _OPENBLAS_GETTERS if hasattr(lib, f)), None)
+            if s is not None and g is not None:
+                found = (s, g)
+                break
+        _numpy_blas = found
+    return _numpy_blas or None
+
+
+class numpy_blas_single:
+    """Context: NumPy's OpenBLAS at one thread inside, its count restored after, so that
+    several Python threads can each run products of their own (NumPy releases the GIL
+    around them) without OpenBLAS's threads nesting. ``ok``: whether NumPy's OpenBLAS
+    was found (without it the count is left alone and callers stay on one thread)."""
+
+    def __enter__(self):
+        fns = _numpy_blas_functions()
+        self.ok = fns is not None
+        if self.ok:
+            self._set, get = fns
+            self._was = int(get())
+            if self._was != 1:
+                self._set(ctypes.c_int(1))
+        return self
+
+    def __exit__(self, *exc):
+        if self.ok and self._was != 1:
+            self._set(ctypes.c_int(self._was))
