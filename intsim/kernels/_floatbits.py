@@ -24,14 +24,35 @@ def abs_max_bits(b):
     return m
 
 
+#: the float32 sign bit; a raw pattern above it is a negative number (-0.0 is equal to it)
+SIGN = np.uint32(0x80000000)
+
+
 @njit(cache=True)
-def _rows_abs_max_bits(b2, out):
-    for r in range(b2.shape[0]):
-        out[r] = abs_max_bits(b2[r])
+def _rows_abs_max_bits(b2, am, mr):
+    """Per row r of the uint32 patterns b2 (rows, m) of a float32 array: am[r] = max of
+    the patterns with the sign bit cleared (the pattern of max|x|) and mr[r] = max of the
+    raw patterns (> SIGN iff the row has an entry < 0). Integer max reductions
+    vectorise, also over short rows."""
+    rows, m = b2.shape
+    for r in range(rows):
+        row = b2[r]
+        a = np.uint32(0)
+        w = np.uint32(0)
+        for t in range(U(m)):
+            v = row[t]
+            va = np.uint32(v & _ABS)
+            a = va if va > a else a
+            w = v if v > w else w
+        am[r] = a
+        mr[r] = w
 
 
-def abs_max_bits_rows(x2):
-    """abs_max_bits of each row of the C float32 (S, m) array x2: uint32 (S,)."""
-    out = np.empty(x2.shape[0], np.uint32)
-    _rows_abs_max_bits(x2.view(np.uint32), out)
-    return out
+def rows_abs_max_bits(x2):
+    """(am, mr) uint32 (rows,) of the C float32 (rows, m) array x2: each row's pattern of
+    max|x| (>= NONFINITE iff the row holds a NaN or inf) and its largest raw pattern."""
+    b2 = x2.view(np.uint32)
+    am = np.empty(b2.shape[0], np.uint32)
+    mr = np.empty(b2.shape[0], np.uint32)
+    _rows_abs_max_bits(b2, am, mr)
+    return am, mr

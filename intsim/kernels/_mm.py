@@ -609,11 +609,11 @@ def tiled_matmul(a, b, batch, T, L, mode, odt, want_audit, acc_bits, pmax):
     nT = -(-K // T)
     nsat = 0
     mx = 0.0
-    R = a.size // K
+    R = a.size // K if K else 0          # rows of a with its batch flattened
+    few_rows = R <= _FEW_ROWS and N >= _FEW_ROWS_MIN_N
     threads = numba.get_num_threads()
     if b.ndim == 2 and b.dtype != np.int64 and nT > 1 and threads > 1 \
-            and R >= _PAR_MIN_ROWS and R * N >= _SMALL_OUT \
-            and not (R <= _FEW_ROWS and N >= _FEW_ROWS_MIN_N):
+            and R >= _PAR_MIN_ROWS and R * N >= _SMALL_OUT and not few_rows:
         out = np.empty((R, N), odt)
         nsat, mx = threaded_row_tiles(a.reshape(-1, K).astype(b.dtype, copy=False), b, T, Lv,
                                       half, code, want_audit, out, threads)
@@ -630,8 +630,7 @@ def tiled_matmul(a, b, batch, T, L, mode, odt, want_audit, acc_bits, pmax):
         # flatten a's batch into rows; per row block, one BLAS call per tile
         # (P: rows x N, cache-resident) then a fused clip/accumulate/audit pass
         a2 = a.reshape(-1, K)
-        R = a2.shape[0]
-        if R <= _FEW_ROWS and N >= _FEW_ROWS_MIN_N:
+        if few_rows:
             # a few rows against a very wide b (the K-major conv): direct kernel
             out = np.empty((R, N), odt)
             s, m = _few_rows_tiled(np.ascontiguousarray(a2), b, T, Lv, half, code,

@@ -8,6 +8,7 @@ import numpy as np
 from numba import njit, prange
 
 from intsim.errors import NonFiniteError
+from intsim.kernels._floatbits import NONFINITE, SIGN, rows_abs_max_bits
 from intsim.kernels._rng import fill_range
 
 U = np.uint64
@@ -113,44 +114,16 @@ def row_range(x2):
     return mx.astype(np.float64), mn.astype(np.float64)
 
 
-_SIGN = np.uint32(0x80000000)
-_ABS = np.uint32(0x7FFFFFFF)
-
-
-@njit(cache=True)
-def _row_abs_max_bits(b2, am, mr):
-    """Per row r of the uint32 patterns b2 (rows, m) of a float32 array: am[r] = max of
-    the patterns with the sign bit cleared (the pattern of max|x|, see _floatbits) and
-    mr[r] = max of the raw patterns (> 0x80000000 iff the row has an entry < 0; -0.0
-    is 0x80000000). Integer max reductions vectorise, also over short rows."""
-    rows, m = b2.shape
-    for r in range(rows):
-        row = b2[r]
-        a = np.uint32(0)
-        w = np.uint32(0)
-        for t in range(U(m)):
-            v = row[t]
-            va = np.uint32(v & _ABS)
-            a = va if va > a else a
-            w = v if v > w else w
-        am[r] = a
-        mr[r] = w
-
-
 def row_range_f32(x2):
     """row_range of a C (rows, m) float32 array (m >= 1) as (max|x| of each row, its
     negation where the row has an entry < 0, else 0) float64: not the rows' max and min,
     but the same max(max, -min) and the same min < 0, which is all the quantizer's
     scales read (quant._item_scales). Raises NonFiniteError on NaN or inf."""
-    b2 = x2.view(np.uint32)
-    rows = b2.shape[0]
-    am = np.empty(rows, np.uint32)
-    mr = np.empty(rows, np.uint32)
-    _row_abs_max_bits(b2, am, mr)
-    if rows and am.max() >= np.uint32(0x7F800000):
+    am, mr = rows_abs_max_bits(x2)
+    if am.size and am.max() >= NONFINITE:
         raise NonFiniteError("quantize: input contains NaN or inf")
     amax = am.view(np.float32).astype(np.float64)
-    return amax, np.where(mr > _SIGN, -amax, 0.0)
+    return amax, np.where(mr > SIGN, -amax, 0.0)
 
 
 def apply(x2, u2, sdiv, lo, hi, keep, stream=None):

@@ -144,16 +144,17 @@ def log_quantize_items(g, bits, rng):
                 np.stack([o[1] for o in outs]).reshape(g.shape),
                 np.array([o[2] for o in outs], np.float64))
     g2 = np.ascontiguousarray(g).reshape(S, -1)
-    mb = _floatbits.abs_max_bits_rows(g2)
-    bad = np.flatnonzero(mb >= _floatbits.NONFINITE)
+    mb, _ = _floatbits.rows_abs_max_bits(g2)
     emax = 2 ** (bits - 1) - 2
     gmax = mb.view(np.float32).astype(np.float64)
     alpha = gmax / 2.0 ** emax
-    for s in range(S):              # in item order: the first item's error, as S calls
-        if bad.size and s == bad[0]:
+    nonfinite = mb >= _floatbits.NONFINITE
+    under = (gmax > 0) & (alpha.astype(np.float32) == 0)
+    if nonfinite.any() or under.any():      # the first such item's error, as S calls
+        s = int(np.argmax(nonfinite | under))
+        if nonfinite[s]:
             raise NonFiniteError("log_quantize: input contains NaN or inf")
-        if gmax[s]:
-            _alpha_representable(alpha[s], gmax[s], emax)
+        _alpha_representable(alpha[s], gmax[s], emax)
     m = g2.shape[1]
     nonzero = gmax > 0
     offs = (np.cumsum(nonzero) - nonzero).astype(np.uint64) * np.uint64(m)

@@ -210,13 +210,23 @@ def _openblas_candidates() -> list[str]:
     return paths
 
 
+def _numpy_libs_dir() -> str:
+    """The folder of the libraries NumPy's wheel bundles (its OpenBLAS among them)."""
+    return os.path.realpath(os.path.join(os.path.dirname(np.__file__), "..", "numpy.libs"))
+
+
+def _lib_function(lib, names):
+    """The first function of ``names`` that the ctypes library ``lib`` has, or None."""
+    return next((getattr(lib, fn) for fn in names if hasattr(lib, fn)), None)
+
+
 def _openblas_libs():
     """The OpenBLAS libraries found (ctypes handles), NumPy's first, each file once.
 
     A process may hold several: SciPy's wheels bring their own OpenBLAS, loaded
     beside NumPy's as soon as e.g. scipy.special is imported, and NumPy's
     products run on NumPy's."""
-    np_dir = os.path.realpath(os.path.join(os.path.dirname(np.__file__), "..", "numpy.libs"))
+    np_dir = _numpy_libs_dir()
     paths = sorted({os.path.realpath(p) for p in _openblas_candidates()},
                    key=lambda p: (not p.startswith(np_dir), p))
     libs = []
@@ -234,11 +244,10 @@ def _openblas_call(names, *args, every=False):
     None when there is none."""
     out = None
     for lib in _openblas_libs():
-        for fn in names:
-            if hasattr(lib, fn):
-                r = int(getattr(lib, fn)(*args) or 0)
-                out = r if out is None else out
-                break
+        fn = _lib_function(lib, names)
+        if fn is not None:
+            r = int(fn(*args) or 0)
+            out = r if out is None else out
         if out is not None and not every:
             break
     return out
@@ -273,14 +282,12 @@ def _numpy_blas_functions():
     """(set, get) of NumPy's own OpenBLAS thread count (ctypes), or None; looked up once."""
     global _numpy_blas
     if _numpy_blas is None:
-        np_dir = os.path.realpath(os.path.join(os.path.dirname(np.__file__), "..",
-                                               "numpy.libs"))
         found = ()
         for lib in _openblas_libs():
-            if not os.path.realpath(lib._name).startswith(np_dir):
+            if not os.path.realpath(lib._name).startswith(_numpy_libs_dir()):
                 continue
-            s = next((getattr(lib, f) for f in _OPENBLAS_SETTERS if hasattr(lib, f)), None)
-            g = next((getattr(lib, f) for f in _OPENBLAS_GETTERS if hasattr(lib, f)), None)
+            s = _lib_function(lib, _OPENBLAS_SETTERS)
+            g = _lib_function(lib, _OPENBLAS_GETTERS)
             if s is not None and g is not None:
                 found = (s, g)
                 break
